@@ -1,0 +1,23 @@
+"""Input and parameter checks shared by the estimators, built on scikit-learn's validators."""
+
+import numpy as np
+import torch
+from sklearn.utils.validation import validate_data
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def to_numpy(X):
+    """Return ``X`` as a numpy array when it is a torch tensor; anything else is returned as is."""
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu().numpy()
+    return X
+
+
+def check_X(estimator, X, *, reset: bool) -> np.ndarray:
+    """Validate a 2-D finite float matrix (float32 kept, other numbers as float64).
+
+    Sets ``n_features_in_`` when ``reset`` and checks it otherwise. Float numpy arrays and
+    memory-mapped ``.npy`` files are not copied.
+    """
+    return validate_data(estimator, to_numpy(X), reset=reset, dtype=FLOAT_DTYPES)

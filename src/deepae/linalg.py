@@ -1,0 +1,76 @@
+"""Closed-form linear autoencoder: one-pass second-moment statistics and their eigenvectors.
+
+The linear autoencoder ``h(x) = W Wᵀ x`` minimises ``1/N Σ ‖x − W Wᵀ x‖²`` when the columns of
+``W`` are the top eigenvectors of ``XᵀX`` (of the scatter matrix about the mean for PCA). Both
+matrices follow from three sufficient statistics — ``N``, ``Σx`` and ``XᵀX`` — which
+:class:`Moments` accumulates chunk by chunk, so the fit is exact, one pass, and needs memory
+independent of ``N``.
+"""
+
+import numpy as np
+
+
+class Moments:
+    """Running ``N``, ``Σ(x − c)`` and ``Σ(x − c)(x − c)ᵀ`` about a provisional shift ``c``.
+
+    ``c`` is the mean of the first chunk. Shifting before the product keeps the scatter exact
+    for data with a large offset (no ``XᵀX − N m mᵀ`` cancellation); each chunk's product is a
+    single BLAS call in the chunk's dtype and is added to float64 accumulators.
+    """
+
+    def __init__(self, n_features: int):
+        self.n_samples = 0
+        self.shift = None
+        self.sum = np.zeros(n_features)
+        self.gram = np.zeros((n_features, n_features))
+
+    def update(self, X: np.ndarray) -> None:
+        """Add the rows of ``X`` (a float32 or float64 matrix) to the statistics."""
+        if len(X) == 0:
+            return
+        if self.shift is None:
+            self.shift = X.mean(axis=0, dtype=np.float64).astype(X.dtype).astype(np.float64)
+        Xc = X - self.shift.astype(X.dtype)
+        self.n_samples += len(X)
+        self.sum += Xc.sum(axis=0, dtype=np.float64)
+        self.gram += Xc.T @ Xc
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The mean of all rows seen."""
+        return self.shift + self.sum / self.n_samples
+
+    def scatter(self, center: bool) -> np.ndarray:
+        """``Σ(x − x̄)(x − x̄)ᵀ`` when ``center``, else ``XᵀX``; symmetric, float64."""
+        s, c, n = self.sum, self.shift, self.n_samples
+        if center:
+            S = self.gram - np.outer(s, s) / n
+        else:
+            cs = np.outer(c, s)
+            S = self.gram + cs + cs.T + n * np.outer(c, c)
+        return (S + S.T) / 2
+
+
+def principal_axes(scatter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending, clipped at 0) and eigenvectors (as rows) of a symmetric matrix.
+
+    Signs are fixed as scikit-learn fixes them: each row's entry of largest magnitude is
+    positive, so the result is deterministic.
+    """
+    eigenvalues, vectors = np.linalg.eigh(scatter)
+    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
+    vectors = vectors[:, ::-1].T
+    largest = np.argmax(np.abs(vectors), axis=1)
+    vectors *= np.sign(vectors[np.arange(len(vectors)), largest])[:, None]
+    return eigenvalues, vectors
+
+
+def iter_chunks(X: np.ndarray, n_rows: int):
+    """Yield consecutive row blocks of at most ``n_rows`` rows (views, no copies)."""
+    for start in range(0, len(X), n_rows):
+        yield X[start : start + n_rows]
+
+
+def chunk_rows(n_features: int, n_elements: int = 1 << 21) -> int:
+    """Rows per chunk so that a chunk holds about ``n_elements`` numbers (8 MiB in float32)."""
+    return max(1, n_elements // max(1, n_features))

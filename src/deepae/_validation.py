@@ -21,3 +21,10 @@ def check_X(estimator, X, *, reset: bool) -> np.ndarray:
     memory-mapped ``.npy`` files are not copied.
     """
     return validate_data(estimator, to_numpy(X), reset=reset, dtype=FLOAT_DTYPES)
+
+
+def check_option(name: str, value, options) -> None:
+    """Raise a ValueError naming ``name`` when ``value`` is not one of ``options``."""
+    if value not in options:
+        choices = ", ".join(repr(o) for o in options)
+        raise ValueError(f"Unknown {name}={value!r}; choose one of {choices}.")

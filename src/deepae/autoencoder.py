@@ -1,0 +1,287 @@
+"""Scikit-learn faces of the one-hidden-layer autoencoder: plain and denoising."""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from . import modules
+from ._base import TorchEstimatorMixin, resolve_device, seed_from
+from ._validation import FLOAT_DTYPES, check_option, check_X
+from .corruption import NOISES, Corruption
+from .training import train
+
+
+def make_corruption(noise, noise_level: float, X: torch.Tensor) -> Corruption | None:
+    """The corruption process for ``noise`` (``None``: no corruption), checked."""
+    if noise is None:
+        return None
+    check_option("noise", noise, NOISES)
+    if noise == "gaussian":
+        check_scalar(noise_level, "noise_level", numbers.Real, min_val=0)
+        return Corruption(noise, float(noise_level))
+    check_scalar(noise_level, "noise_level", numbers.Real, min_val=0, max_val=1)
+    return Corruption(noise, float(noise_level), X.amin(dim=0), X.amax(dim=0))
+
+
+def reconstruction_objective(module, corruption, loss: str):
+    """The loss function of :func:`train` for an autoencoder: rebuild the clean input from
+    its corrupted copy."""
+    def loss_fn(batch, generator):
+        (clean,) = batch
+        noisy = clean if corruption is None else corruption(clean, generator)
+        return modules.reconstruction_loss(
+            module(noisy), clean, module.output_activation, loss
+        )
+
+    return loss_fn
+
+
+class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimatorMixin,
+                  BaseEstimator):
+    """One-hidden-layer autoencoder ``d → d̃ → d`` trained by mini-batch gradient descent.
+
+    The code is ``Φ(x) = act(W x + b)`` and the reconstruction ``g(x) = out(Wᵀ Φ(x) + c)``
+    with tied weights (the seed's regularizing constraint ``w_ij^(1) = w_ji^(2)``), or with
+    a free decoder matrix. With ``noise`` set, each mini-batch is corrupted and the network
+    learns to rebuild the clean input (a denoising autoencoder).
+
+    Parameters
+    ----------
+    hidden_size : int, default=64
+        Code size ``d̃`` (usually below the input size: compression).
+    activation : {"tanh", "sigmoid", "relu", "linear"}, default="tanh"
+    tied : bool, default=True
+        Decoder matrix = encoder matrix transposed.
+    output_activation : {"linear", "sigmoid"}, default="linear"
+        ``sigmoid`` for data in ``[0, 1]``.
+    loss : {"squared_error", "binary_cross_entropy"}, default="squared_error"
+        Per-sample loss summed over features; cross-entropy needs a sigmoid output and data
+        in ``[0, 1]``.
+    noise : {None, "masking", "gaussian", "salt_and_pepper"}, default=None
+        Corruption of the training inputs.
+    noise_level : float, default=0.0
+        Fraction of corrupted entries (masking, salt and pepper; in ``[0, 1]``) or the
+        Gaussian noise's standard deviation.
+    bias : bool, default=True
+        Learn biases; ``activation="linear", tied=True, bias=False`` is the seed's linear
+        autoencoder, trained by gradient descent.
+    optimizer : {"adam", "sgd"}, default="adam"
+        ``sgd`` uses momentum 0.9.
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=0.0
+        L2 penalty on the weight matrices (not the biases).
+    batch_size : int, default=64
+    max_epochs : int, default=100
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the data, stop after ``patience`` epochs without
+        improvement of its loss and restore the best epoch's weights.
+    validation_fraction : float, default=0.1
+    patience : int, default=10
+    random_state : int, RandomState or None, default=None
+        Seeds initialization, the validation split, shuffling and corruption: a fixed value
+        gives bit-for-bit repeatable runs on the CPU.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available.
+    verbose : int, default=0
+        Show a progress bar when positive.
+
+    Attributes
+    ----------
+    module_ : deepae.modules.Autoencoder
+        The trained torch module.
+    components_ : ndarray of shape (hidden_size, n_features)
+        Encoder matrix ``W`` (one row per hidden unit: its filter).
+    intercept_ : ndarray of shape (hidden_size,)
+        Encoder bias ``b`` (zeros without bias).
+    decoder_components_ : ndarray of shape (n_features, hidden_size)
+        Decoder matrix (``components_.T`` when tied).
+    decoder_intercept_ : ndarray of shape (n_features,)
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``seconds``.
+    n_epochs_ : int
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        hidden_size=64,
+        activation="tanh",
+        tied=True,
+        output_activation="linear",
+        loss="squared_error",
+        noise=None,
+        noise_level=0.0,
+        bias=True,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.hidden_size = hidden_size
+        self.activation = activation
+        self.tied = tied
+        self.output_activation = output_activation
+        self.loss = loss
+        self.noise = noise
+        self.noise_level = noise_level
+        self.bias = bias
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self, X: np.ndarray) -> None:
+        check_scalar(self.hidden_size, "hidden_size", numbers.Integral, min_val=1)
+        check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
+        check_option("output_activation", self.output_activation, modules.OUTPUT_ACTIVATIONS)
+        check_option("loss", self.loss, modules.LOSSES)
+        if self.loss == "binary_cross_entropy":
+            if self.output_activation != "sigmoid":
+                raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
+            if X.min() < 0 or X.max() > 1:
+                raise ValueError("loss='binary_cross_entropy' needs data in [0, 1].")
+        self._check_training_params()
+
+    def fit(self, X, y=None):
+        """Train on ``X`` (array or tensor of shape (n_samples, n_features)); ``y`` is ignored."""
+        X = check_X(self, X, reset=True)
+        self._check_params(X)
+        seed = seed_from(self.random_state)
+        device = resolve_device(self.device)
+        data = torch.tensor(X, dtype=torch.float32, device=device)
+        corruption = make_corruption(self.noise, self.noise_level, data)
+        module = modules.Autoencoder(
+            X.shape[1], int(self.hidden_size), self.activation, bool(self.tied),
+            self.output_activation, bool(self.bias),
+        )
+        module.reset_parameters(torch.Generator().manual_seed(seed))
+        self.module_ = module.to(device)
+        train_rows, valid_rows = self._split(len(X), seed)
+        self.history_ = train(
+            self.module_,
+            reconstruction_objective(self.module_, corruption, self.loss),
+            (data[train_rows],),
+            self._training_config(seed, type(self).__name__),
+            None if valid_rows is None else (data[valid_rows],),
+        )
+        self.n_epochs_ = len(self.history_)
+        return self
+
+    def transform(self, X):
+        """The code ``Φ(x)`` of each row."""
+        check_is_fitted(self, "module_")
+        return self._apply(lambda module, x: module.encode(x), X)
+
+    def inverse_transform(self, X):
+        """Decode codes of shape (n_samples, hidden_size) to reconstructions."""
+        check_is_fitted(self, "module_")
+        codes = check_array(X, dtype=FLOAT_DTYPES)
+        if codes.shape[1] != self.module_.hidden_size:
+            raise ValueError(
+                f"X has {codes.shape[1]} code columns, but {type(self).__name__} has "
+                f"hidden_size={self.module_.hidden_size}."
+            )
+        return self._run(lambda module, z: module.decode(z), codes)
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """Per-sample squared error ``‖x − g(x)‖²`` of the (clean) input's reconstruction."""
+        check_is_fitted(self, "module_")
+        return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Minus the reconstruction error: higher means more typical."""
+        return -self.reconstruction_error(X)
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples`."""
+        return float(np.mean(self.score_samples(X)))
+
+    @property
+    def components_(self) -> np.ndarray:
+        return self.module_.weight.detach().cpu().numpy()
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        bias = self.module_.bias
+        return np.zeros(self.module_.hidden_size, np.float32) if bias is None else (
+            bias.detach().cpu().numpy())
+
+    @property
+    def decoder_components_(self) -> np.ndarray:
+        weight = self.module_.weight.t() if self.module_.tied else self.module_.decoder_weight
+        return weight.detach().cpu().numpy()
+
+    @property
+    def decoder_intercept_(self) -> np.ndarray:
+        bias = self.module_.decoder_bias
+        return np.zeros(self.module_.n_features, np.float32) if bias is None else (
+            bias.detach().cpu().numpy())
+
+    @property
+    def _n_features_out(self):
+        return self.module_.hidden_size
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.non_deterministic = False
+        return tags
+
+
+class DenoisingAutoencoder(Autoencoder):
+    """An :class:`Autoencoder` whose inputs are corrupted during training (by default a
+    random 25% of the entries are zeroed) and which learns to rebuild the clean input.
+
+    Same parameters and attributes as :class:`Autoencoder`; only the defaults of ``noise``
+    (``"masking"``) and ``noise_level`` (``0.25``) differ.
+    """
+
+    def __init__(
+        self,
+        hidden_size=64,
+        activation="tanh",
+        tied=True,
+        output_activation="linear",
+        loss="squared_error",
+        noise="masking",
+        noise_level=0.25,
+        bias=True,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        super().__init__(
+            hidden_size=hidden_size, activation=activation, tied=tied,
+            output_activation=output_activation, loss=loss, noise=noise,
+            noise_level=noise_level, bias=bias, optimizer=optimizer,
+            learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size,
+            max_epochs=max_epochs, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, patience=patience,
+            random_state=random_state, device=device, verbose=verbose,
+        )

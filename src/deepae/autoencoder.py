@@ -168,10 +168,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         device = resolve_device(self.device)
         data = torch.tensor(X, dtype=torch.float32, device=device)
         corruption = make_corruption(self.noise, self.noise_level, data)
-        module = modules.Autoencoder(
-            X.shape[1], int(self.hidden_size), self.activation, bool(self.tied),
-            self.output_activation, bool(self.bias),
-        )
+        module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(device)
         train_rows, valid_rows = self._split(len(X), seed)
@@ -184,6 +181,13 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         )
         self.n_epochs_ = len(self.history_)
         return self
+
+    def _new_module(self) -> modules.Autoencoder:
+        """An untrained module of this estimator's architecture (after ``n_features_in_`` is set)."""
+        return modules.Autoencoder(
+            self.n_features_in_, int(self.hidden_size), self.activation, bool(self.tied),
+            self.output_activation, bool(self.bias),
+        )
 
     def transform(self, X):
         """The code ``Φ(x)`` of each row."""

@@ -8,14 +8,16 @@ independent of ``N``.
 """
 
 import numpy as np
+from sklearn.utils import assert_all_finite
 
 
 class Moments:
     """Running ``N``, ``Σ(x − c)`` and ``Σ(x − c)(x − c)ᵀ`` about a provisional shift ``c``.
 
     ``c`` is the mean of the first chunk. Shifting before the product keeps the scatter exact
-    for data with a large offset (no ``XᵀX − N m mᵀ`` cancellation); each chunk's product is a
-    single BLAS call in the chunk's dtype and is added to float64 accumulators.
+    for data with a large offset (no ``XᵀX − N m mᵀ`` cancellation). Each chunk is shifted into
+    a buffer ``[x − c, 1]`` whose single BLAS ``syrk`` product, in the chunk's dtype, holds both
+    ``Σ(x − c)(x − c)ᵀ`` and ``Σ(x − c)``; the chunk products are added in float64.
     """
 
     def __init__(self, n_features: int):
@@ -24,16 +26,37 @@ class Moments:
         self.sum = np.zeros(n_features)
         self.gram = np.zeros((n_features, n_features))
 
-    def update(self, X: np.ndarray) -> None:
-        """Add the rows of ``X`` (a float32 or float64 matrix) to the statistics."""
-        if len(X) == 0:
+    def update(self, X: np.ndarray, n_rows: int | None = None) -> None:
+        """Add the rows of ``X`` (a float32 or float64 matrix), ``n_rows`` rows at a time.
+
+        All or nothing: when ``X`` holds NaN or infinity nothing is added and a ``ValueError``
+        is raised (the non-finite values show up on the product's diagonal, so ``X`` needs no
+        separate checking pass).
+        """
+        n, d = X.shape
+        if n == 0:
             return
-        if self.shift is None:
-            self.shift = X.mean(axis=0, dtype=np.float64).astype(X.dtype).astype(np.float64)
-        Xc = X - self.shift.astype(X.dtype)
-        self.n_samples += len(X)
-        self.sum += Xc.sum(axis=0, dtype=np.float64)
-        self.gram += Xc.T @ Xc
+        n_rows = n_rows or chunk_rows(d)
+        shift = self.shift
+        if shift is None:  # representable in float32 too, so every batch subtracts it exactly
+            shift = X[:n_rows].mean(axis=0, dtype=np.float64).astype(np.float32).astype(float)
+        buffer = np.ones((min(n, n_rows), d + 1), X.dtype)
+        shift_x = shift.astype(X.dtype)
+        product = np.zeros((d + 1, d + 1))
+        for chunk in iter_chunks(X, n_rows):
+            block = buffer[: len(chunk)]
+            np.subtract(chunk, shift_x, out=block[:, :d])
+            product += block.T @ block
+        if not np.isfinite(product.diagonal()).all():
+            assert_all_finite(X, input_name="X")
+            raise ValueError(
+                f"X has values too large for {X.dtype}: their squares overflow; "
+                "rescale X or pass it as float64."
+            )
+        self.shift = shift
+        self.n_samples += n
+        self.sum += product[d, :d]
+        self.gram += product[:d, :d]
 
     @property
     def mean(self) -> np.ndarray:

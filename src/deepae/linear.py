@@ -4,10 +4,10 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._validation import FLOAT_DTYPES, check_X
-from .linalg import Moments, chunk_rows, iter_chunks, principal_axes
+from ._validation import FLOAT_DTYPES, check_X, to_numpy
+from .linalg import Moments, principal_axes
 
 
 class LinearAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -66,27 +66,39 @@ class LinearAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     def fit(self, X, y=None):
         """Fit on ``X`` (array, tensor or memory-mapped ``.npy``) in one pass over chunks."""
-        X = check_X(self, X, reset=True)
+        X = self._check_fit_data(X, reset=True)
         self._moments = Moments(X.shape[1])
-        for chunk in iter_chunks(X, chunk_rows(X.shape[1])):
-            self._moments.update(chunk)
+        self._moments.update(X)
         self._check_enough_samples()
         return self._solve()
 
     def partial_fit(self, X, y=None):
-        """Add the batch ``X`` to the statistics and re-solve; the first call starts afresh."""
+        """Add the batch ``X`` to the statistics and re-solve; the first call starts afresh.
+
+        The model is solved once enough rows have been seen (2 for centering, and at least
+        ``n_components`` when that is an int); until then it is not fitted.
+        """
         first = not hasattr(self, "_moments")
-        X = check_X(self, X, reset=first)
+        X = self._check_fit_data(X, reset=first)
         if first:
             self._moments = Moments(X.shape[1])
-        for chunk in iter_chunks(X, chunk_rows(X.shape[1])):
-            self._moments.update(chunk)
-        if self._moments.n_samples >= self._min_samples():
+        self._moments.update(X)
+        if self._moments.n_samples >= self._min_samples(wanted=True):
             self._solve()
         return self
 
-    def _min_samples(self) -> int:
-        return 2 if self._centered() else 1
+    def _check_fit_data(self, X, reset: bool) -> np.ndarray:
+        # check_X without its pass over X for NaN/inf: Moments.update detects them for free.
+        return validate_data(self, to_numpy(X), reset=reset, dtype=FLOAT_DTYPES,
+                             ensure_all_finite=False)
+
+    def _min_samples(self, wanted: bool = False) -> int:
+        """Samples needed to solve: 2 to centre; with ``wanted``, also an int ``n_components``."""
+        need = 2 if self._centered() else 1
+        k = self.n_components
+        if wanted and isinstance(k, numbers.Integral) and not isinstance(k, bool):
+            need = max(need, k)
+        return need
 
     def _check_enough_samples(self) -> None:
         n, need = self._moments.n_samples, self._min_samples()
@@ -153,7 +165,7 @@ class LinearAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def inverse_transform(self, X):
         """Decode codes back to input space: ``W z + mean_``."""
         check_is_fitted(self, "components_")
-        Z = check_array(X, dtype=FLOAT_DTYPES)
+        Z = check_array(to_numpy(X), dtype=FLOAT_DTYPES)
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"X has {Z.shape[1]} features (code columns), but {type(self).__name__} "

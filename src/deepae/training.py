@@ -39,7 +39,7 @@ class TrainingConfig:
 
 
 def make_optimizer(module: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    """Adam or SGD with momentum; weight decay on weight matrices only, never on biases."""
+    """Adam or SGD with momentum (fused kernels); weight decay on weight matrices only."""
     matrices = [p for p in module.parameters() if p.requires_grad and p.dim() > 1]
     vectors = [p for p in module.parameters() if p.requires_grad and p.dim() <= 1]
     groups = [
@@ -47,8 +47,9 @@ def make_optimizer(module: nn.Module, config: TrainingConfig) -> torch.optim.Opt
         {"params": vectors, "weight_decay": 0.0},
     ]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum)
-    return torch.optim.Adam(groups, lr=config.learning_rate)
+        return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum,
+                               fused=True)
+    return torch.optim.Adam(groups, lr=config.learning_rate, fused=True)
 
 
 def iterate_batches(

@@ -45,8 +45,8 @@ def deepae_autoencoder(X: np.ndarray) -> None:
 def sklearn_mlp(X: np.ndarray) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        MLPRegressor(hidden_layer_sizes=(HIDDEN,), activation="tanh", batch_size=BATCH, max_iter=EPOCHS,
-                     random_state=0, shuffle=True).fit(X, X)
+        MLPRegressor(hidden_layer_sizes=(HIDDEN,), activation="tanh", batch_size=BATCH,
+                     max_iter=EPOCHS, random_state=0, shuffle=True).fit(X, X)
 
 
 def best_seconds(function, X: np.ndarray, repeats: int = 3) -> float:

@@ -183,7 +183,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         return self
 
     def _new_module(self) -> modules.Autoencoder:
-        """An untrained module of this estimator's architecture (after ``n_features_in_`` is set)."""
+        """An untrained module of this estimator's architecture (needs ``n_features_in_``)."""
         return modules.Autoencoder(
             self.n_features_in_, int(self.hidden_size), self.activation, bool(self.tied),
             self.output_activation, bool(self.bias),

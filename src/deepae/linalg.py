@@ -38,15 +38,16 @@ class Moments:
             return
         n_rows = n_rows or chunk_rows(d)
         shift = self.shift
-        if shift is None:  # representable in float32 too, so every batch subtracts it exactly
-            shift = X[:n_rows].mean(axis=0, dtype=np.float64).astype(np.float32).astype(float)
         buffer = np.ones((min(n, n_rows), d + 1), X.dtype)
-        shift_x = shift.astype(X.dtype)
         product = np.zeros((d + 1, d + 1))
-        for chunk in iter_chunks(X, n_rows):
-            block = buffer[: len(chunk)]
-            np.subtract(chunk, shift_x, out=block[:, :d])
-            product += block.T @ block
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
+            if shift is None:  # representable in float32 too: every batch subtracts it exactly
+                shift = X[:n_rows].mean(axis=0, dtype=np.float64).astype(np.float32).astype(float)
+            shift_x = shift.astype(X.dtype)
+            for chunk in iter_chunks(X, n_rows):
+                block = buffer[: len(chunk)]
+                np.subtract(chunk, shift_x, out=block[:, :d])
+                product += block.T @ block
         if not np.isfinite(product.diagonal()).all():
             assert_all_finite(X, input_name="X")
             raise ValueError(

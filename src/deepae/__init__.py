@@ -1,8 +1,20 @@
 """deepae: deep learning with autoencoders on PyTorch, with the scikit-learn estimator API."""
 
 from .autoencoder import Autoencoder, DenoisingAutoencoder
+from .deep import DeepClassifier, DeepRegressor, StackedAutoencoder
 from .linear import PCA, LinearAutoencoder
+from .persistence import load
 
 __version__ = "0.1.0"
 
-__all__ = ["PCA", "Autoencoder", "DenoisingAutoencoder", "LinearAutoencoder", "__version__"]
+__all__ = [
+    "PCA",
+    "Autoencoder",
+    "DeepClassifier",
+    "DeepRegressor",
+    "DenoisingAutoencoder",
+    "LinearAutoencoder",
+    "StackedAutoencoder",
+    "__version__",
+    "load",
+]

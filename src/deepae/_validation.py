@@ -28,3 +28,12 @@ def check_option(name: str, value, options) -> None:
     if value not in options:
         choices = ", ".join(repr(o) for o in options)
         raise ValueError(f"Unknown {name}={value!r}; choose one of {choices}.")
+
+
+def check_X_y(estimator, X, y, *, regression: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Validate features and targets together (float features; numeric targets for regression,
+    one or several columns)."""
+    return validate_data(
+        estimator, to_numpy(X), to_numpy(y), dtype=FLOAT_DTYPES, y_numeric=regression,
+        multi_output=regression,
+    )

@@ -1,0 +1,485 @@
+"""Deep networks with greedy layer-wise (denoising) pretraining: scikit-learn faces.
+
+:class:`StackedAutoencoder` (a deep autoencoder), :class:`DeepClassifier` and
+:class:`DeepRegressor` pretrain their hidden layers as a stack of autoencoders
+(:func:`deepae.pretraining.pretrain_layers`), then fine-tune the whole network by
+backpropagation with the same training loop.
+"""
+
+import numbers
+from dataclasses import replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+)
+from sklearn.utils import check_scalar
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from . import modules
+from ._base import TorchEstimatorMixin, resolve_device, seed_from
+from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
+from .autoencoder import reconstruction_objective
+from .corruption import NOISES
+from .pretraining import pretrain_layers
+from .training import train
+
+PRETRAININGS = ("denoising", "autoencoder", None)
+
+
+class _DeepMixin(TorchEstimatorMixin):
+    """Parameters and pretraining shared by the deep estimators."""
+
+    def _check_deep_params(self) -> None:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        if len(sizes) == 0:
+            raise ValueError("hidden_layer_sizes must name at least one layer, got ().")
+        for size in sizes:
+            check_scalar(size, "hidden_layer_sizes entry", numbers.Integral, min_val=1)
+        check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
+        check_option("pretraining", self.pretraining, PRETRAININGS)
+        if self.pretraining == "denoising":
+            check_option("noise", self.noise, NOISES)
+        check_scalar(self.pretrain_epochs, "pretrain_epochs", numbers.Integral, min_val=1)
+        check_scalar(self.pretrain_learning_rate, "pretrain_learning_rate", numbers.Real,
+                     min_val=0, include_boundaries="neither")
+        self._check_training_params()
+
+    def _sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        return [int(sizes)] if isinstance(sizes, numbers.Integral) else [int(s) for s in sizes]
+
+    def _pretrain(self, data: torch.Tensor, activations: list[str], seed: int,
+                  output_activation: str = "linear", loss: str = "squared_error"):
+        """Pretrained autoencoders (or None); sets ``pretraining_history_``."""
+        self.pretraining_history_ = []
+        if self.pretraining is None:
+            return None
+        _, valid_rows = self._split(len(data), seed)
+        config = replace(self._training_config(seed, "pretraining"),
+                         max_epochs=int(self.pretrain_epochs),
+                         learning_rate=float(self.pretrain_learning_rate))
+        denoising = self.pretraining == "denoising"
+        autoencoders, self.pretraining_history_ = pretrain_layers(
+            data, self._sizes(), activations, config,
+            None if valid_rows is None else torch.as_tensor(valid_rows, device=data.device),
+            noise=self.noise if denoising else None,
+            noise_level=self.noise_level if denoising else 0.0,
+            output_activation=output_activation, loss=loss,
+        )
+        return autoencoders
+
+    def _fine_tune(self, loss_fn, tensors: tuple[torch.Tensor, ...], seed: int,
+                   stratify=None) -> None:
+        train_rows, valid_rows = self._split(len(tensors[0]), seed, stratify)
+        self.history_ = train(
+            self.module_, loss_fn, tuple(t[train_rows] for t in tensors),
+            self._training_config(seed, f"fine-tuning {type(self).__name__}"),
+            None if valid_rows is None else tuple(t[valid_rows] for t in tensors),
+        )
+        self.n_epochs_ = len(self.history_)
+
+
+class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _DeepMixin,
+                         BaseEstimator):
+    """Deep autoencoder: greedy layer-wise (denoising) pretraining, then fine-tuning.
+
+    The encoder ``d → h₁ → … → h_L`` and the mirrored decoder are initialized from a stack
+    of one-layer autoencoders trained bottom up (denoising ones by default), then the whole
+    network is trained end to end to reconstruct its (clean) input. The innermost code is
+    linear by default, as in deep autoencoders for dimensionality reduction.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(256, 64, 30)
+        Encoder sizes; the last is the code size.
+    activation : {"tanh", "sigmoid", "relu", "linear"}, default="tanh"
+    code_activation : {"linear", "tanh", "sigmoid", "relu"}, default="linear"
+    tied : bool, default=True
+        Each decoder layer uses its encoder layer's matrix transposed.
+    output_activation : {"linear", "sigmoid"}, default="linear"
+    loss : {"squared_error", "binary_cross_entropy"}, default="squared_error"
+    pretraining : {"denoising", "autoencoder", None}, default="denoising"
+        How the layers are initialized (None: at random).
+    noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
+    noise_level : float, default=0.25
+        Corruption during denoising pretraining.
+    pretrain_epochs : int, default=30
+        Most epochs per pretrained layer (early stopping as for fine-tuning).
+    pretrain_learning_rate : float, default=1e-3
+    fine_tune : bool, default=True
+        Train the whole network after pretraining.
+    optimizer, learning_rate, weight_decay, batch_size, max_epochs, early_stopping, \
+validation_fraction, patience, random_state, device, verbose
+        As for :class:`deepae.Autoencoder`; they drive fine-tuning (and pretraining, except
+        for its epochs and learning rate).
+
+    Attributes
+    ----------
+    module_ : deepae.modules.DeepAutoencoder
+    pretraining_history_ : list of list of dict
+        One training history per pretrained layer.
+    history_ : list of dict
+        Fine-tuning history.
+    n_epochs_, n_features_in_
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256, 64, 30),
+        activation="tanh",
+        code_activation="linear",
+        tied=True,
+        output_activation="linear",
+        loss="squared_error",
+        pretraining="denoising",
+        noise="masking",
+        noise_level=0.25,
+        pretrain_epochs=30,
+        pretrain_learning_rate=1e-3,
+        fine_tune=True,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.tied = tied
+        self.output_activation = output_activation
+        self.loss = loss
+        self.pretraining = pretraining
+        self.noise = noise
+        self.noise_level = noise_level
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.fine_tune = fine_tune
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _new_module(self) -> modules.DeepAutoencoder:
+        """An untrained module of this estimator's architecture (needs ``n_features_in_``)."""
+        return modules.DeepAutoencoder(
+            self.n_features_in_, self._sizes(), self.activation, self.code_activation,
+            bool(self.tied), self.output_activation,
+        )
+
+    def fit(self, X, y=None):
+        """Pretrain layer by layer, then fine-tune on reconstructing ``X``; ``y`` is ignored."""
+        X = check_X(self, X, reset=True)
+        self._check_deep_params()
+        check_option("code_activation", self.code_activation, tuple(modules.ACTIVATIONS))
+        check_option("output_activation", self.output_activation, modules.OUTPUT_ACTIVATIONS)
+        check_option("loss", self.loss, modules.LOSSES)
+        if self.loss == "binary_cross_entropy" and (
+            self.output_activation != "sigmoid" or X.min() < 0 or X.max() > 1
+        ):
+            raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid' "
+                             "and data in [0, 1].")
+        if self.pretraining is None and not self.fine_tune:
+            raise ValueError("pretraining=None with fine_tune=False would leave the network "
+                             "untrained.")
+        seed = seed_from(self.random_state)
+        data = torch.tensor(X, dtype=torch.float32, device=resolve_device(self.device))
+        module = self._new_module()
+        module.reset_parameters(torch.Generator().manual_seed(seed))
+        self.module_ = module.to(data.device)
+        pretrained = self._pretrain(data, module.layer_activations(), seed,
+                                    self.output_activation, self.loss)
+        if pretrained is not None:
+            self.module_.load_encoders(pretrained)
+        self.history_, self.n_epochs_ = [], 0
+        if self.fine_tune:
+            objective = reconstruction_objective(self.module_, None, self.loss)
+            self._fine_tune(objective, (data,), seed)
+        return self
+
+    def transform(self, X):
+        """The innermost code of each row."""
+        check_is_fitted(self, "module_")
+        return self._apply(lambda module, x: module.encode(x), X)
+
+    def inverse_transform(self, X):
+        """Decode codes of shape (n_samples, code size) to reconstructions."""
+        check_is_fitted(self, "module_")
+        codes = check_array(X, dtype=FLOAT_DTYPES)
+        if codes.shape[1] != self._sizes()[-1]:
+            raise ValueError(f"X has {codes.shape[1]} code columns, but the code size of "
+                             f"{type(self).__name__} is {self._sizes()[-1]}.")
+        return self._run(lambda module, z: module.decode(z), codes)
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """Per-sample squared error ``‖x − g(x)‖²``."""
+        check_is_fitted(self, "module_")
+        return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Minus the reconstruction error: higher means more typical."""
+        return -self.reconstruction_error(X)
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples`."""
+        return float(np.mean(self.score_samples(X)))
+
+    @property
+    def _n_features_out(self):
+        return self._sizes()[-1]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class _DeepSupervised(_DeepMixin):
+    """A deep tanh network, pretrained on all of ``X``, fine-tuned on the labeled rows."""
+
+    def _new_module(self) -> modules.FeedForward:
+        """An untrained module of this estimator's architecture (needs ``n_features_in_``
+        and the number of outputs)."""
+        sizes = [self.n_features_in_, *self._sizes(), self._n_outputs()]
+        return modules.FeedForward(sizes, self.activation)
+
+    def _fit_network(self, X: np.ndarray, labeled: np.ndarray, targets: torch.Tensor,
+                     loss_fn, stratify=None):
+        self._check_deep_params()
+        seed = seed_from(self.random_state)
+        data = torch.tensor(X, dtype=torch.float32, device=resolve_device(self.device))
+        module = self._new_module()
+        module.reset_parameters(torch.Generator().manual_seed(seed))
+        self.module_ = module.to(data.device)
+        pretrained = self._pretrain(data, [self.activation] * len(self._sizes()), seed)
+        if pretrained is not None:
+            self.module_.load_encoders(pretrained)
+        rows = torch.as_tensor(np.flatnonzero(labeled), device=data.device)
+        self._fine_tune(loss_fn, (data[rows], targets.to(data.device)), seed, stratify)
+        return self
+
+    def _outputs(self, X) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        return self._apply(lambda module, x: module(x), X)
+
+
+_SUPERVISED_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(500, 500)
+    activation : {{"tanh", "sigmoid", "relu", "linear"}}, default="tanh"
+    pretraining : {{"denoising", "autoencoder", None}}, default="denoising"
+        Initialize the hidden layers from stacked denoising autoencoders, plain
+        autoencoders, or at random (``None``: the same network without pretraining).
+    noise : {{"masking", "gaussian", "salt_and_pepper"}}, default="masking"
+    noise_level : float, default=0.25
+    pretrain_epochs : int, default=30
+    pretrain_learning_rate : float, default=1e-3
+    optimizer, learning_rate, weight_decay, batch_size, max_epochs, early_stopping, \
+validation_fraction, patience, random_state, device, verbose
+        As for :class:`deepae.Autoencoder`; they drive fine-tuning (and pretraining, except
+        for its epochs and learning rate).
+
+    Attributes
+    ----------
+    module_ : deepae.modules.FeedForward
+    pretraining_history_ : list of list of dict
+    history_ : list of dict
+    n_epochs_, n_features_in_{extra}
+"""
+
+
+def unlabeled_rows(y: np.ndarray) -> np.ndarray:
+    """True where the label is -1 and marks an unlabeled row.
+
+    -1 marks unlabeled rows (scikit-learn's convention) only when the other labels still
+    hold at least two classes; otherwise -1 is a class (as in labels ``{-1, +1}``).
+    """
+    unlabeled = (y == -1) if y.dtype.kind in "iuf" else np.zeros(len(y), dtype=bool)
+    if len(np.unique(y[~unlabeled])) < 2:
+        return np.zeros(len(y), dtype=bool)
+    return unlabeled
+
+
+class DeepClassifier(ClassifierMixin, _DeepSupervised, BaseEstimator):
+    __doc__ = """Deep classifier: a tanh network pretrained layer by layer, then fine-tuned.
+
+    Semi-supervised: rows whose label is ``-1`` (scikit-learn's mark of unlabeled data) take
+    part in pretraining only; the softmax output layer and the fine-tuning see the labeled
+    rows. (When the other labels hold fewer than two classes, ``-1`` is taken as a class, so
+    labels ``{-1, +1}`` work as usual.)
+""" + _SUPERVISED_DOC.format(extra="\n    classes_ : ndarray of shape (n_classes,)")
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(500, 500),
+        activation="tanh",
+        pretraining="denoising",
+        noise="masking",
+        noise_level=0.25,
+        pretrain_epochs=30,
+        pretrain_learning_rate=1e-3,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.pretraining = pretraining
+        self.noise = noise
+        self.noise_level = noise_level
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _n_outputs(self) -> int:
+        return len(self.classes_)
+
+    def fit(self, X, y):
+        """Pretrain on all rows of ``X``, then fine-tune on the rows whose label is not -1."""
+        X, y = check_X_y(self, X, y, regression=False)
+        check_classification_targets(y)
+        labeled = ~unlabeled_rows(y)
+        self.classes_ = np.unique(y[labeled])
+        if len(self.classes_) < 2:
+            raise ValueError(f"DeepClassifier needs at least 2 classes among the labeled rows, "
+                             f"got {len(self.classes_)} class.")
+        codes = np.searchsorted(self.classes_, y[labeled])
+        targets = torch.as_tensor(codes, dtype=torch.long)
+        return self._fit_network(
+            X, labeled, targets,
+            lambda batch, generator: F.cross_entropy(self.module_(batch[0]), batch[1]),
+            stratify=codes,
+        )
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (softmax of the output layer), columns in ``classes_`` order."""
+        logits = self._outputs(X)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        logits = self._outputs(X)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row."""
+        outputs = self._outputs(X)
+        return self.classes_[np.argmax(outputs, axis=1)]
+
+
+class DeepRegressor(RegressorMixin, _DeepSupervised, BaseEstimator):
+    __doc__ = """Deep regressor: a tanh network pretrained layer by layer, then fine-tuned.
+
+    The targets are standardized internally (mean 0, variance 1 per column) for training and
+    predictions are mapped back, so targets of any scale train alike.
+""" + _SUPERVISED_DOC.format(
+        extra="\n    n_outputs_ : int\n    y_mean_, y_scale_ : ndarray\n"
+        "        The targets' mean and standard deviation."
+    )
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(500, 500),
+        activation="tanh",
+        pretraining="denoising",
+        noise="masking",
+        noise_level=0.25,
+        pretrain_epochs=30,
+        pretrain_learning_rate=1e-3,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.pretraining = pretraining
+        self.noise = noise
+        self.noise_level = noise_level
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _n_outputs(self) -> int:
+        return self.n_outputs_
+
+    def fit(self, X, y):
+        """Pretrain on ``X``, then fine-tune on predicting ``y`` (squared error)."""
+        X, y = check_X_y(self, X, y, regression=True)
+        Y = y.reshape(len(y), -1).astype(np.float64)
+        self.n_outputs_ = Y.shape[1]
+        mean, scale = Y.mean(axis=0), Y.std(axis=0)
+        scale[scale == 0] = 1.0
+        targets = torch.as_tensor((Y - mean) / scale, dtype=torch.float32)
+        self.y_mean_, self.y_scale_ = mean.reshape(y.shape[1:]), scale.reshape(y.shape[1:])
+        return self._fit_network(
+            X, np.ones(len(X), bool), targets,
+            lambda batch, generator: F.mse_loss(self.module_(batch[0]), batch[1]),
+        )
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets, shaped like the ``y`` given to fit."""
+        outputs = self._outputs(X)
+        return outputs.reshape(len(outputs), *self.y_mean_.shape) * self.y_scale_ + self.y_mean_

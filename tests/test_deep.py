@@ -1,0 +1,170 @@
+"""Tests of greedy layer-wise pretraining and the deep estimators (bundled digits, small)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import deepae.deep
+from deepae import PCA, Autoencoder, DeepClassifier, DeepRegressor, StackedAutoencoder
+
+FAST = dict(max_epochs=5, pretrain_epochs=2)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.3, stratify=y, random_state=0)
+
+
+@parametrize_with_checks([
+    StackedAutoencoder((6, 2), **FAST),
+    DeepClassifier((6,), **FAST),
+    DeepRegressor((6,), **FAST),
+])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights(digits, monkeypatch):
+    X, _, y, _ = digits
+    calls = []
+    real_train = deepae.pretraining.train
+
+    def recording_train(module, *args, **kwargs):
+        before = {k: v.clone() for k, v in module.state_dict().items()}
+        history = real_train(module, *args, **kwargs)
+        calls.append((module, before, {k: v.clone() for k, v in module.state_dict().items()}))
+        return history
+
+    monkeypatch.setattr(deepae.pretraining, "train", recording_train)
+    monkeypatch.setattr(deepae.deep, "train", recording_train)
+    DeepClassifier((20, 10), random_state=0, **FAST).fit(X, y)
+    (_, _, layer1), (_, _, layer2), (network, initial, _) = calls
+    assert isinstance(network, deepae.modules.FeedForward)
+    torch.testing.assert_close(initial["layers.0.weight"], layer1["weight"], rtol=0, atol=0)
+    torch.testing.assert_close(initial["layers.0.bias"], layer1["bias"], rtol=0, atol=0)
+    torch.testing.assert_close(initial["layers.1.weight"], layer2["weight"], rtol=0, atol=0)
+    torch.testing.assert_close(initial["layers.1.bias"], layer2["bias"], rtol=0, atol=0)
+
+
+def test_one_pretrained_layer_is_exactly_an_autoencoder(digits):
+    X = digits[0]
+    stacked = StackedAutoencoder((20,), code_activation="tanh", pretraining="autoencoder",
+                                 fine_tune=False, pretrain_epochs=3, random_state=0).fit(X)
+    single = Autoencoder(20, max_epochs=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(stacked.module_.encoder[0].weight.detach(),
+                                  single.components_)
+    np.testing.assert_array_equal(stacked.reconstruction_error(X),
+                                  single.reconstruction_error(X))
+    assert [h["train_loss"] for h in stacked.pretraining_history_[0]] == [
+        h["train_loss"] for h in single.history_]
+    assert stacked.history_ == [] and stacked.n_epochs_ == 0
+
+
+def low_label_task(digits, n_labeled=60):
+    X_train, X_test, y_train, y_test = digits
+    rng = np.random.default_rng(0)
+    partial = np.full_like(y_train, -1)
+    keep = rng.choice(len(y_train), n_labeled, replace=False)
+    partial[keep] = y_train[keep]
+    return X_train, partial, X_test, y_test
+
+
+def test_pretraining_beats_random_initialization_with_few_labels(digits):
+    X, y_partial, X_test, y_test = low_label_task(digits)
+    params = dict(hidden_layer_sizes=(100, 100), random_state=0, max_epochs=60,
+                  pretrain_epochs=20)
+    random_init = DeepClassifier(pretraining=None, **params).fit(X, y_partial)
+    pretrained = DeepClassifier(pretraining="denoising", **params).fit(X, y_partial)
+    random_error = 1 - random_init.score(X_test, y_test)
+    pretrained_error = 1 - pretrained.score(X_test, y_test)
+    assert pretrained_error < random_error - 0.03, (pretrained_error, random_error)
+
+
+def test_unlabeled_rows_change_pretraining_but_not_the_supervised_loss(digits):
+    X, y_partial, _, _ = low_label_task(digits)
+    labeled = y_partial != -1
+    params = dict(hidden_layer_sizes=(16,), random_state=0, **FAST)
+    # Without pretraining, unlabeled rows have no effect at all.
+    a = DeepClassifier(pretraining=None, **params).fit(X, y_partial)
+    b = DeepClassifier(pretraining=None, **params).fit(X[labeled], y_partial[labeled])
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.history_ == [dict(h, seconds=h2["seconds"]) for h, h2 in
+                          zip(b.history_, a.history_, strict=True)] or all(
+        h["train_loss"] == h2["train_loss"] for h, h2 in zip(a.history_, b.history_,
+                                                              strict=True))
+    # With pretraining, they shape the pretrained layer.
+    c = DeepClassifier(pretraining="autoencoder", **params).fit(X, y_partial)
+    d = DeepClassifier(pretraining="autoencoder", **params).fit(X[labeled], y_partial[labeled])
+    assert not np.allclose(c.module_.layers[0].weight.detach(), d.module_.layers[0].weight.detach())
+    np.testing.assert_array_equal(c.classes_, np.arange(10))
+
+
+def test_stacked_autoencoder_beats_pca_at_the_same_code_size(digits):
+    X_train, X_test, _, _ = digits
+    pca = PCA(n_components=5).fit(X_train)
+    deep = StackedAutoencoder((64, 5), random_state=0, max_epochs=100).fit(X_train)
+    deep_error = deep.reconstruction_error(X_test).mean()
+    pca_error = pca.reconstruction_error(X_test).mean()
+    assert deep_error < 0.85 * pca_error, (deep_error, pca_error)
+    assert deep.transform(X_test).shape == (len(X_test), 5)
+    np.testing.assert_allclose(
+        deep.reconstruction_error(X_test),
+        ((deep.inverse_transform(deep.transform(X_test)) - X_test) ** 2).sum(1), rtol=1e-6)
+
+
+def test_classifier_outputs(digits):
+    X, X_test, y, y_test = digits
+    labels = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                       "nine"])[y]
+    model = DeepClassifier((32,), random_state=0, max_epochs=20, pretrain_epochs=3).fit(X, labels)
+    proba = model.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    np.testing.assert_allclose(np.log(proba), model.predict_log_proba(X_test), atol=1e-6)
+    np.testing.assert_array_equal(model.predict(X_test), model.classes_[proba.argmax(1)])
+    assert model.score(X_test, labels[:0].tolist() or np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+         "nine"])[y_test]) > 0.9
+
+
+def test_regressor_learns_a_smooth_function_of_any_scale():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(400, 3))
+    y = 1000 + 500 * np.sin(2 * X[:, 0]) * X[:, 1]
+    model = DeepRegressor((32, 32), random_state=0, max_epochs=200, pretrain_epochs=5,
+                          patience=30)
+    model.fit(X[:300], y[:300])
+    assert model.score(X[300:], y[300:]) > 0.9
+    two = DeepRegressor((16,), random_state=0, **FAST).fit(X, np.c_[y, -y])
+    assert two.predict(X).shape == (400, 2)
+
+
+@pytest.mark.parametrize(
+    "estimator, match",
+    [
+        (DeepClassifier(hidden_layer_sizes=()), "at least one layer"),
+        (DeepClassifier(pretraining="contrastive"), "pretraining"),
+        (DeepClassifier(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"),
+        (DeepClassifier(noise="dropout"), "noise"),
+        (StackedAutoencoder(pretraining=None, fine_tune=False), "untrained"),
+        (StackedAutoencoder(code_activation="softmax"), "code_activation"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(estimator, match):
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match=match):
+        estimator.set_params(max_epochs=1).fit(X, y)
+
+
+def test_bad_targets_are_clear_errors():
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    with pytest.raises(ValueError, match="2 classes"):
+        DeepClassifier(max_epochs=1).fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        DeepClassifier(max_epochs=1).fit(X, np.arange(19) % 2)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        DeepClassifier(max_epochs=1).fit(X, np.linspace(0, 1, 20))

@@ -41,8 +41,9 @@ class Moments:
         buffer = np.ones((min(n, n_rows), d + 1), X.dtype)
         product = np.zeros((d + 1, d + 1))
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
-            if shift is None:  # representable in float32 too: every batch subtracts it exactly
-                shift = X[:n_rows].mean(axis=0, dtype=np.float64).astype(np.float32).astype(float)
+            if shift is None:  # float32-representable, so batches of either dtype subtract it
+                mean = X[:n_rows].mean(axis=0, dtype=np.float64)  # exactly (unless huge)
+                shift = np.where(np.abs(mean) < 1e38, mean.astype(np.float32), mean)
             shift_x = shift.astype(X.dtype)
             for chunk in iter_chunks(X, n_rows):
                 block = buffer[: len(chunk)]

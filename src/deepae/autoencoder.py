@@ -12,6 +12,7 @@ from . import modules
 from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X
 from .corruption import NOISES, Corruption
+from .persistence import SaveMixin
 from .training import train
 
 
@@ -40,8 +41,8 @@ def reconstruction_objective(module, corruption, loss: str):
     return loss_fn
 
 
-class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimatorMixin,
-                  BaseEstimator):
+class Autoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                  TorchEstimatorMixin, BaseEstimator):
     """One-hidden-layer autoencoder ``d → d̃ → d`` trained by mini-batch gradient descent.
 
     The code is ``Φ(x) = act(W x + b)`` and the reconstruction ``g(x) = out(Wᵀ Φ(x) + c)``

@@ -1,31 +1,645 @@
-"""The ``deepae`` command line: subcommands parsed with the standard library."""
+"""The ``deepae`` command line: subcommands parsed with the standard library.
+
+``deepae fit MODEL DATA -o model.deepae [options]`` fits a model on a data file and saves it;
+``deepae transform|reconstruct|score|predict MODEL_FILE DATA [-o OUT]`` apply a saved model;
+``deepae info MODEL_FILE`` describes one; ``deepae demo`` tells the lecture's story.
+
+Data files are ``.npy``, ``.npz`` (``--key`` picks the array) or ``.csv`` (a first row that is
+not numeric is a header; ``--target`` names the label column). Outputs are ``.npy`` or
+``.csv`` by the extension of ``-o`` (CSV on standard output without ``-o``). Every error is
+one line on standard error, ``deepae: error: ...``, with exit status 2 (``--debug`` shows
+the traceback instead).
+"""
 
 import argparse
+import csv
+import json
+import os
 import sys
+import time
+import traceback
+
+import numpy as np
 
 from . import __version__
+
+#: Command-line model names and the deepae classes they stand for (looked up lazily, so a
+#: class appears here as soon as it exists in the package).
+MODELS = {
+    "pca": "PCA",
+    "linear": "LinearAutoencoder",
+    "autoencoder": "Autoencoder",
+    "denoising": "DenoisingAutoencoder",
+    "stacked": "StackedAutoencoder",
+    "classifier": "DeepClassifier",
+    "regressor": "DeepRegressor",
+    "outliers": "ReconstructionOutlierDetector",
+}
+DATA_SUFFIXES = (".npy", ".npz", ".csv")
+OUTPUT_SUFFIXES = (".npy", ".csv")
+
+
+class UsageError(Exception):
+    """A bad command line (reported like every other error: one line, exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# --- option values --------------------------------------------------------------------------
+
+
+def _n_components(text: str):
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: give an int, a fraction in (0, 1) or 'none'") from None
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        sizes = ()
+    if not sizes:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: give layer sizes separated by commas, e.g. 64,32")
+    return sizes
+
+
+def _optional_name(text: str):
+    return None if text.lower() == "none" else text
+
+
+def _param(text: str) -> tuple[str, object]:
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name.replace("__", "_").replace("_", "a").isalnum():
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: use NAME=VALUE")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = {"none": None, "true": True, "false": False}.get(raw.lower(), raw)
+    return name, value
+
+
+#: Parameters that ``deepae fit outliers`` gives to the detector and to its model alike.
+SHARED_PARAMS = ("random_state", "device")
+
+#: ``deepae fit`` options that set an estimator parameter: (flag, parameter, argparse kwargs).
+PARAM_OPTIONS = [
+    ("--n-components", "n_components",
+     {"type": _n_components, "help": "code size, or the fraction of variance to keep (pca, "
+      "linear)"}),
+    ("--center", "center", {"action": argparse.BooleanOptionalAction,
+                            "help": "subtract the mean (linear)"}),
+    ("--whiten", "whiten", {"action": argparse.BooleanOptionalAction,
+                            "help": "unit-variance codes (pca)"}),
+    ("--hidden-size", "hidden_size", {"type": int, "help": "code size (autoencoder, denoising)"}),
+    ("--hidden-layer-sizes", "hidden_layer_sizes",
+     {"type": _sizes, "metavar": "N,N,...", "help": "layer sizes, e.g. 64,32 (stacked, "
+      "classifier, regressor)"}),
+    ("--activation", "activation", {"help": "tanh, sigmoid, relu or linear"}),
+    ("--output-activation", "output_activation", {"help": "linear or sigmoid"}),
+    ("--loss", "loss", {"help": "squared_error or binary_cross_entropy"}),
+    ("--tied", "tied", {"action": argparse.BooleanOptionalAction,
+                        "help": "decoder = encoder transposed"}),
+    ("--bias", "bias", {"action": argparse.BooleanOptionalAction, "help": "learn biases"}),
+    ("--noise", "noise", {"type": _optional_name,
+                          "help": "masking, gaussian, salt_and_pepper or none"}),
+    ("--noise-level", "noise_level", {"type": float, "help": "corruption level"}),
+    ("--pretraining", "pretraining", {"type": _optional_name,
+                                      "help": "denoising, autoencoder or none"}),
+    ("--optimizer", "optimizer", {"help": "adam or sgd"}),
+    ("--learning-rate", "learning_rate", {"type": float}),
+    ("--weight-decay", "weight_decay", {"type": float}),
+    ("--batch-size", "batch_size", {"type": int}),
+    ("--max-epochs", "max_epochs", {"type": int}),
+    ("--patience", "patience", {"type": int}),
+    ("--early-stopping", "early_stopping", {"action": argparse.BooleanOptionalAction}),
+    ("--validation-fraction", "validation_fraction", {"type": float}),
+    ("--contamination", "contamination", {"type": float,
+                                          "help": "expected fraction of outliers (outliers)"}),
+    ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),
+    ("--device", "device", {"help": "auto, cpu or cuda"}),
+]
+
+
+# --- the parser -----------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="deepae", description="Deep learning with autoencoders (PyTorch, scikit-learn API)."
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the Python traceback of an error")
+    parser = _Parser(
+        prog="deepae", parents=[common],
+        description="Deep learning with autoencoders (PyTorch, scikit-learn API).",
     )
     parser.add_argument("--version", action="version", version=f"deepae {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="the lecture's story on the bundled digits")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", parents=[common],
+                               help="the lecture's story on the bundled digits")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--key", help="array name in a .npz file (default: its only array, or X)")
+    data.add_argument("--target", metavar="COLUMN",
+                      help="label column (CSV header name or 0-based index; for .npz also an "
+                      "array name): used as y by fit, dropped from X by every command")
+    data.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+
+    fit = commands.add_parser(
+        "fit", parents=[common, data], help="fit a model and save it",
+        usage="deepae fit MODEL DATA -o OUT [options]",
+        description="Fit MODEL on DATA and save it to OUT. Options left out keep the "
+        "estimator's defaults; an option the model does not have is an error.",
+    )
+    fit.add_argument("model", metavar="MODEL", help=", ".join(MODELS))
+    fit.add_argument("data", metavar="DATA", help="training data (.npy, .npz or .csv)")
+    fit.add_argument("-o", "--output", required=True, metavar="OUT",
+                     help="model file to write (e.g. model.deepae)")
+    params = fit.add_argument_group("model parameters")
+    for flag, dest, kwargs in PARAM_OPTIONS:
+        if "action" not in kwargs:
+            kwargs = {"metavar": dest.upper(), **kwargs}
+        params.add_argument(flag, dest=f"param_{dest}", default=None, **kwargs)
+    params.add_argument("--base-model", choices=[m for m in MODELS if m != "outliers"],
+                     help="the model whose reconstruction error scores outliers (outliers); "
+                     "options it has and the detector lacks go to it")
+    params.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
+                     help="any estimator parameter (VALUE parsed as JSON when it can be; "
+                     "model__NAME for the outlier detector's model); repeatable")
+
+    apply = {
+        "transform": "encode DATA: the model's codes",
+        "reconstruct": "inverse_transform(transform(DATA)): the reconstructions",
+        "score": "per-sample reconstruction error (outlier score for outlier detectors); "
+                 "higher is more atypical",
+        "predict": "predictions (labels, values, or -1/1 for outlier detectors)",
+    }
+    for name, text in apply.items():
+        command = commands.add_parser(name, parents=[common, data], help=text, description=text)
+        command.add_argument("model_file", metavar="MODEL_FILE", help="a saved model")
+        command.add_argument("data", metavar="DATA", help="data (.npy, .npz or .csv)")
+        command.add_argument("-o", "--output", metavar="OUT",
+                             help="output .npy or .csv (default: CSV on standard output)")
+        if name == "predict":
+            command.add_argument("--proba", action="store_true",
+                                 help="class probabilities instead of labels (classifier)")
+
+    info = commands.add_parser("info", parents=[common], help="describe a saved model")
+    info.add_argument("model_file", metavar="MODEL_FILE")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``deepae`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``deepae`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return run(args)
+    except KeyboardInterrupt:
+        print("deepae: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `deepae transform ... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as error:  # noqa: BLE001 - one line, never a traceback
+        if debug:
+            traceback.print_exc()
+        print(f"deepae: error: {describe_error(error)}", file=sys.stderr)
+        return 2
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an exception."""
+    if isinstance(error, KeyError) and error.args:
+        message = str(error.args[0])
+    elif isinstance(error, FileNotFoundError) and error.filename:
+        message = f"no such file: {error.filename}"
+    elif isinstance(error, OSError) and error.filename and error.strerror:
+        message = f"{error.filename}: {error.strerror}"
+    else:
+        message = str(error) or type(error).__name__
+    if not isinstance(error, (ValueError, TypeError, OSError, KeyError, UsageError)):
+        message = f"{type(error).__name__}: {message}"
+    return " ".join(message.split())
+
+
+def run(args) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
         run_demo(seed=args.seed)
+    elif args.command == "fit":
+        fit_command(args)
+    elif args.command == "info":
+        info_command(args.model_file)
+    else:
+        apply_command(args)
     return 0
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def model_class(name: str) -> type:
+    """The estimator class of a command-line model name."""
+    from .persistence import estimator_class
+
+    if name not in MODELS:
+        raise UsageError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    cls = estimator_class(MODELS[name])
+    if cls is None:
+        raise UsageError(f"model {name!r} is not available in this version of deepae "
+                         f"({__version__})")
+    return cls
+
+
+def build_estimator(args):
+    """The estimator of ``deepae fit`` with the command line's parameters."""
+    from sklearn.base import clone
+
+    estimator = model_class(args.model)()
+    settings = {}  # parameter -> (value, how the user named it)
+    for flag, dest, _ in PARAM_OPTIONS:
+        value = getattr(args, f"param_{dest}")
+        if value is not None:
+            settings[dest] = (value, flag)
+    for name, value in args.param:
+        settings[name] = (value, f"--param {name}")
+    if args.base_model is not None:
+        if "model" not in estimator.get_params(deep=False):
+            raise UsageError(f"--base-model does not apply to model {args.model!r}")
+        estimator.set_params(model=model_class(args.base_model)())
+    if "model" in settings and not hasattr(settings["model"][0], "fit"):
+        value, how = settings.pop("model")
+        estimator.set_params(model=model_class(str(value))())
+    nested = estimator.get_params(deep=False).get("model")
+    if hasattr(nested, "fit"):
+        estimator.set_params(model=clone(nested))
+
+    params = {}
+    for name, (value, how) in settings.items():
+        accepted = estimator.get_params(deep=True)
+        own = estimator.get_params(deep=False)
+        if name in own or ("__" in name and name in accepted):
+            params[name] = value
+            if name in SHARED_PARAMS and f"model__{name}" in accepted:
+                params[f"model__{name}"] = value
+        elif f"model__{name}" in accepted:
+            params[f"model__{name}"] = value
+        else:
+            hint = (" (give --base-model to set the detector's model)"
+                    if "model" in own and not hasattr(own["model"], "fit") else "")
+            raise UsageError(f"option {how} does not apply to model {args.model!r} "
+                             f"({type(estimator).__name__}){hint}")
+    estimator.set_params(**params)
+    return estimator
+
+
+def set_verbose(estimator, level: int) -> dict:
+    """Set every ``verbose`` parameter (also of nested models); return the previous values."""
+    previous = {k: v for k, v in estimator.get_params(deep=True).items()
+                if k == "verbose" or k.endswith("__verbose")}
+    estimator.set_params(**dict.fromkeys(previous, level))
+    return previous
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def fit_command(args) -> None:
+    from sklearn.base import is_classifier, is_regressor
+
+    from . import persistence
+
+    check_output_path(args.output, (), what="model file")
+    estimator = build_estimator(args)
+    X, y, _ = read_data(args.data, key=args.key, target=args.target)
+    if (is_classifier(estimator) or is_regressor(estimator)) and y is None:
+        raise UsageError(f"model {args.model!r} learns from labels: name their column with "
+                         "--target COLUMN")
+    previous = set_verbose(estimator, 0 if args.quiet else 1)
+    start = time.perf_counter()
+    if y is None:
+        estimator.fit(X)
+    else:
+        estimator.fit(X, y)
+    seconds = time.perf_counter() - start
+    estimator.set_params(**previous)
+    persistence.save(estimator, args.output)
+    if not args.quiet:
+        print(f"fitted {type(estimator).__name__} on {X.shape[0]} samples × {X.shape[1]} "
+              f"features in {seconds:.1f} s; saved to {args.output}")
+
+
+def apply_command(args) -> None:
+    from . import persistence
+
+    if args.output is not None:
+        check_output_path(args.output, OUTPUT_SUFFIXES, what="output file")
+    model = persistence.load(args.model_file)
+    X, _, columns = read_data(args.data, key=args.key, target=args.target)
+    if args.command == "transform":
+        require(model, "transform", args.command)
+        result = model.transform(X)
+        header = feature_names_out(model, result.shape[1])
+    elif args.command == "reconstruct":
+        require(model, "transform", args.command)
+        require(model, "inverse_transform", args.command)
+        result = model.inverse_transform(model.transform(X))
+        header = columns or [f"x{i}" for i in range(result.shape[1])]
+    elif args.command == "score":
+        result, header = outlier_scores(model, X)
+    elif args.proba:
+        require(model, "predict_proba", "predict --proba")
+        result = model.predict_proba(X)
+        classes = getattr(model, "classes_", range(result.shape[1]))
+        header = [f"proba_{c}" for c in classes]
+    else:
+        require(model, "predict", args.command)
+        result = np.asarray(model.predict(X))
+        header = ["prediction"] if result.ndim == 1 else [
+            f"prediction{i}" for i in range(result.shape[1])]
+    write_output(np.asarray(result), args.output, header)
+
+
+def require(model, method: str, command: str) -> None:
+    if not hasattr(model, method):
+        raise UsageError(f"a {type(model).__name__} model cannot {command} (it has no "
+                         f"{method})")
+
+
+def outlier_scores(model, X) -> tuple[np.ndarray, list[str]]:
+    """Per-sample scores where higher means more atypical, and their column name."""
+    from sklearn.base import is_outlier_detector
+
+    if not is_outlier_detector(model) and hasattr(model, "reconstruction_error"):
+        return model.reconstruction_error(X), ["reconstruction_error"]
+    if hasattr(model, "score_samples"):
+        return -np.asarray(model.score_samples(X)), ["outlier_score"]
+    raise UsageError(f"a {type(model).__name__} model has no per-sample score")
+
+
+def feature_names_out(model, n: int) -> list[str]:
+    try:
+        return [str(name) for name in model.get_feature_names_out()]
+    except (AttributeError, ValueError, TypeError):
+        return [f"code{i}" for i in range(n)]
+
+
+def info_command(path: str) -> None:
+    from . import persistence
+
+    header = persistence.read_header(path)
+    model = persistence.load(path)
+    size = os.path.getsize(path)
+    print(f"{path}: deepae model file, format {header['format_version']}, {size:,} bytes")
+    print(f"written by deepae {header.get('deepae_version', '?')} "
+          f"(torch {header.get('torch_version', '?')}, numpy {header.get('numpy_version', '?')})")
+    print(f"class: deepae.{type(model).__name__}")
+    for line in describe_estimator(model, indent="  "):
+        print(line)
+
+
+def describe_estimator(model, indent: str) -> list[str]:
+    params = model.get_params(deep=False)
+    lines = [f"{indent[:-2]}params:"]
+    for name, value in params.items():
+        if hasattr(value, "get_params"):
+            lines.append(f"{indent}{name} = {type(value).__name__}")
+            lines.extend(describe_estimator(value, indent + "    "))
+        else:
+            lines.append(f"{indent}{name} = {value!r}")
+    fitted = sorted(k for k in vars(model) if k.endswith("_") and not k.startswith("_")
+                    and k not in params)
+    lines.append(f"{indent[:-2]}fitted: {'no' if not fitted else ''}".rstrip())
+    for name in fitted:
+        value = getattr(model, name)
+        if hasattr(value, "get_params"):
+            lines.append(f"{indent}{name} = {type(value).__name__}")
+            lines.extend(describe_estimator(value, indent + "    "))
+        else:
+            lines.append(f"{indent}{name} = {summarize(value)}")
+    return lines
+
+
+def summarize(value) -> str:
+    """A short description of a fitted attribute."""
+    import torch
+
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return f"{value.dtype} array {np.array2string(value.reshape(-1), precision=4)}"
+        return f"{value.dtype} array of shape {value.shape}"
+    if isinstance(value, torch.nn.Module):
+        n = sum(p.numel() for p in value.parameters())
+        return f"torch module {type(value).__name__} ({n:,} parameters)"
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, dict) for v in value) and "epoch" in value[-1]:
+            last = value[-1]
+            loss = ", ".join(f"{k}={v:.4g}" for k, v in last.items()
+                             if k.endswith("loss") and isinstance(v, float))
+            return f"{len(value)} epochs (last: {loss or last})"
+        if len(value) > 6 or any(isinstance(v, (list, tuple, dict)) for v in value):
+            return f"{type(value).__name__} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --- data files -----------------------------------------------------------------------------
+
+
+def check_output_path(path: str, suffixes: tuple[str, ...], what: str) -> None:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffixes and suffix not in suffixes:
+        raise UsageError(f"{what} {path!r} must end with {' or '.join(suffixes)}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"cannot write {path}: no such directory {directory}")
+
+
+def read_data(path: str, key: str | None = None, target: str | None = None):
+    """``(X, y, column_names)`` from a ``.npy``, ``.npz`` or ``.csv`` file.
+
+    ``y`` is the ``target`` column (None without one) and ``column_names`` the CSV header
+    of the feature columns (None without one).
+    """
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in DATA_SUFFIXES:
+        raise UsageError(f"{path}: unsupported data file type {suffix or '(none)'!r}; "
+                         "use .npy, .npz or .csv")
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "No such file or directory", path)
+    if key is not None and suffix != ".npz":
+        raise UsageError("--key applies to .npz files only")
+    if suffix == ".csv":
+        return read_csv(path, target)
+    try:
+        if suffix == ".npy":
+            array, y = np.load(path, mmap_mode="r", allow_pickle=False), None
+        else:
+            array, y = read_npz(path, key, target)
+            if y is not None:
+                target = None
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{path}: cannot read it as {suffix}: {error}") from None
+    if array.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D array (samples × features), "
+                         f"got shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected numbers, got an array of dtype {array.dtype}")
+    if target is not None:
+        column = column_index(target, array.shape[1], None, path)
+        y = np.asarray(array[:, column])
+        array = np.delete(array, column, axis=1)
+    return array, y, None
+
+
+def read_npz(path: str, key: str | None, target: str | None):
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if key is None:
+            candidates = [n for n in names if n != target]
+            if len(candidates) == 1:
+                key = candidates[0]
+            elif "X" in names:
+                key = "X"
+            else:
+                raise UsageError(f"{path} holds the arrays {', '.join(names) or '(none)'}; "
+                                 "choose one with --key")
+        if key not in names:
+            raise UsageError(f"{path} has no array {key!r} (it has {', '.join(names)})")
+        y = archive[target] if target is not None and target in names else None
+        return archive[key], y
+
+
+def column_index(target: str, n_columns: int, header: list[str] | None, path: str) -> int:
+    if header is not None and target in header:
+        return header.index(target)
+    try:
+        index = int(target)
+    except ValueError:
+        where = "its header" if header is not None else "no header"
+        raise UsageError(f"{path}: no column {target!r} ({where})") from None
+    if not -n_columns <= index < n_columns:
+        raise UsageError(f"{path}: column index {index} out of range ({n_columns} columns)")
+    return index % n_columns
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(path: str, target: str | None):
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            sample = file.read(65536)
+            file.seek(0)
+            delimiter = max(",;\t", key=sample.split("\n", 1)[0].count)
+            rows = [(n, row) for n, row in enumerate(csv.reader(file, delimiter=delimiter), 1)
+                    if any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path}: not a readable CSV file ({error})") from None
+    if not rows:
+        raise ValueError(f"{path}: the CSV file is empty")
+    width = len(rows[0][1])
+    for n, row in rows:
+        if len(row) != width:
+            raise ValueError(f"{path} line {n}: {len(row)} columns where the first row has "
+                             f"{width}")
+    first = [cell.strip() for cell in rows[0][1]]
+    column = None
+    if target is not None and not _is_int(target):
+        header = first  # a column name needs a header
+        if target not in header:
+            raise UsageError(f"{path}: no column {target!r} in the header "
+                             f"({', '.join(header)})")
+    else:
+        if target is not None:
+            column = column_index(target, width, None, path)
+        features = [c for i, c in enumerate(first) if i != column]
+        header = None
+        if not all(_is_number(c) for c in features):
+            header = first
+        elif column is not None and not _is_number(first[column]) and len(rows) > 1 and all(
+                _is_number(row[column]) for _, row in rows[1:]):
+            header = first
+    if target is not None:
+        column = column_index(target, width, header, path)
+    body = rows[1:] if header is not None else rows
+    if not body:
+        raise ValueError(f"{path}: no data rows")
+    names = header if header is not None else [str(i) for i in range(width)]
+    keep = [i for i in range(width) if i != column]
+    try:
+        X = np.array([[row[i] for i in keep] for _, row in body], dtype=np.float64)
+    except ValueError:
+        for n, row in body:
+            for i in keep:
+                if not _is_number(row[i]):
+                    cell = row[i].strip()
+                    what = repr(cell) if cell else "an empty cell"
+                    raise ValueError(f"{path} line {n}, column {names[i]!r}: {what} is not a "
+                                     "number") from None
+        raise
+    y = None
+    if column is not None:
+        labels = [row[column].strip() for _, row in body]
+        if all(_is_int(v) for v in labels):
+            y = np.array([int(v) for v in labels])
+        elif all(_is_number(v) for v in labels):
+            y = np.array([float(v) for v in labels])
+        else:
+            y = np.array(labels)
+    return X, y, [header[i] for i in keep] if header is not None else None
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:
+    """Write ``array`` to a ``.npy`` or ``.csv`` file, or as CSV to standard output."""
+    if path is not None and path.lower().endswith(".npy"):
+        np.save(path, array, allow_pickle=False)
+        return
+    table = array.reshape(len(array), -1)
+    text = table.astype(str)  # shortest round-trip repr of floats
+    if path is None:
+        write_csv(sys.stdout, header, text)
+        return
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        write_csv(file, header, text)
+
+
+def write_csv(file, header: list[str], table: np.ndarray) -> None:
+    writer = csv.writer(file, lineterminator="\n")
+    if len(header) == table.shape[1]:
+        writer.writerow(header)
+    writer.writerows(table.tolist())
 
 
 if __name__ == "__main__":

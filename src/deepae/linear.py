@@ -8,9 +8,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._validation import FLOAT_DTYPES, check_X, to_numpy
 from .linalg import Moments, principal_axes
+from .persistence import SaveMixin
 
 
-class LinearAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class LinearAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                        BaseEstimator):
     """Linear autoencoder ``h(x) = W Wᵀ x`` with tied weights and no bias, solved exactly.
 
     The optimum of ``E(W) = 1/N Σ ‖x_n − W Wᵀ x_n‖²`` over ``d × k`` matrices ``W`` has as

@@ -233,6 +233,21 @@ def test_outlier_detector(data, tmp_path, capsys):
     assert out.splitlines()[1:] == [str(v) for v in loaded.predict(X)]
 
 
+def test_demo_forwards_its_options(monkeypatch, capsys):
+    from deepae import demo
+
+    calls = []
+    monkeypatch.setattr(demo, "run_demo", lambda seed=0: calls.append(seed))
+    assert run_cli("demo", "--seed", "3", capsys=capsys)[0] == 0
+    assert calls == [3]
+    assert_one_line_error(*run_cli("demo", "--quick", capsys=capsys), "--quick is not available")
+    monkeypatch.setattr(demo, "run_demo", lambda seed=0, out="report", quick=False:
+                        calls.append((seed, out, quick)))
+    assert run_cli("demo", "--quick", "--out", "somewhere", capsys=capsys)[0] == 0
+    assert run_cli("demo", capsys=capsys)[0] == 0
+    assert calls[1:] == [(0, "somewhere", True), (0, "report", False)]
+
+
 def test_info(data, tmp_path, capsys):
     model = tmp_path / "ae.deepae"
     assert run_cli("fit", "autoencoder", data["npy"], "-o", model, "--max-epochs", "2",
@@ -344,6 +359,30 @@ def test_model_not_available_yet(data, tmp_path, capsys, monkeypatch):
     code, out, err = run_cli("fit", "stacked", data["csv"], "-o", tmp_path / "m.deepae",
                              capsys=capsys)
     assert_one_line_error(code, out, err, "model 'stacked' is not available in this version")
+
+
+def test_labels_without_target_get_a_hint(data, tmp_path, capsys):
+    code, out, err = run_cli("fit", "pca", data["labeled_csv"], "-o", tmp_path / "m.deepae",
+                             capsys=capsys)
+    assert_one_line_error(code, out, err, "column 'label': 'high' is not a number (if it "
+                          "holds labels, name it with --target)")
+
+
+def test_warnings_are_one_line(data, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    path = tmp_path / "pca.deepae"
+    deepae.PCA(n_components=2).fit(X).save(path)
+    real_load = persistence.load
+
+    def noisy_load(path):
+        warnings.warn("first line\nsecond line", UserWarning, stacklevel=1)
+        return real_load(path)
+
+    monkeypatch.setattr(persistence, "load", noisy_load)
+    code, out, err = run_cli("transform", path, data["csv"], "-o", tmp_path / "c.npy",
+                             capsys=capsys)
+    assert code == 0 and err == "deepae: warning: first line second line\n"
 
 
 def test_debug_shows_the_traceback(data, capsys):

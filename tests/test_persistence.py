@@ -144,6 +144,29 @@ def test_loaded_model_can_be_refitted_and_cloned(tmp_path):
     np.testing.assert_array_equal(clone(loaded).fit(X).transform(X), model.transform(X))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_model_saved_for_cuda_loads_on_the_cpu(tmp_path):
+    model = deepae.Autoencoder(hidden_size=3, max_epochs=1, random_state=0, device="cpu").fit(X)
+    model.set_params(device="cuda")  # as if it had been trained on a GPU machine
+    path = tmp_path / "gpu.deepae"
+    model.save(path)
+    with pytest.warns(UserWarning, match="CUDA is not available.*on the CPU"):
+        loaded = deepae.load(path)
+    assert loaded.device == "cuda" and next(loaded.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_feature_names_round_trip(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame(X, columns=[f"col{i}" for i in range(X.shape[1])])
+    model = deepae.PCA(n_components=2).fit(frame)
+    loaded = round_trip(model, tmp_path)
+    assert loaded.feature_names_in_.tolist() == model.feature_names_in_.tolist()
+    assert loaded.feature_names_in_.dtype == object
+    np.testing.assert_array_equal(loaded.transform(frame), model.transform(frame))
+    assert loaded.get_feature_names_out().tolist() == ["pca0", "pca1"]
+
+
 def test_unfitted_estimator_round_trip(tmp_path):
     model = deepae.Autoencoder(hidden_size=5, noise="gaussian", noise_level=0.1)
     loaded = round_trip(model, tmp_path)

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 
 import numpy as np
 
@@ -152,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[common],
                                help="the lecture's story on the bundled digits")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--out", metavar="DIR", default=None,
+                      help="directory of the report (default: the demo's own)")
+    demo.add_argument("--quick", action="store_true", default=None,
+                      help="a smaller, faster run")
 
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--key", help="array name in a .npz file (default: its only array, or X)")
@@ -209,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
-        return run(args)
+        with warnings.catch_warnings():  # restores showwarning afterwards
+            warnings.showwarning = _show_warning
+            args = build_parser().parse_args(argv)
+            return run(args)
     except KeyboardInterrupt:
         print("deepae: interrupted", file=sys.stderr)
         return 130
@@ -222,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"deepae: error: {describe_error(error)}", file=sys.stderr)
         return 2
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each: ``deepae: warning: ...``."""
+    print(f"deepae: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
 
 
 def describe_error(error: BaseException) -> str:
@@ -241,9 +253,7 @@ def describe_error(error: BaseException) -> str:
 
 def run(args) -> int:
     if args.command == "demo":
-        from .demo import run_demo
-
-        run_demo(seed=args.seed)
+        demo_command(args)
     elif args.command == "fit":
         fit_command(args)
     elif args.command == "info":
@@ -251,6 +261,24 @@ def run(args) -> int:
     else:
         apply_command(args)
     return 0
+
+
+def demo_command(args) -> None:
+    """``run_demo(seed=...)``, plus ``out``/``quick`` when given (and ``run_demo`` has them)."""
+    import inspect
+
+    from . import demo
+
+    accepted = inspect.signature(demo.run_demo).parameters
+    kwargs = {"seed": args.seed}
+    for name in ("out", "quick"):
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in accepted:
+            raise UsageError(f"deepae demo --{name} is not available in this version")
+        kwargs[name] = value
+    demo.run_demo(**kwargs)
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -598,8 +626,11 @@ def read_csv(path: str, target: str | None):
                 if not _is_number(row[i]):
                     cell = row[i].strip()
                     what = repr(cell) if cell else "an empty cell"
+                    hint = ""
+                    if not any(_is_number(other[i]) for _, other in body):
+                        hint = " (if it holds labels, name it with --target)"
                     raise ValueError(f"{path} line {n}, column {names[i]!r}: {what} is not a "
-                                     "number") from None
+                                     f"number{hint}") from None
         raise
     y = None
     if column is not None:

@@ -417,7 +417,6 @@ class _Reader:
 
     def __init__(self, tensors: dict[str, torch.Tensor]):
         self.tensors = tensors
-        self.used: set[str] = set()
 
     def tensor(self, key, where: str) -> torch.Tensor:
         if not isinstance(key, str) or key not in self.tensors:

@@ -19,10 +19,13 @@ def digits():
     return train_test_split(X / 16.0, y, test_size=0.3, stratify=y, random_state=0)
 
 
+CHECKED = dict(max_epochs=30, pretrain_epochs=2, learning_rate=1e-2)
+
+
 @parametrize_with_checks([
     StackedAutoencoder((6, 2), **FAST),
-    DeepClassifier((6,), **FAST),
-    DeepRegressor((6,), **FAST),
+    DeepClassifier((6,), **CHECKED),
+    DeepRegressor((6,), **CHECKED),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)

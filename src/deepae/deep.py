@@ -28,6 +28,7 @@ from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
 from .autoencoder import reconstruction_objective
 from .corruption import NOISES
+from .persistence import SaveMixin
 from .pretraining import pretrain_layers
 from .training import train
 
@@ -89,8 +90,8 @@ class _DeepMixin(TorchEstimatorMixin):
         self.n_epochs_ = len(self.history_)
 
 
-class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _DeepMixin,
-                         BaseEstimator):
+class StackedAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                         _DeepMixin, BaseEstimator):
     """Deep autoencoder: greedy layer-wise (denoising) pretraining, then fine-tuning.
 
     The encoder ``d → h₁ → … → h_L`` and the mirrored decoder are initialized from a stack
@@ -257,6 +258,15 @@ validation_fraction, patience, random_state, device, verbose
         return tags
 
 
+def first_layer_objective(X: np.ndarray) -> tuple[str, str]:
+    """Output activation and loss of the first pretrained layer: sigmoid and cross-entropy
+    for data in [0, 1] (pixel intensities, as in stacked denoising autoencoders), else linear
+    and squared error."""
+    if X.min() >= 0 and X.max() <= 1:
+        return "sigmoid", "binary_cross_entropy"
+    return "linear", "squared_error"
+
+
 class _DeepSupervised(_DeepMixin):
     """A deep tanh network, pretrained on all of ``X``, fine-tuned on the labeled rows."""
 
@@ -274,7 +284,8 @@ class _DeepSupervised(_DeepMixin):
         module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(data.device)
-        pretrained = self._pretrain(data, [self.activation] * len(self._sizes()), seed)
+        pretrained = self._pretrain(data, [self.activation] * len(self._sizes()), seed,
+                                    *first_layer_objective(X))
         if pretrained is not None:
             self.module_.load_encoders(pretrained)
         rows = torch.as_tensor(np.flatnonzero(labeled), device=data.device)
@@ -324,7 +335,7 @@ def unlabeled_rows(y: np.ndarray) -> np.ndarray:
     return unlabeled
 
 
-class DeepClassifier(ClassifierMixin, _DeepSupervised, BaseEstimator):
+class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator):
     __doc__ = """Deep classifier: a tanh network pretrained layer by layer, then fine-tuned.
 
     Semi-supervised: rows whose label is ``-1`` (scikit-learn's mark of unlabeled data) take
@@ -412,7 +423,7 @@ class DeepClassifier(ClassifierMixin, _DeepSupervised, BaseEstimator):
         return self.classes_[np.argmax(outputs, axis=1)]
 
 
-class DeepRegressor(RegressorMixin, _DeepSupervised, BaseEstimator):
+class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
     __doc__ = """Deep regressor: a tanh network pretrained layer by layer, then fine-tuned.
 
     The targets are standardized internally (mean 0, variance 1 per column) for training and

@@ -1,0 +1,237 @@
+"""Tests of the reconstruction-error outlier detector."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from deepae import (
+    PCA,
+    Autoencoder,
+    DenoisingAutoencoder,
+    LinearAutoencoder,
+    StackedAutoencoder,
+)
+from deepae.outliers import ReconstructionOutlierDetector, default_model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Train the tiny models here on one thread: with several, torch's thread pool stalls
+    them many-fold when the machine is busy (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Bundled 8×8 zeros in [0, 1] with 10 uniform-noise images and 10 sevens planted."""
+    digits = load_digits()
+    X, y = digits.data / 16.0, digits.target
+    zeros, sevens = X[y == 0], X[y == 7][:10]
+    noise = np.random.default_rng(0).uniform(size=(10, 64))
+    data = np.vstack([zeros, noise, sevens])
+    is_outlier = np.r_[np.zeros(len(zeros)), np.ones(20)].astype(int)
+    return data, is_outlier
+
+
+@pytest.fixture(scope="module")
+def default_detector(planted):
+    """The default detector (a gradient-trained autoencoder), fitted once."""
+    return ReconstructionOutlierDetector().fit(planted[0])
+
+
+def fast_autoencoder(**params):
+    return Autoencoder(hidden_size=4, max_epochs=3, random_state=0, device="cpu", **params)
+
+
+@parametrize_with_checks([
+    ReconstructionOutlierDetector(),
+    ReconstructionOutlierDetector(PCA(n_components=1)),
+    ReconstructionOutlierDetector(LinearAutoencoder(n_components=1), contamination=0.2),
+])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("model", [
+    PCA(n_components=10),
+    LinearAutoencoder(n_components=10),
+    DenoisingAutoencoder(hidden_size=8, max_epochs=20, early_stopping=False, random_state=0,
+                         device="cpu"),
+    None,
+], ids=["pca", "linear", "denoising", "default"])
+def test_planted_outliers_rank_above_inliers(planted, default_detector, model):
+    X, is_outlier = planted
+    if model is None:
+        detector = default_detector
+    else:
+        detector = ReconstructionOutlierDetector(model, contamination=0.1).fit(X)
+    outlier_scores = -detector.score_samples(X)
+    assert roc_auc_score(is_outlier, outlier_scores) >= 0.95
+    noise_rows = np.flatnonzero(is_outlier)[:10]
+    assert set(noise_rows) <= set(np.argsort(outlier_scores)[-20:])
+    np.testing.assert_array_equal(detector.decision_scores_, outlier_scores)
+
+
+@pytest.mark.parametrize("contamination", [0.01, 0.05, 0.1, 0.25, 0.5])
+@pytest.mark.parametrize("n_samples", [97, 100, 301])
+def test_predict_flags_contamination_of_training_set(contamination, n_samples):
+    X = np.random.default_rng(n_samples).normal(size=(n_samples, 6))
+    detector = ReconstructionOutlierDetector(PCA(2), contamination=contamination).fit(X)
+    flagged = int(np.sum(detector.predict(X) == -1))
+    expected = contamination * n_samples
+    assert np.floor(expected) - 1 <= flagged <= np.ceil(expected) + 1
+    assert abs(flagged - expected) <= 1
+    np.testing.assert_array_equal(detector.labels_, (detector.predict(X) == -1).astype(int))
+    np.testing.assert_array_equal(detector.fit_predict(X), detector.predict(X))
+
+
+def test_pca_scores_equal_minus_pca_reconstruction_error(planted):
+    X, _ = planted
+    detector = ReconstructionOutlierDetector(PCA(n_components=7)).fit(X)
+    expected = -PCA(n_components=7).fit(X).reconstruction_error(X)
+    np.testing.assert_array_equal(detector.score_samples(X), expected)
+    np.testing.assert_array_equal(detector.reconstruction_error(X), -expected)
+
+
+def test_offset_threshold_and_decision_function(planted):
+    X, _ = planted
+    detector = ReconstructionOutlierDetector(PCA(n_components=5), contamination=0.2).fit(X)
+    scores = detector.score_samples(X)
+    assert detector.offset_ == np.percentile(scores, 20)
+    assert detector.threshold_ == -detector.offset_
+    decision = detector.decision_function(X)
+    np.testing.assert_array_equal(decision, scores - detector.offset_)
+    np.testing.assert_array_equal(np.where(decision < 0, -1, 1), detector.predict(X))
+    assert detector.model_ is not detector.model  # cloned
+    assert not hasattr(detector.model, "components_")
+
+
+@pytest.mark.parametrize("model", [
+    PCA(n_components=5), LinearAutoencoder(n_components=5), fast_autoencoder(), None,
+], ids=["pca", "linear", "autoencoder", "default"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_per_feature_errors_sum_to_per_sample_errors(planted, default_detector, model, dtype):
+    X, _ = planted
+    X = X.astype(dtype)
+    if model is None:
+        detector = default_detector
+    else:
+        detector = ReconstructionOutlierDetector(model).fit(X)
+    per_feature = detector.reconstruction_error(X, per_feature=True)
+    assert per_feature.shape == X.shape
+    assert (per_feature >= 0).all()
+    rtol = 1e-9 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(per_feature.sum(axis=1), detector.reconstruction_error(X),
+                               rtol=rtol, atol=rtol)
+
+
+def test_per_feature_errors_point_at_the_corrupted_pixels(planted):
+    X, is_outlier = planted
+    inliers = X[is_outlier == 0]
+    detector = ReconstructionOutlierDetector(PCA(n_components=8)).fit(inliers)
+    corrupted = inliers[:1].copy()
+    corrupted[0, [27, 36]] = 1.0 - corrupted[0, [27, 36]]  # flip two central pixels
+    errors = detector.reconstruction_error(corrupted, per_feature=True)[0]
+    assert set(np.argsort(errors)[-2:]) == {27, 36}
+
+
+def test_stacked_autoencoder_model(planted):
+    X, is_outlier = planted
+    model = StackedAutoencoder((16, 4), pretrain_epochs=5, max_epochs=20, random_state=0,
+                               device="cpu")
+    detector = ReconstructionOutlierDetector(model).fit(X)
+    assert isinstance(detector.model_, StackedAutoencoder)
+    assert roc_auc_score(is_outlier, detector.decision_scores_) >= 0.9
+    per_feature = detector.reconstruction_error(X, per_feature=True)
+    np.testing.assert_allclose(per_feature.sum(axis=1), detector.decision_scores_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler(), MinMaxScaler()])
+def test_works_in_a_pipeline_after_a_scaler(planted, scaler):
+    X, is_outlier = planted
+    X = X * 16 + 3  # out of [0, 1]: the scaler brings it back
+    pipeline = make_pipeline(scaler, ReconstructionOutlierDetector(PCA(n_components=5)))
+    labels = pipeline.fit_predict(X)
+    assert set(labels) == {-1, 1}
+    assert roc_auc_score(is_outlier, -pipeline.score_samples(X)) >= 0.95
+    np.testing.assert_array_equal(pipeline.predict(X), labels)
+    assert pipeline.decision_function(X).shape == (len(X),)
+
+
+def test_default_model_fits_the_data_range():
+    unit = np.random.default_rng(0).uniform(size=(20, 10))
+    model = default_model(unit)
+    assert (model.output_activation, model.loss) == ("sigmoid", "binary_cross_entropy")
+    assert model.hidden_size == 5
+    model = default_model(unit - 0.5)
+    assert (model.output_activation, model.loss) == ("linear", "squared_error")
+    assert default_model(np.zeros((5, 1))).hidden_size == 1
+    assert default_model(np.zeros((5, 784))).hidden_size == 64
+    # about 200 steps of 32 samples, as epochs between 10 and 200
+    assert default_model(np.zeros((400, 784))).max_epochs == 16  # 13 batches an epoch
+    assert default_model(np.zeros((5, 784))).max_epochs == 200
+    assert default_model(np.zeros((60_000, 784))).max_epochs == 10
+
+
+def test_default_detector_works_on_standardized_data(planted):
+    X, is_outlier = planted
+    pipeline = make_pipeline(StandardScaler(), ReconstructionOutlierDetector())
+    pipeline.fit(X)
+    model = pipeline[-1].model_
+    assert isinstance(model, Autoencoder) and model.output_activation == "linear"
+    assert roc_auc_score(is_outlier, -pipeline.score_samples(X)) >= 0.9
+
+
+@pytest.mark.parametrize("contamination", [0, 0.0, -0.1, 0.51, 1.0])
+def test_contamination_out_of_range(contamination):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="contamination"):
+        ReconstructionOutlierDetector(PCA(1), contamination=contamination).fit(X)
+
+
+@pytest.mark.parametrize("contamination", ["auto", None, True])
+def test_contamination_wrong_type(contamination):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(TypeError, match="contamination"):
+        ReconstructionOutlierDetector(PCA(1), contamination=contamination).fit(X)
+
+
+def test_model_without_reconstruction_error_is_refused():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(TypeError, match="reconstruction_error"):
+        ReconstructionOutlierDetector(StandardScaler()).fit(X)
+
+
+def test_bad_input_gets_clear_errors():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    detector = ReconstructionOutlierDetector(PCA(1))
+    with pytest.raises(ValueError, match="NaN"):
+        detector.fit(np.where(X > 1.5, np.nan, X))
+    with pytest.raises(ValueError, match="infinity"):
+        detector.fit(np.where(X > 1.5, np.inf, X))
+    detector.fit(X)
+    with pytest.raises(ValueError, match="3 features"):
+        detector.predict(X[:, :2])
+    with pytest.raises(ValueError, match="3 features"):
+        detector.reconstruction_error(X[:, :2], per_feature=True)
+    with pytest.raises(ValueError, match="NaN"):
+        detector.score_samples(np.where(X > 1.5, np.nan, X))
+    with pytest.raises(ValueError, match="2D array"):
+        detector.predict(X[0])
+    with pytest.raises(ValueError, match="0 sample"):
+        detector.fit(X[:0])
+
+
+def test_unfitted_detector_raises_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        ReconstructionOutlierDetector().predict(np.zeros((2, 3)))

@@ -226,8 +226,11 @@ def show_denoising(data: Digits, plain, denoising, seed: int, out: Path) -> Sect
     return Section(
         "Denoising autoencoders",
         "The lecture regularizes an autoencoder by adding noise: trained to rebuild the clean "
-        "digit from a corrupted copy, a denoising autoencoder learns to undo the corruption, "
-        "where a plain autoencoder of the same size mostly copies its input, noise included.",
+        "digit from a corrupted copy, a denoising autoencoder learns to fill in masked "
+        "pixels, while a plain autoencoder of the same size, trained on clean digits only, "
+        "carries more of the corruption into its reconstruction. The table gives both "
+        "errors, on masked and on clean digits: the noise is a regularizer, and it can cost "
+        "some sharpness on clean inputs.",
         [table],
         [("denoising.png", "Test digits, the same digits with pixels masked, and their "
           "reconstructions by the plain and by the denoising autoencoder.")],

@@ -154,6 +154,18 @@ def test_stacked_autoencoder_model(planted):
     np.testing.assert_allclose(per_feature.sum(axis=1), detector.decision_scores_, rtol=1e-9)
 
 
+def test_save_and_load_give_the_same_detector(default_detector, planted, tmp_path):
+    import deepae
+
+    X, _ = planted
+    default_detector.save(tmp_path / "detector.deepae")
+    loaded = deepae.load(tmp_path / "detector.deepae")
+    assert isinstance(loaded, ReconstructionOutlierDetector)
+    np.testing.assert_array_equal(loaded.score_samples(X), default_detector.score_samples(X))
+    np.testing.assert_array_equal(loaded.predict(X), default_detector.predict(X))
+    assert loaded.offset_ == default_detector.offset_
+
+
 @pytest.mark.parametrize("scaler", [StandardScaler(), MinMaxScaler()])
 def test_works_in_a_pipeline_after_a_scaler(planted, scaler):
     X, is_outlier = planted

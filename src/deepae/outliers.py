@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_X
 from .autoencoder import Autoencoder
+from .persistence import SaveMixin
 
 DEFAULT_HIDDEN_SIZE = 64
 DEFAULT_BATCH_SIZE = 32
@@ -60,7 +61,7 @@ def default_model(X: np.ndarray) -> Autoencoder:
     )
 
 
-class ReconstructionOutlierDetector(OutlierMixin, BaseEstimator):
+class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector scoring each sample by its reconstruction error under a deepae model.
 
     The model (a copy of ``model``) is fitted on the training data; a sample's score is minus
@@ -105,6 +106,11 @@ class ReconstructionOutlierDetector(OutlierMixin, BaseEstimator):
     labels_ : ndarray of shape (n_samples,)
         PyOD's training labels: 0 for inliers, 1 for outliers.
     n_features_in_ : int
+
+    Notes
+    -----
+    ``save(path)`` writes the fitted detector to a safe model file; ``deepae.load(path)``
+    reads it back.
 
     Examples
     --------

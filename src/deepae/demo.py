@@ -426,7 +426,9 @@ def show_classifiers(table: Table, models: dict, data: Digits, out: Path) -> Sec
         [("learning_curves.png", "Loss per epoch (cross-entropy for fine-tuning) of the deep "
           "network on all ten digits with all labels: its first pretrained layer and its "
           "fine-tuning, and the same network fine-tuned from random weights. Early stopping "
-          "keeps the epoch of lowest validation loss.")],
+          "keeps the epoch of lowest validation loss. The training loss is averaged while "
+          "the weights change (and over noisy inputs where the model adds noise), so it can "
+          "lie above the validation loss.")],
     )
 
 

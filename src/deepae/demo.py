@@ -33,6 +33,7 @@ from .outliers import ReconstructionOutlierDetector, default_model
 from .report import (
     Section,
     Table,
+    check_matplotlib,
     format_table,
     save_codes,
     save_error_curves,
@@ -448,6 +449,7 @@ def run_demo(seed: int = 0, out: str | Path = "report", quick: bool = False) -> 
     -------
     Path of ``index.html``.
     """
+    check_matplotlib()
     start = time.perf_counter()
     settings = QUICK if quick else FULL
     out = Path(out)

@@ -93,6 +93,15 @@ def write_page(path: Path, title: str, intro: str, sections: list[Section]) -> N
     path.write_text("".join(parts), encoding="utf-8")
 
 
+def check_matplotlib() -> None:
+    """Fail early, with the way out, when matplotlib (the ``plot`` extra) is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "the demo's report needs matplotlib: pip install 'deepae[plot]'") from None
+
+
 def new_figure(width: float, height: float):
     """A matplotlib figure that needs no GUI backend."""
     from matplotlib.figure import Figure

@@ -3,6 +3,7 @@
 from .autoencoder import Autoencoder, DenoisingAutoencoder
 from .deep import DeepClassifier, DeepRegressor, StackedAutoencoder
 from .linear import PCA, LinearAutoencoder
+from .outliers import ReconstructionOutlierDetector
 from .persistence import load
 
 __version__ = "0.1.0"
@@ -14,6 +15,7 @@ __all__ = [
     "DeepRegressor",
     "DenoisingAutoencoder",
     "LinearAutoencoder",
+    "ReconstructionOutlierDetector",
     "StackedAutoencoder",
     "__version__",
     "load",

@@ -14,11 +14,11 @@ from sklearn.utils import assert_all_finite
 class Moments:
     """Running ``N``, ``Σ(x − c)`` and ``Σ(x − c)(x − c)ᵀ`` about a provisional shift ``c``.
 
-    ``c`` comes from the first chunk (see :func:`provisional_shift`): subtracting it before the
-    product keeps the scatter exact for data with a large offset (no ``XᵀX − N m mᵀ``
-    cancellation), and where the data need no shift the chunks go to BLAS without a copy.
-    Each chunk costs one ``syrk`` and one ``gemv`` in the chunk's dtype; the chunk results are
-    added in float64.
+    ``c`` is the mean of the first chunk, rounded to float32 (so float32 and float64 batches
+    both subtract it exactly). Shifting before the product keeps the scatter exact for data with
+    a large offset (no ``XᵀX − N m mᵀ`` cancellation). Each chunk is shifted into a buffer that
+    stays in cache, then costs one BLAS ``syrk`` and one ``gemv`` in the chunk's dtype; the
+    chunk results are added in float64.
     """
 
     def __init__(self, n_features: int):
@@ -30,7 +30,7 @@ class Moments:
     def update(self, X: np.ndarray, n_rows: int | None = None) -> None:
         """Add the rows of ``X`` (a float32 or float64 matrix), ``n_rows`` rows at a time.
 
-        By default a chunk has about 2²¹ numbers and at least 4096 rows, so that adding each
+        By default a chunk has about 2²⁰ numbers and at least 4096 rows, so that adding each
         ``d × d`` product to the float64 total costs little next to the product itself.
 
         All or nothing: when ``X`` holds NaN or infinity nothing is added and a ``ValueError``
@@ -40,19 +40,20 @@ class Moments:
         n, d = X.shape
         if n == 0:
             return
-        n_rows = n_rows or max(chunk_rows(d), 4096)
+        n_rows = n_rows or max(chunk_rows(d, 1 << 20), 4096)
         gram, total = np.zeros((d, d)), np.zeros(d)
+        buffer = np.empty((min(n, n_rows), d), X.dtype)
+        ones = np.ones(min(n, n_rows), X.dtype)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
-            shift = provisional_shift(X[:n_rows]) if self.shift is None else self.shift
-            shifted = shift.any()
+            shift = self.shift
+            if shift is None:
+                mean = X[:n_rows].mean(axis=0, dtype=np.float64)
+                shift = np.where(np.abs(mean) < 1e38, mean.astype(np.float32), mean)
             shift_x = shift.astype(X.dtype)
-            buffer = np.empty((min(n, n_rows), d), X.dtype) if shifted else None
-            ones = np.ones(min(n, n_rows), X.dtype)
             for chunk in iter_chunks(X, n_rows):
-                if shifted:
-                    chunk = np.subtract(chunk, shift_x, out=buffer[: len(chunk)])
-                gram += chunk.T @ chunk
-                total += ones[: len(chunk)] @ chunk
+                block = np.subtract(chunk, shift_x, out=buffer[: len(chunk)])
+                gram += block.T @ block
+                total += ones[: len(block)] @ block
         if not np.isfinite(gram.diagonal()).all():
             assert_all_finite(X, input_name="X")
             raise ValueError(
@@ -78,20 +79,6 @@ class Moments:
             cs = np.outer(c, s)
             S = self.gram + cs + cs.T + n * np.outer(c, c)
         return (S + S.T) / 2
-
-
-def provisional_shift(X: np.ndarray) -> np.ndarray:
-    """Per feature, the mean of ``X`` where it exceeds a quarter of the standard deviation, else 0.
-
-    Forming the product about ``c`` and removing the mean afterwards loses precision to
-    cancellation as ``|m − c| / σ`` grows, so ``c ≈ m`` keeps large offsets exact. Where
-    ``|m| ≤ σ/4`` (centered or standardized data) ``c = 0`` is as accurate, and when that holds
-    for every feature the chunks need no subtraction pass. The shift is rounded to float32,
-    so float32 and float64 batches both subtract it exactly.
-    """
-    mean = X.mean(axis=0, dtype=np.float64)
-    shift = np.where(np.abs(mean) > X.std(axis=0, dtype=np.float64) / 4, mean, 0.0)
-    return np.where(np.abs(shift) < 1e38, shift.astype(np.float32), shift)
 
 
 def principal_axes(scatter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -56,7 +56,8 @@ def test_fine_tuning_starts_from_the_pretrained_weights(digits, monkeypatch):
 def test_one_pretrained_layer_is_exactly_an_autoencoder(digits):
     X = digits[0]
     stacked = StackedAutoencoder((20,), code_activation="tanh", pretraining="autoencoder",
-                                 fine_tune=False, pretrain_epochs=3, random_state=0).fit(X)
+                                 tied=True, fine_tune=False, pretrain_epochs=3,
+                                 random_state=0).fit(X)
     single = Autoencoder(20, max_epochs=3, random_state=0).fit(X)
     np.testing.assert_array_equal(stacked.module_.encoder[0].weight.detach(),
                                   single.components_)

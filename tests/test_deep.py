@@ -106,10 +106,7 @@ def test_unlabeled_rows_change_pretraining_but_not_the_supervised_loss(digits):
     a = DeepClassifier(pretraining=None, **params).fit(X, y_partial)
     b = DeepClassifier(pretraining=None, **params).fit(X[labeled], y_partial[labeled])
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    assert a.history_ == [dict(h, seconds=h2["seconds"]) for h, h2 in
-                          zip(b.history_, a.history_, strict=True)] or all(
-        h["train_loss"] == h2["train_loss"] for h, h2 in zip(a.history_, b.history_,
-                                                              strict=True))
+    assert [h["train_loss"] for h in a.history_] == [h["train_loss"] for h in b.history_]
     # With pretraining, they shape the pretrained layer.
     c = DeepClassifier(pretraining="autoencoder", **params).fit(X, y_partial)
     d = DeepClassifier(pretraining="autoencoder", **params).fit(X[labeled], y_partial[labeled])

@@ -13,6 +13,7 @@ from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X
 from .corruption import NOISES, Corruption
 from .persistence import SaveMixin
+from .scores import ReconstructionScoresMixin
 from .training import train
 
 
@@ -41,7 +42,8 @@ def reconstruction_objective(module, corruption, loss: str):
     return loss_fn
 
 
-class Autoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
+                  TransformerMixin,
                   TorchEstimatorMixin, BaseEstimator):
     """One-hidden-layer autoencoder ``d → d̃ → d`` trained by mini-batch gradient descent.
 
@@ -210,14 +212,6 @@ class Autoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """Per-sample squared error ``‖x − g(x)‖²`` of the (clean) input's reconstruction."""
         check_is_fitted(self, "module_")
         return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
-
-    def score_samples(self, X) -> np.ndarray:
-        """Minus the reconstruction error: higher means more typical."""
-        return -self.reconstruction_error(X)
-
-    def score(self, X, y=None) -> float:
-        """Mean of :meth:`score_samples`."""
-        return float(np.mean(self.score_samples(X)))
 
     @property
     def components_(self) -> np.ndarray:

@@ -30,6 +30,7 @@ from .autoencoder import reconstruction_objective
 from .corruption import NOISES, Corruption
 from .persistence import SaveMixin
 from .pretraining import pretrain_layers
+from .scores import ReconstructionScoresMixin
 from .training import train
 
 PRETRAININGS = ("denoising", "autoencoder", None)
@@ -90,7 +91,8 @@ class _DeepMixin(TorchEstimatorMixin):
         self.n_epochs_ = len(self.history_)
 
 
-class StackedAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+class StackedAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
+                         TransformerMixin,
                          _DeepMixin, BaseEstimator):
     """Deep autoencoder: greedy layer-wise (denoising) pretraining, then fine-tuning.
 
@@ -244,14 +246,6 @@ validation_fraction, patience, random_state, device, verbose
         """Per-sample squared error ``‖x − g(x)‖²``."""
         check_is_fitted(self, "module_")
         return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
-
-    def score_samples(self, X) -> np.ndarray:
-        """Minus the reconstruction error: higher means more typical."""
-        return -self.reconstruction_error(X)
-
-    def score(self, X, y=None) -> float:
-        """Mean of :meth:`score_samples`."""
-        return float(np.mean(self.score_samples(X)))
 
     @property
     def _n_features_out(self):

@@ -9,10 +9,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ._validation import FLOAT_DTYPES, check_X, to_numpy
 from .linalg import Moments, principal_axes
 from .persistence import SaveMixin
+from .scores import ReconstructionScoresMixin
 
 
-class LinearAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                        BaseEstimator):
+class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
+                        TransformerMixin, BaseEstimator):
     """Linear autoencoder ``h(x) = W Wᵀ x`` with tied weights and no bias, solved exactly.
 
     The optimum of ``E(W) = 1/N Σ ‖x_n − W Wᵀ x_n‖²`` over ``d × k`` matrices ``W`` has as
@@ -186,14 +187,6 @@ class LinearAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         centered = X - self.mean_.astype(X.dtype)
         residual = centered - (centered @ components.T) @ components
         return np.einsum("ij,ij->i", residual, residual)
-
-    def score_samples(self, X) -> np.ndarray:
-        """Minus the reconstruction error: higher means more typical."""
-        return -self.reconstruction_error(X)
-
-    def score(self, X, y=None) -> float:
-        """Mean of :meth:`score_samples` (minus the mean squared reconstruction error)."""
-        return float(np.mean(self.score_samples(X)))
 
     @property
     def _n_features_out(self):

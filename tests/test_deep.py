@@ -129,16 +129,15 @@ def test_stacked_autoencoder_beats_pca_at_the_same_code_size(digits):
 
 def test_classifier_outputs(digits):
     X, X_test, y, y_test = digits
-    labels = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                       "nine"])[y]
-    model = DeepClassifier((32,), random_state=0, max_epochs=20, pretrain_epochs=3).fit(X, labels)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine"])
+    model = DeepClassifier((32,), random_state=0, max_epochs=60, pretrain_epochs=3)
+    model.fit(X, names[y])
     proba = model.predict_proba(X_test)
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
     np.testing.assert_allclose(np.log(proba), model.predict_log_proba(X_test), atol=1e-6)
     np.testing.assert_array_equal(model.predict(X_test), model.classes_[proba.argmax(1)])
-    assert model.score(X_test, labels[:0].tolist() or np.array(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-         "nine"])[y_test]) > 0.9
+    assert model.score(X_test, names[y_test]) > 0.9
 
 
 def test_regressor_learns_a_smooth_function_of_any_scale():

@@ -569,9 +569,10 @@ def column_index(target: str, n_columns: int, header: list[str] | None, path: st
     return index % n_columns
 
 
-def _is_number(cell: str) -> bool:
+def _parses(text: str, convert=float) -> bool:
+    """Whether ``convert(text)`` succeeds (a number, or an int with ``convert=int``)."""
     try:
-        float(cell)
+        convert(text)
     except ValueError:
         return False
     return True
@@ -596,7 +597,7 @@ def read_csv(path: str, target: str | None):
                              f"{width}")
     first = [cell.strip() for cell in rows[0][1]]
     column = None
-    if target is not None and not _is_int(target):
+    if target is not None and not _parses(target, int):
         header = first  # a column name needs a header
         if target not in header:
             raise UsageError(f"{path}: no column {target!r} in the header "
@@ -606,10 +607,10 @@ def read_csv(path: str, target: str | None):
             column = column_index(target, width, None, path)
         features = [c for i, c in enumerate(first) if i != column]
         header = None
-        if not all(_is_number(c) for c in features):
+        if not all(_parses(c) for c in features):
             header = first
-        elif column is not None and not _is_number(first[column]) and len(rows) > 1 and all(
-                _is_number(row[column]) for _, row in rows[1:]):
+        elif column is not None and not _parses(first[column]) and len(rows) > 1 and all(
+                _parses(row[column]) for _, row in rows[1:]):
             header = first
     if target is not None:
         column = column_index(target, width, header, path)
@@ -623,11 +624,11 @@ def read_csv(path: str, target: str | None):
     except ValueError:
         for n, row in body:
             for i in keep:
-                if not _is_number(row[i]):
+                if not _parses(row[i]):
                     cell = row[i].strip()
                     what = repr(cell) if cell else "an empty cell"
                     hint = ""
-                    if not any(_is_number(other[i]) for _, other in body):
+                    if not any(_parses(other[i]) for _, other in body):
                         hint = " (if it holds labels, name it with --target)"
                     raise ValueError(f"{path} line {n}, column {names[i]!r}: {what} is not a "
                                      f"number{hint}") from None
@@ -635,21 +636,13 @@ def read_csv(path: str, target: str | None):
     y = None
     if column is not None:
         labels = [row[column].strip() for _, row in body]
-        if all(_is_int(v) for v in labels):
+        if all(_parses(v, int) for v in labels):
             y = np.array([int(v) for v in labels])
-        elif all(_is_number(v) for v in labels):
+        elif all(_parses(v) for v in labels):
             y = np.array([float(v) for v in labels])
         else:
             y = np.array(labels)
     return X, y, [header[i] for i in keep] if header is not None else None
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
 
 
 def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:

@@ -315,12 +315,17 @@ class _FormatError(ValueError):
     """Raised inside the reader; :func:`load` adds the path."""
 
 
+def _read_bytes(path) -> tuple[str, bytes]:
+    """The path as a string and the file's whole content."""
+    path = os.fspath(path)
+    with open(path, "rb") as file:
+        return path, file.read()
+
+
 def read_header(path) -> dict[str, str]:
     """The metadata of the model file ``path`` (versions, class, config JSON), unchecked
     beyond the file's framing; :func:`load` verifies everything."""
-    path = os.fspath(path)
-    with open(path, "rb") as file:
-        data = file.read()
+    path, data = _read_bytes(path)
     try:
         return _metadata(data)
     except _FormatError as error:
@@ -334,9 +339,7 @@ def load(path):
     no such file and ``ValueError`` (naming ``path``) when it is not a valid deepae model file:
     truncated, corrupt or modified, from a newer format version, or naming an unknown class.
     """
-    path = os.fspath(path)
-    with open(path, "rb") as file:
-        data = file.read()
+    path, data = _read_bytes(path)
     try:
         return _load(data)
     except _FormatError as error:

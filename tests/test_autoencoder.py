@@ -118,8 +118,8 @@ def test_early_stopping_restores_the_best_epoch():
     valid = torch.randn(200, 20)
     module = AutoencoderModule(20, 30, "tanh", tied=False)
 
-    def loss_fn(batch, generator):
-        return reconstruction_loss(module(batch[0]), batch[0], "linear", "squared_error")
+    def loss_fn(model, batch, generator):
+        return reconstruction_loss(model(batch[0]), batch[0], "linear", "squared_error")
 
     config = TrainingConfig(learning_rate=3e-2, batch_size=8, max_epochs=200, patience=5)
     history = train(module, loss_fn, (X,), config, (valid,))
@@ -155,11 +155,11 @@ def test_interrupt_keeps_the_best_weights():
     module = AutoencoderModule(6, 3)
     calls = {"n": 0}
 
-    def loss_fn(batch, generator):
+    def loss_fn(model, batch, generator):
         calls["n"] += 1
         if calls["n"] == 30:
             raise KeyboardInterrupt
-        return reconstruction_loss(module(batch[0]), batch[0], "linear", "squared_error")
+        return reconstruction_loss(model(batch[0]), batch[0], "linear", "squared_error")
 
     config = TrainingConfig(learning_rate=1e-2, batch_size=16, max_epochs=100)
     with pytest.warns(UserWarning, match="interrupted"):

@@ -7,9 +7,20 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils.validation import validate_data
 
-from ._validation import check_option, check_X
-from .linalg import iter_chunks
+from . import distributed
+from ._validation import FLOAT_DTYPES, check_option, check_X, to_numpy
+from .data import (
+    ArrayRows,
+    IterableRows,
+    TensorRows,
+    feature_range,
+    first_item,
+    is_batches,
+    is_memmap,
+    iter_chunks,
+)
 from .training import OPTIMIZERS, TrainingConfig
 
 PREDICT_BATCH_ROWS = 4096
@@ -20,7 +31,8 @@ def resolve_device(device) -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.local_cuda_device() if torch.cuda.is_available() else (
+            torch.device("cpu"))
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
@@ -31,8 +43,17 @@ def resolve_device(device) -> torch.device:
 
 
 def seed_from(random_state) -> int:
-    """An integer seed from scikit-learn's ``random_state`` convention."""
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    """An integer seed from scikit-learn's ``random_state`` convention (rank 0's under a
+    process group, so that all ranks initialize and split alike)."""
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    return distributed.broadcast_seed(seed)
+
+
+def check_unit_interval(data) -> None:
+    """Raise a ValueError unless the training source's features are all in [0, 1]."""
+    low, high = feature_range(data)
+    if low.min() < 0 or high.max() > 1:
+        raise ValueError("loss='binary_cross_entropy' needs data in [0, 1].")
 
 
 def split_indices(
@@ -86,6 +107,29 @@ class TorchEstimatorMixin:
         if not self.early_stopping:
             return np.arange(n_samples), None
         return split_indices(n_samples, self.validation_fraction, seed, stratify)
+
+    def _training_sources(self, X, seed: int, device: torch.device):
+        """Validate ``X`` (setting ``n_features_in_``) and split it into training and
+        validation sources: in-memory tensors on ``device``, the rows of a memory-mapped
+        file, or the user's re-iterable batches (no validation source)."""
+        X = to_numpy(X)
+        if is_batches(X):
+            if iter(X) is X:
+                raise ValueError("Training makes several passes over X: pass a re-iterable "
+                                 "such as a torch DataLoader, not a one-pass iterator.")
+            first = to_numpy(first_item(next(iter(X))))
+            validate_data(self, first, reset=True, dtype=FLOAT_DTYPES)
+            return IterableRows(X, device), None
+        if is_memmap(X):
+            X = validate_data(self, X, reset=True, dtype=FLOAT_DTYPES, ensure_all_finite=False)
+            train_rows, valid_rows = self._split(len(X), seed)
+            return ArrayRows(X, train_rows, device), (
+                None if valid_rows is None else ArrayRows(X, valid_rows, device))
+        X = check_X(self, X, reset=True)
+        data = torch.tensor(X, dtype=torch.float32, device=device)
+        train_rows, valid_rows = self._split(len(X), seed)
+        return TensorRows(data[train_rows]), (
+            None if valid_rows is None else TensorRows(data[valid_rows]))
 
     def _apply(self, function, X) -> np.ndarray:
         """``function(module, batch)`` over the validated ``X``; see :meth:`_run`."""

@@ -9,16 +9,18 @@ from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import modules
-from ._base import TorchEstimatorMixin, resolve_device, seed_from
-from ._validation import FLOAT_DTYPES, check_option, check_X
+from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
+from ._validation import FLOAT_DTYPES, check_option
 from .corruption import NOISES, Corruption
+from .data import feature_range
 from .persistence import SaveMixin
 from .scores import ReconstructionScoresMixin
 from .training import train
 
 
-def make_corruption(noise, noise_level: float, X: torch.Tensor) -> Corruption | None:
-    """The corruption process for ``noise`` (``None``: no corruption), checked."""
+def make_corruption(noise, noise_level: float, data) -> Corruption | None:
+    """The corruption process for ``noise`` (``None``: no corruption), checked; ``data`` is
+    the training source, whose per-feature range salt-and-pepper noise uses."""
     if noise is None:
         return None
     check_option("noise", noise, NOISES)
@@ -26,18 +28,20 @@ def make_corruption(noise, noise_level: float, X: torch.Tensor) -> Corruption | 
         check_scalar(noise_level, "noise_level", numbers.Real, min_val=0)
         return Corruption(noise, float(noise_level))
     check_scalar(noise_level, "noise_level", numbers.Real, min_val=0, max_val=1)
-    return Corruption(noise, float(noise_level), X.amin(dim=0), X.amax(dim=0))
+    if noise == "masking":
+        return Corruption(noise, float(noise_level))
+    low, high = (torch.as_tensor(v, dtype=torch.float32, device=data.device)
+                 for v in feature_range(data))
+    return Corruption(noise, float(noise_level), low, high)
 
 
-def reconstruction_objective(module, corruption, loss: str):
+def reconstruction_objective(corruption, output_activation: str, loss: str):
     """The loss function of :func:`train` for an autoencoder: rebuild the clean input from
     its corrupted copy."""
-    def loss_fn(batch, generator):
-        (clean,) = batch
+    def loss_fn(model, batch, generator):
+        clean = batch[0]
         noisy = clean if corruption is None else corruption(clean, generator)
-        return modules.reconstruction_loss(
-            module(noisy), clean, module.output_activation, loss
-        )
+        return modules.reconstruction_loss(model(noisy), clean, output_activation, loss)
 
     return loss_fn
 
@@ -151,36 +155,41 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         self.device = device
         self.verbose = verbose
 
-    def _check_params(self, X: np.ndarray) -> None:
+    def _check_params(self) -> None:
         check_scalar(self.hidden_size, "hidden_size", numbers.Integral, min_val=1)
         check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
         check_option("output_activation", self.output_activation, modules.OUTPUT_ACTIVATIONS)
         check_option("loss", self.loss, modules.LOSSES)
-        if self.loss == "binary_cross_entropy":
-            if self.output_activation != "sigmoid":
-                raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
-            if X.min() < 0 or X.max() > 1:
-                raise ValueError("loss='binary_cross_entropy' needs data in [0, 1].")
+        if self.loss == "binary_cross_entropy" and self.output_activation != "sigmoid":
+            raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
         self._check_training_params()
 
     def fit(self, X, y=None):
-        """Train on ``X`` (array or tensor of shape (n_samples, n_features)); ``y`` is ignored."""
-        X = check_X(self, X, reset=True)
-        self._check_params(X)
+        """Train on ``X``; ``y`` is ignored.
+
+        ``X`` is an array or tensor of shape (n_samples, n_features); a memory-mapped
+        ``.npy`` file (``np.load(path, mmap_mode="r")``), which is read a window of rows at a
+        time and shuffled by blocks (see :class:`deepae.data.ArrayRows`), so it need not fit
+        in memory; or a re-iterable of batches such as a torch ``DataLoader``, used in its own
+        order and batch sizes for ``max_epochs`` epochs (no validation split is taken from
+        it: early stopping does not apply). Under a process group ``X`` is this rank's shard.
+        """
         seed = seed_from(self.random_state)
         device = resolve_device(self.device)
-        data = torch.tensor(X, dtype=torch.float32, device=device)
-        corruption = make_corruption(self.noise, self.noise_level, data)
+        train_data, valid_data = self._training_sources(X, seed, device)
+        self._check_params()
+        if self.loss == "binary_cross_entropy":
+            check_unit_interval(train_data)
+        corruption = make_corruption(self.noise, self.noise_level, train_data)
         module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(device)
-        train_rows, valid_rows = self._split(len(X), seed)
         self.history_ = train(
             self.module_,
-            reconstruction_objective(self.module_, corruption, self.loss),
-            (data[train_rows],),
+            reconstruction_objective(corruption, self.output_activation, self.loss),
+            train_data,
             self._training_config(seed, type(self).__name__),
-            None if valid_rows is None else (data[valid_rows],),
+            valid_data,
         )
         self.n_epochs_ = len(self.history_)
         return self

@@ -23,11 +23,12 @@ from sklearn.utils import check_scalar
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from . import modules
-from ._base import TorchEstimatorMixin, resolve_device, seed_from
+from . import distributed, modules
+from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
 from .autoencoder import reconstruction_objective
 from .corruption import NOISES, Corruption
+from .data import TensorRows, feature_range
 from .persistence import SaveMixin
 from .pretraining import pretrain_layers
 from .scores import ReconstructionScoresMixin
@@ -205,16 +206,15 @@ validation_fraction, patience, random_state, device, verbose
         check_option("code_activation", self.code_activation, tuple(modules.ACTIVATIONS))
         check_option("output_activation", self.output_activation, modules.OUTPUT_ACTIVATIONS)
         check_option("loss", self.loss, modules.LOSSES)
-        if self.loss == "binary_cross_entropy" and (
-            self.output_activation != "sigmoid" or X.min() < 0 or X.max() > 1
-        ):
-            raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid' "
-                             "and data in [0, 1].")
+        if self.loss == "binary_cross_entropy" and self.output_activation != "sigmoid":
+            raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
         if self.pretraining is None and not self.fine_tune:
             raise ValueError("pretraining=None with fine_tune=False would leave the network "
                              "untrained.")
         seed = seed_from(self.random_state)
         data = torch.tensor(X, dtype=torch.float32, device=resolve_device(self.device))
+        if self.loss == "binary_cross_entropy":
+            check_unit_interval(TensorRows(data))
         module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(data.device)
@@ -224,7 +224,7 @@ validation_fraction, patience, random_state, device, verbose
             self.module_.load_encoders(pretrained)
         self.history_, self.n_epochs_ = [], 0
         if self.fine_tune:
-            objective = reconstruction_objective(self.module_, None, self.loss)
+            objective = reconstruction_objective(None, self.output_activation, self.loss)
             self._fine_tune(objective, (data,), seed)
         return self
 
@@ -257,11 +257,12 @@ validation_fraction, patience, random_state, device, verbose
         return tags
 
 
-def first_layer_objective(X: np.ndarray) -> tuple[str, str]:
+def first_layer_objective(data: torch.Tensor) -> tuple[str, str]:
     """Output activation and loss of the first pretrained layer: sigmoid and cross-entropy
-    for data in [0, 1] (pixel intensities, as in stacked denoising autoencoders), else linear
-    and squared error."""
-    if X.min() >= 0 and X.max() <= 1:
+    for data in [0, 1] (pixel intensities, as in stacked denoising autoencoders; on all
+    ranks), else linear and squared error."""
+    low, high = feature_range(TensorRows(data))
+    if low.min() >= 0 and high.max() <= 1:
         return "sigmoid", "binary_cross_entropy"
     return "linear", "squared_error"
 
@@ -286,7 +287,7 @@ class _DeepSupervised(_DeepMixin):
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(data.device)
         pretrained = self._pretrain(data, [self.activation] * len(self._sizes()), seed,
-                                    *first_layer_objective(X))
+                                    *first_layer_objective(data))
         if pretrained is not None:
             self.module_.load_encoders(pretrained)
         rows = torch.as_tensor(np.flatnonzero(labeled), device=data.device)
@@ -300,11 +301,11 @@ class _DeepSupervised(_DeepMixin):
         module, rate = self.module_, float(self.input_dropout)
         dropout = Corruption("masking", rate) if rate > 0 else None
 
-        def loss_fn(batch, generator):
+        def loss_fn(model, batch, generator):
             inputs, target = batch
             if dropout is not None and module.training:
                 inputs = dropout(inputs, generator) / (1 - rate)
-            return loss(module(inputs), target)
+            return loss(model(inputs), target)
 
         return loss_fn
 
@@ -343,16 +344,13 @@ validation_fraction, random_state, device, verbose
 """
 
 
-def unlabeled_rows(y: np.ndarray) -> np.ndarray:
-    """True where the label is -1 and marks an unlabeled row.
-
-    -1 marks unlabeled rows (scikit-learn's convention) only when the other labels still
-    hold at least two classes; otherwise -1 is a class (as in labels ``{-1, +1}``).
-    """
-    unlabeled = (y == -1) if y.dtype.kind in "iuf" else np.zeros(len(y), dtype=bool)
-    if len(np.unique(y[~unlabeled])) < 2:
-        return np.zeros(len(y), dtype=bool)
-    return unlabeled
+def marks_unlabeled(labels: np.ndarray) -> bool:
+    """True when the label -1 marks unlabeled rows (scikit-learn's convention) among the
+    distinct ``labels`` (of all ranks): only when the other labels still hold at least two
+    classes; otherwise -1 is a class (as in labels ``{-1, +1}``)."""
+    if labels.dtype.kind not in "iuf" or -1 not in labels:
+        return False
+    return np.count_nonzero(labels != -1) >= 2
 
 
 class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator):
@@ -422,8 +420,10 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         """Pretrain on all rows of ``X``, then fine-tune on the rows whose label is not -1."""
         X, y = check_X_y(self, X, y, regression=False)
         check_classification_targets(y)
-        labeled = ~unlabeled_rows(y)
-        self.classes_ = np.unique(y[labeled])
+        labels = np.unique(np.concatenate(distributed.gather_objects(np.unique(y))))
+        unlabeled = marks_unlabeled(labels)
+        labeled = y != -1 if unlabeled else np.ones(len(y), dtype=bool)
+        self.classes_ = labels[labels != -1] if unlabeled else labels
         if len(self.classes_) < 2:
             raise ValueError(f"DeepClassifier needs at least 2 classes among the labeled rows, "
                              f"got {len(self.classes_)} class.")
@@ -514,7 +514,9 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         X, y = check_X_y(self, X, y, regression=True)
         Y = y.reshape(len(y), -1).astype(np.float64)
         self.n_outputs_ = Y.shape[1]
-        mean, scale = Y.mean(axis=0), Y.std(axis=0)
+        n = distributed.all_reduce(np.array([len(Y)]))[0]
+        mean = distributed.all_reduce(Y.sum(axis=0)) / n
+        scale = np.sqrt(distributed.all_reduce(np.square(Y - mean).sum(axis=0)) / n)
         scale[scale == 0] = 1.0
         targets = torch.as_tensor((Y - mean) / scale, dtype=torch.float32)
         self.y_mean_, self.y_scale_ = mean.reshape(y.shape[1:]), scale.reshape(y.shape[1:])

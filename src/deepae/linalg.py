@@ -10,6 +10,9 @@ independent of ``N``.
 import numpy as np
 from sklearn.utils import assert_all_finite
 
+from . import distributed
+from .data import iter_chunks
+
 
 class Moments:
     """Running ``N``, ``Σ(x − c)`` and ``Σ(x − c)(x − c)ᵀ`` about a provisional shift ``c``.
@@ -47,8 +50,7 @@ class Moments:
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
             shift = self.shift
             if shift is None:
-                mean = X[:n_rows].mean(axis=0, dtype=np.float64)
-                shift = np.where(np.abs(mean) < 1e38, mean.astype(np.float32), mean)
+                shift = float32_rounded(X[:n_rows].mean(axis=0, dtype=np.float64))
             shift_x = shift.astype(X.dtype)
             for chunk in iter_chunks(X, n_rows):
                 block = np.subtract(chunk, shift_x, out=buffer[: len(chunk)])
@@ -64,6 +66,44 @@ class Moments:
         self.n_samples += n
         self.sum += total
         self.gram += gram
+
+    def recenter(self, shift: np.ndarray) -> None:
+        """Express the statistics about another shift (exact in float64 for a nearby one)."""
+        delta = self.shift - shift
+        s_delta = np.outer(self.sum, delta)
+        self.gram += s_delta + s_delta.T + self.n_samples * np.outer(delta, delta)
+        self.sum += self.n_samples * delta
+        self.shift = shift
+
+    def merge(self, other: "Moments") -> None:
+        """Add the rows counted by ``other`` (which is left recentered on this shift)."""
+        if other.n_samples == 0:
+            return
+        if self.n_samples == 0:
+            self.shift = other.shift
+        other.recenter(self.shift)
+        self.n_samples += other.n_samples
+        self.sum += other.sum
+        self.gram += other.gram
+
+    def all_reduce(self) -> None:
+        """Sum the statistics of all ranks, about one shift (the mean of the ranks' shifts),
+        so that every rank holds those of the whole data set; nothing without a process
+        group."""
+        if not distributed.active():
+            return
+        has_rows = self.n_samples > 0
+        local_shift = self.shift if has_rows else np.zeros_like(self.sum)
+        shifts = distributed.all_reduce(np.append(local_shift, 1.0) * has_rows)
+        shift = float32_rounded(shifts[:-1] / max(shifts[-1], 1.0))
+        if has_rows:
+            self.recenter(shift)
+        self.shift = shift
+        d = len(self.sum)
+        total = distributed.all_reduce(np.concatenate([[self.n_samples], self.sum,
+                                                       self.gram.ravel()]))
+        self.n_samples, self.sum, self.gram = int(total[0]), total[1 : d + 1], (
+            total[d + 1 :].reshape(d, d))
 
     @property
     def mean(self) -> np.ndarray:
@@ -95,10 +135,11 @@ def principal_axes(scatter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return eigenvalues, vectors
 
 
-def iter_chunks(X: np.ndarray, n_rows: int):
-    """Yield consecutive row blocks of at most ``n_rows`` rows (views, no copies)."""
-    for start in range(0, len(X), n_rows):
-        yield X[start : start + n_rows]
+def float32_rounded(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to float32 where they fit, as float64: a shift that float32 and
+    float64 rows both subtract exactly."""
+    with np.errstate(over="ignore"):
+        return np.where(np.abs(values) < 1e38, values.astype(np.float32), values).astype(np.float64)
 
 
 def chunk_rows(n_features: int, n_elements: int = 1 << 21) -> int:

@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._validation import FLOAT_DTYPES, check_X, to_numpy
+from .data import first_item, is_batches
 from .linalg import Moments, principal_axes
 from .persistence import SaveMixin
 from .scores import ReconstructionScoresMixin
@@ -68,27 +69,40 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         return bool(self.center)
 
     def fit(self, X, y=None):
-        """Fit on ``X`` (array, tensor or memory-mapped ``.npy``) in one pass over chunks."""
-        X = self._check_fit_data(X, reset=True)
-        self._moments = Moments(X.shape[1])
-        self._moments.update(X)
+        """Fit in one pass over the chunks of ``X``: an array, tensor or memory-mapped
+        ``.npy`` file, or an iterable of batches (arrays or tensors, or tuples whose first item
+        is one, as a ``DataLoader`` yields). Under a process group, ``X`` is this rank's shard
+        and every rank gets the model of all shards."""
+        self._moments = self._accumulate(X, reset=True)
         self._check_enough_samples()
         return self._solve()
 
     def partial_fit(self, X, y=None):
-        """Add the batch ``X`` to the statistics and re-solve; the first call starts afresh.
+        """Add the batch ``X`` (as for :meth:`fit`) to the statistics and re-solve; the first
+        call starts afresh. Under a process group, every rank must call it alike.
 
         The model is solved once enough rows have been seen (2 for centering, and at least
         ``n_components`` when that is an int); until then it is not fitted.
         """
-        first = not hasattr(self, "_moments")
-        X = self._check_fit_data(X, reset=first)
-        if first:
-            self._moments = Moments(X.shape[1])
-        self._moments.update(X)
+        if not hasattr(self, "_moments"):
+            self._moments = self._accumulate(X, reset=True)
+        else:
+            self._moments.merge(self._accumulate(X, reset=False))
         if self._moments.n_samples >= self._min_samples(wanted=True):
             self._solve()
         return self
+
+    def _accumulate(self, X, reset: bool) -> Moments:
+        """The statistics of the rows of ``X`` (summed over ranks under a process group)."""
+        moments = None
+        for batch in map(first_item, X) if is_batches(X) else [X]:
+            batch = self._check_fit_data(batch, reset=reset and moments is None)
+            moments = moments or Moments(batch.shape[1])
+            moments.update(batch)
+        if moments is None:
+            raise ValueError(f"{type(self).__name__}.fit: the iterable X gave no batches.")
+        moments.all_reduce()
+        return moments
 
     def _check_fit_data(self, X, reset: bool) -> np.ndarray:
         # check_X without its pass over X for NaN/inf: Moments.update detects them for free.

@@ -77,6 +77,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
+from . import distributed
 from .linalg import Moments
 
 FORMAT = "deepae"
@@ -139,8 +140,12 @@ def estimator_class(name: str) -> type | None:
 
 
 def save(estimator, path) -> None:
-    """Write ``estimator`` to the model file ``path`` (atomically: a temporary file, renamed)."""
+    """Write ``estimator`` to the model file ``path`` (atomically: a temporary file, renamed);
+    under a process group only rank 0 writes."""
     import deepae
+
+    if not distributed.is_main():
+        return
 
     writer = _Writer()
     config = json.dumps(writer.estimator(estimator, "model"), allow_nan=False,

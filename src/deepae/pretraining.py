@@ -11,6 +11,7 @@ import torch
 
 from . import modules
 from .autoencoder import make_corruption, reconstruction_objective
+from .data import TensorRows
 from .training import TrainingConfig, train
 
 
@@ -59,7 +60,7 @@ def pretrain_layers(
         autoencoder.reset_parameters(torch.Generator().manual_seed(config.seed + depth))
         autoencoder.to(data.device)
         objective = reconstruction_objective(
-            autoencoder, make_corruption(noise, noise_level, current), layer_loss
+            make_corruption(noise, noise_level, TensorRows(current)), output, layer_loss
         )
         layer_config = replace(config, seed=config.seed + depth,
                                description=f"pretraining layer {depth + 1}")

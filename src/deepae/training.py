@@ -2,22 +2,34 @@
 
 Every gradient-trained estimator (autoencoders, layer-wise pretraining, fine-tuning of deep
 classifiers and regressors) calls :func:`train` with its module, a loss function and its
-tensors. The loop shuffles with a seeded generator, keeps a per-epoch history, stops early on
-a held-out loss and restores the best weights, refuses to go on with a non-finite loss, and
-on Ctrl-C keeps the best weights so far.
+data (tensors, or a source from :mod:`deepae.data`). The loop shuffles with a seeded
+generator, keeps a per-epoch history, stops early on a held-out loss and restores the best
+weights, refuses to go on with a non-finite loss, and on Ctrl-C keeps the best weights so far.
+
+Under a process group (see :mod:`deepae.distributed`) each rank passes its shard: the module
+is wrapped in ``DistributedDataParallel`` (gradients averaged over ranks, so the global batch
+is the sum of the ranks' batches; uneven shards are handled by ``Join``), the losses are
+averaged over ranks, so every rank makes the same early-stopping decision and ends with the
+same weights, and only rank 0 shows progress.
 """
 
+import contextlib
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
+from torch.distributed.algorithms.join import Join
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-Batch = tuple[torch.Tensor, ...]
-LossFunction = Callable[[Batch, torch.Generator], torch.Tensor]
+from . import distributed
+from .data import Batch, TensorRows
+
+LossFunction = Callable[[Callable, Batch, torch.Generator], torch.Tensor]
 OPTIMIZERS = ("adam", "sgd")
 RELATIVE_TOLERANCE = 1e-4  # an epoch improves when it lowers the best loss by this fraction
 
@@ -52,29 +64,31 @@ def make_optimizer(module: nn.Module, config: TrainingConfig) -> torch.optim.Opt
     return torch.optim.Adam(groups, lr=config.learning_rate, fused=True)
 
 
-def iterate_batches(
-    tensors: Batch, batch_size: int, generator: torch.Generator | None
-) -> Iterator[Batch]:
-    """Mini-batches of in-memory tensors: one shuffled gather per epoch, then slices."""
-    n = len(tensors[0])
-    if generator is not None:
-        order = torch.randperm(n, generator=generator, device=generator.device)
-        tensors = tuple(t[order.to(t.device)] for t in tensors)
-    for start in range(0, n, batch_size):
-        yield tuple(t[start : start + batch_size] for t in tensors)
-
-
-def evaluate(module: nn.Module, loss_fn: LossFunction, tensors: Batch, seed: int) -> float:
-    """Mean loss over ``tensors`` without gradients; corruption drawn from a fixed seed."""
-    generator = torch.Generator(device=tensors[0].device).manual_seed(seed)
-    total, n = 0.0, len(tensors[0])
+def evaluate(module: nn.Module, loss_fn: LossFunction, data, seed: int) -> float:
+    """Mean loss over ``data`` (over all ranks' data under a process group), without
+    gradients; corruption drawn from a fixed seed."""
+    data = as_source(data)
+    generator = torch.Generator(device=data.device).manual_seed(seed + distributed.rank())
+    total, n = torch.zeros((), device=data.device), 0
     was_training = module.training
     module.eval()
     with torch.no_grad():
-        for batch in iterate_batches(tensors, 4096, None):
-            total += float(loss_fn(batch, generator)) * len(batch[0])
+        for batch in data.batches(4096, None):
+            total += loss_fn(module, batch, generator) * len(batch[0])
+            n += len(batch[0])
     module.train(was_training)
-    return total / n
+    return mean_over_ranks(float(total), n)
+
+
+def mean_over_ranks(total: float, n: int) -> float:
+    """``total / n`` with both summed over ranks."""
+    total, n = distributed.all_reduce(np.array([total, n]))
+    return total / n if n else float("nan")
+
+
+def as_source(data):
+    """A training source: tensors are wrapped in :class:`deepae.data.TensorRows`."""
+    return TensorRows(*data) if isinstance(data, tuple) else data
 
 
 def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -91,8 +105,10 @@ def train(
 ) -> list[dict]:
     """Fit ``module`` by mini-batch gradient descent on ``loss_fn``; return the history.
 
-    ``loss_fn(batch, generator)`` returns the mean loss of a batch; ``generator`` drives any
-    randomness inside it (corruption). With ``valid_data`` the loop stops after
+    ``loss_fn(model, batch, generator)`` returns the mean loss of a batch, calling ``model``
+    (the module, or its distributed wrapper) for the forward pass; ``generator`` drives any
+    randomness inside it (corruption). ``train_data`` and ``valid_data`` are tuples of
+    tensors or sources from :mod:`deepae.data`. With ``valid_data`` the loop stops after
     ``config.patience`` epochs without improvement of the validation loss and restores the
     weights of the best epoch; without it, it runs ``config.max_epochs`` epochs.
 
@@ -106,8 +122,13 @@ def train(
     FloatingPointError
         When a loss becomes NaN or infinite; the weights are left at their best values.
     """
-    device = train_data[0].device
-    generator = torch.Generator(device=device).manual_seed(config.seed)
+    train_data = as_source(train_data)
+    generator = torch.Generator(device=train_data.device)
+    generator.manual_seed(config.seed + 7919 * distributed.rank())
+    model = module
+    if distributed.active():
+        on_gpu = train_data.device.type == "cuda"
+        model = DistributedDataParallel(module, device_ids=[train_data.device] if on_gpu else None)
     optimizer = make_optimizer(module, config)
     history: list[dict] = []
     best_loss, best_weights, stale = float("inf"), snapshot(module), 0
@@ -115,13 +136,13 @@ def train(
     epochs = tqdm(
         range(1, config.max_epochs + 1),
         desc=config.description,
-        disable=config.verbose <= 0,
+        disable=config.verbose <= 0 or not distributed.is_main(),
         leave=False,
     )
     try:
         for epoch in epochs:
             start = time.perf_counter()
-            train_loss = run_epoch(module, loss_fn, train_data, optimizer, generator, config)
+            train_loss = run_epoch(model, loss_fn, train_data, optimizer, generator, config)
             valid_loss = None
             if valid_data is not None:
                 valid_loss = evaluate(module, loss_fn, valid_data, config.seed + 1)
@@ -164,19 +185,23 @@ def train(
 
 
 def run_epoch(
-    module: nn.Module,
+    model: nn.Module,
     loss_fn: LossFunction,
-    tensors: Batch,
+    data,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     config: TrainingConfig,
 ) -> float:
-    """One pass over shuffled mini-batches; the mean training loss."""
-    total = torch.zeros((), device=tensors[0].device)
-    for batch in iterate_batches(tensors, config.batch_size, generator):
-        loss = loss_fn(batch, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(batch[0])
-    return float(total) / len(tensors[0])
+    """One pass over shuffled mini-batches; the mean training loss (over all ranks)."""
+    total, n = torch.zeros((), device=data.device), 0
+    joining = Join([model]) if isinstance(model, DistributedDataParallel) else (
+        contextlib.nullcontext())
+    with joining:
+        for batch in data.batches(config.batch_size, generator):
+            loss = loss_fn(model, batch, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(batch[0])
+            n += len(batch[0])
+    return mean_over_ranks(float(total), n)

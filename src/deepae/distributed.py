@@ -1,0 +1,82 @@
+"""Many processes, one data set: the few ``torch.distributed`` calls the estimators make.
+
+When a default process group is initialized, or torchrun's environment variables announce one
+(``WORLD_SIZE`` > 1 and ``MASTER_ADDR``), each process (rank) holds a shard of one data set:
+closed-form statistics are summed over ranks, gradient training runs under
+``DistributedDataParallel`` (see :mod:`deepae.training`), and only rank 0 writes files and
+shows progress. The group started here uses gloo for CPU tensors and NCCL for CUDA tensors.
+Without a process group every function here is the one-process identity.
+"""
+
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def active() -> bool:
+    """True when this process is one rank of several; starts the default process group from
+    torchrun's environment variables when they announce one."""
+    if not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or "MASTER_ADDR" not in os.environ:
+            return False
+        backend = "gloo"
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            backend = "cpu:gloo,cuda:nccl"
+        dist.init_process_group(backend)
+    return dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    return dist.get_rank() if active() else 0
+
+
+def is_main() -> bool:
+    """True on rank 0: the process that writes files and shows progress."""
+    return rank() == 0
+
+
+def local_cuda_device() -> torch.device:
+    """The GPU of this process: ``cuda:LOCAL_RANK`` under torchrun, else the current one."""
+    if "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def _collective_device() -> torch.device:
+    """Where small collective tensors must live: the GPU for an NCCL-only group, else the CPU."""
+    return local_cuda_device() if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def all_reduce(array: np.ndarray, op: str = "sum") -> np.ndarray:
+    """The elementwise ``sum``, ``min`` or ``max`` of ``array`` over ranks, as float64."""
+    array = np.asarray(array, dtype=np.float64)
+    if not active():
+        return array
+    tensor = torch.from_numpy(array.copy()).to(_collective_device())
+    dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN,
+                                "max": dist.ReduceOp.MAX}[op])
+    return tensor.cpu().numpy()
+
+
+def broadcast_seed(seed: int) -> int:
+    """Rank 0's ``seed`` on every rank, so all ranks initialize and split alike."""
+    if not active():
+        return seed
+    tensor = torch.tensor([seed], dtype=torch.int64, device=_collective_device())
+    dist.broadcast(tensor, src=0)
+    return int(tensor.item())
+
+
+def gather_objects(value) -> list:
+    """``value`` from every rank, in rank order (a one-item list without a process group)."""
+    if not active():
+        return [value]
+    values = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values

@@ -1,0 +1,76 @@
+"""One rank of the two-process tests in test_distributed.py (run as a script, with torchrun's
+environment variables set by the test): fits estimators on this rank's shard of
+``DIR/data.npz`` and writes what they learned to ``DIR/rank<r>.npz``."""
+
+import os
+import sys
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import deepae
+from deepae import distributed
+
+
+def fit_linear(data, rank, directory):
+    X = data["X"]
+    shard = np.array_split(X, 2)[rank]
+    stream = deepae.PCA(5)
+    for half in np.array_split(shard, 2):
+        stream.partial_fit(half)
+    mapped = np.load(os.path.join(directory, "X.npy"), mmap_mode="r")
+    start = 0 if rank == 0 else len(np.array_split(X, 2)[0])
+    models = {
+        "pca": deepae.PCA(5).fit(shard),
+        "linear": deepae.LinearAutoencoder(4).fit(shard),
+        "stream": stream,
+        "mapped": deepae.PCA(5).fit(mapped[start : start + len(shard)]),
+    }
+    return {f"{name}.{attribute}": getattr(model, attribute)
+            for name, model in models.items()
+            for attribute in ("components_", "explained_variance_", "mean_",
+                              "singular_values_", "n_samples_seen_")}
+
+
+def fit_loader(data, rank, directory):
+    shard = torch.as_tensor(data["X"][rank::2], dtype=torch.float32)
+    loader = DataLoader(TensorDataset(shard), batch_size=8, shuffle=False)
+    model = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0)
+    model.fit(loader)
+    return {"components": model.components_, "decoder": model.decoder_intercept_}
+
+
+def fit_deep(data, rank, directory):
+    X, y = np.array_split(data["X"], 2)[rank], np.array_split(data["y"], 2)[rank]
+    common = dict(max_epochs=6, patience=2, random_state=0, batch_size=16)
+    models = {
+        "denoising": deepae.DenoisingAutoencoder(4, **common),
+        "stacked": deepae.StackedAutoencoder((6, 3), pretrain_epochs=2, **common),
+        "classifier": deepae.DeepClassifier((8,), pretrain_epochs=2, **common),
+        "regressor": deepae.DeepRegressor((8,), pretrain_epochs=2, **common),
+    }
+    models["denoising"].fit(X)
+    models["stacked"].fit(X)
+    models["classifier"].fit(X, y)
+    models["regressor"].fit(X, X[:, 0] * 100 + 5)
+    models["classifier"].save(os.path.join(directory, f"classifier-{rank}.safetensors"))
+    out = {f"{name}.weights": np.concatenate(
+        [p.detach().numpy().ravel() for p in model.module_.parameters()])
+        for name, model in models.items()}
+    out.update({f"{name}.n_epochs": model.n_epochs_ for name, model in models.items()})
+    out["classifier.classes"] = models["classifier"].classes_
+    out["regressor.y_mean"] = models["regressor"].y_mean_
+    out["regressor.y_scale"] = models["regressor"].y_scale_
+    return out
+
+
+if __name__ == "__main__":
+    case, directory = sys.argv[1], sys.argv[2]
+    torch.set_num_threads(1)
+    assert distributed.active()
+    rank = distributed.rank()
+    data = np.load(os.path.join(directory, "data.npz"))
+    result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep}[case](
+        data, rank, directory)
+    np.savez(os.path.join(directory, f"rank{rank}.npz"), **result)

@@ -1,0 +1,95 @@
+"""Two processes on this machine (gloo over 127.0.0.1) give the models of one process.
+
+Each test starts two ranks of ``rank_worker.py`` with the environment variables torchrun
+sets, so the estimators find the process group by themselves, as under torchrun.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import deepae
+
+WORKER = Path(__file__).with_name("rank_worker.py")
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(301, 10)) @ RNG.normal(size=(10, 10)) + 1000.0
+Y = np.where(RNG.random(301) < 0.3, -1, np.arange(301) % 3)
+Y[150:][Y[150:] == 2] = 0  # rank 1's shard has no label 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ranks(case: str, directory: Path, world_size: int = 2) -> list[dict]:
+    """Run ``case`` of the worker on ``world_size`` ranks; their results, in rank order."""
+    np.savez(directory / "data.npz", X=X, y=Y)
+    np.save(directory / "X.npy", X)
+    port = str(free_port())
+    processes = []
+    for rank in range(world_size):
+        env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
+                   LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                   OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+        if Path("/sys/class/net/lo").exists():
+            env["GLOO_SOCKET_IFNAME"] = "lo"
+        processes.append(subprocess.Popen(
+            [sys.executable, str(WORKER), case, str(directory)], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=240)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, output in zip(processes, outputs, strict=True):
+        assert p.returncode == 0, output
+    return [dict(np.load(directory / f"rank{r}.npz")) for r in range(world_size)]
+
+
+@pytest.fixture(scope="module")
+def linear_results(tmp_path_factory):
+    return run_ranks("pca", tmp_path_factory.mktemp("pca"))
+
+
+@pytest.mark.parametrize("name", ["pca", "linear", "stream", "mapped"])
+def test_all_reduced_linear_models_equal_the_one_process_fit(linear_results, name):
+    single = (deepae.LinearAutoencoder(4) if name == "linear" else deepae.PCA(5)).fit(X)
+    for result in linear_results:
+        assert result[f"{name}.n_samples_seen_"] == len(X)
+        for attribute in ("components_", "explained_variance_", "mean_", "singular_values_"):
+            np.testing.assert_allclose(result[f"{name}.{attribute}"],
+                                       getattr(single, attribute), rtol=1e-10, atol=1e-10)
+
+
+def test_ddp_training_equals_one_process_with_the_same_global_batch(tmp_path):
+    ranks = run_ranks("loader", tmp_path)
+    # Rank r trains on rows r, r+2, ... in batches of 8: together, the 16 consecutive rows
+    # that one process sees in its batches of 16.
+    loader = DataLoader(TensorDataset(torch.as_tensor(X, dtype=torch.float32)), batch_size=16)
+    single = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0).fit(loader)
+    assert not np.allclose(single.components_, deepae.Autoencoder(
+        5, max_epochs=1, learning_rate=1e-2, random_state=0).fit(loader).components_)
+    for result in ranks:
+        np.testing.assert_allclose(result["components"], single.components_, atol=2e-5)
+        np.testing.assert_allclose(result["decoder"], single.decoder_intercept_, atol=2e-5)
+
+
+def test_every_rank_ends_with_the_same_deep_models(tmp_path):
+    first, second = run_ranks("deep", tmp_path)
+    for key, value in first.items():
+        np.testing.assert_array_equal(value, second[key], err_msg=key)
+    np.testing.assert_array_equal(first["classifier.classes"], [0, 1, 2])
+    target = X[:, 0] * 100 + 5
+    np.testing.assert_allclose(first["regressor.y_mean"], target.mean(), rtol=1e-12)
+    np.testing.assert_allclose(first["regressor.y_scale"], target.std(), rtol=1e-12)
+    assert (tmp_path / "classifier-0.safetensors").exists()
+    assert not (tmp_path / "classifier-1.safetensors").exists()  # only rank 0 writes files

@@ -49,19 +49,24 @@ def fit_deep(data, rank, directory):
         "stacked": deepae.StackedAutoencoder((6, 3), pretrain_epochs=2, **common),
         "classifier": deepae.DeepClassifier((8,), pretrain_epochs=2, **common),
         "regressor": deepae.DeepRegressor((8,), pretrain_epochs=2, **common),
+        "outliers": deepae.ReconstructionOutlierDetector(),
     }
     models["denoising"].fit(X)
     models["stacked"].fit(X)
     models["classifier"].fit(X, y)
     models["regressor"].fit(X, X[:, 0] * 100 + 5)
+    models["outliers"].fit(X)
     models["classifier"].save(os.path.join(directory, f"classifier-{rank}.safetensors"))
+    fitted = {name: getattr(model, "model_", model) for name, model in models.items()}
     out = {f"{name}.weights": np.concatenate(
         [p.detach().numpy().ravel() for p in model.module_.parameters()])
-        for name, model in models.items()}
-    out.update({f"{name}.n_epochs": model.n_epochs_ for name, model in models.items()})
+        for name, model in fitted.items()}
+    out.update({f"{name}.n_epochs": model.n_epochs_ for name, model in fitted.items()})
     out["classifier.classes"] = models["classifier"].classes_
     out["regressor.y_mean"] = models["regressor"].y_mean_
     out["regressor.y_scale"] = models["regressor"].y_scale_
+    out["outliers.threshold"] = models["outliers"].threshold_
+    out["outliers.local_scores"] = models["outliers"].decision_scores_
     return out
 
 

@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", metavar="DATA", help="training data (.npy, .npz or .csv)")
     fit.add_argument("-o", "--output", required=True, metavar="OUT",
                      help="model file to write (e.g. model.deepae)")
+    fit.add_argument("--shard", action="store_true",
+                     help="under torchrun: each process fits on its own contiguous slice of "
+                     "DATA's rows (the model is that of all of DATA; rank 0 writes it)")
     params = fit.add_argument_group("model parameters")
     for flag, dest, kwargs in PARAM_OPTIONS:
         if "action" not in kwargs:
@@ -353,7 +356,7 @@ def set_verbose(estimator, level: int) -> dict:
 def fit_command(args) -> None:
     from sklearn.base import is_classifier, is_regressor
 
-    from . import persistence
+    from . import distributed, persistence
 
     check_output_path(args.output, (), what="model file")
     estimator = build_estimator(args)
@@ -361,7 +364,12 @@ def fit_command(args) -> None:
     if (is_classifier(estimator) or is_regressor(estimator)) and y is None:
         raise UsageError(f"model {args.model!r} learns from labels: name their column with "
                          "--target COLUMN")
-    previous = set_verbose(estimator, 0 if args.quiet else 1)
+    n_samples = X.shape[0]
+    if args.shard:
+        rows = distributed.shard(n_samples)
+        X, y = X[rows], None if y is None else y[rows]
+    quiet = args.quiet or not distributed.is_main()
+    previous = set_verbose(estimator, 0 if quiet else 1)
     start = time.perf_counter()
     if y is None:
         estimator.fit(X)
@@ -370,8 +378,8 @@ def fit_command(args) -> None:
     seconds = time.perf_counter() - start
     estimator.set_params(**previous)
     persistence.save(estimator, args.output)
-    if not args.quiet:
-        print(f"fitted {type(estimator).__name__} on {X.shape[0]} samples × {X.shape[1]} "
+    if not quiet:
+        print(f"fitted {type(estimator).__name__} on {n_samples} samples × {X.shape[1]} "
               f"features in {seconds:.1f} s; saved to {args.output}")
 
 

@@ -41,6 +41,14 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def shard(n_rows: int) -> slice:
+    """This rank's contiguous block of ``n_rows`` rows (all of them without a process group)."""
+    if not active():
+        return slice(0, n_rows)
+    world, me = dist.get_world_size(), dist.get_rank()
+    return slice(me * n_rows // world, (me + 1) * n_rows // world)
+
+
 def local_cuda_device() -> torch.device:
     """The GPU of this process: ``cuda:LOCAL_RANK`` under torchrun, else the current one."""
     if "LOCAL_RANK" in os.environ:

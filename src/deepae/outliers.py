@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
+from . import distributed
 from ._validation import check_X
 from .autoencoder import Autoencoder
 from .persistence import SaveMixin
@@ -44,8 +45,10 @@ def default_model(X: np.ndarray) -> Autoencoder:
     model : Autoencoder
         Unfitted.
     """
-    n_samples, n_features = X.shape
-    in_unit_interval = X.size > 0 and X.min() >= 0 and X.max() <= 1
+    n_samples = int(distributed.all_reduce(np.array([len(X)]))[0])
+    n_features = X.shape[1]
+    low, high = distributed.all_reduce(X.min(), "min"), distributed.all_reduce(X.max(), "max")
+    in_unit_interval = low >= 0 and high <= 1
     batches_per_epoch = max(1, -(-n_samples // DEFAULT_BATCH_SIZE))
     epochs = int(np.clip(-(-DEFAULT_STEPS // batches_per_epoch), *DEFAULT_EPOCHS))
     return Autoencoder(
@@ -67,7 +70,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     The model (a copy of ``model``) is fitted on the training data; a sample's score is minus
     its squared reconstruction error ``‖x − g(x)‖²``, and the threshold leaves a fraction
     ``contamination`` of the training samples below it, as scikit-learn's ``IsolationForest``
-    does.
+    does. Under a process group each rank passes its shard; the model is trained on all of
+    them and the threshold set from all ranks' training scores.
 
     Parameters
     ----------
@@ -157,8 +161,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         model.fit(X)
         self.model_ = model
         self.decision_scores_ = self.model_.reconstruction_error(X)
-        self.offset_ = float(np.percentile(-self.decision_scores_,
-                                           100.0 * self.contamination))
+        all_scores = np.concatenate(distributed.gather_objects(self.decision_scores_))
+        self.offset_ = float(np.percentile(-all_scores, 100.0 * self.contamination))
         self.threshold_ = -self.offset_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self

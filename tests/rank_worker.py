@@ -79,3 +79,4 @@ if __name__ == "__main__":
     result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep}[case](
         data, rank, directory)
     np.savez(os.path.join(directory, f"rank{rank}.npz"), **result)
+    print("rank", rank, "wrote its results", flush=True)

@@ -50,8 +50,7 @@ def run_ranks(case: str, directory: Path, world_size: int = 2) -> list[dict]:
     finally:
         for p in processes:
             p.kill()
-    for p, output in zip(processes, outputs, strict=True):
-        assert p.returncode == 0, output
+    assert all(p.returncode == 0 for p in processes), "\n".join(outputs)
     return [dict(np.load(directory / f"rank{r}.npz")) for r in range(world_size)]
 
 

@@ -8,6 +8,7 @@ shows progress. The group started here uses gloo for CPU tensors and NCCL for CU
 Without a process group every function here is the one-process identity.
 """
 
+import atexit
 import os
 
 import numpy as np
@@ -28,7 +29,16 @@ def active() -> bool:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             backend = "cpu:gloo,cuda:nccl"
         dist.init_process_group(backend)
+        atexit.register(_finish)
     return dist.get_world_size() > 1
+
+
+def _finish() -> None:
+    """At exit, close the process group this module started, once every rank is done (a rank
+    leaving early can make the others abort)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def rank() -> int:

@@ -1,5 +1,6 @@
 """deepae: deep learning with autoencoders on PyTorch, with the scikit-learn estimator API."""
 
+from . import distributed
 from .autoencoder import Autoencoder, DenoisingAutoencoder
 from .deep import DeepClassifier, DeepRegressor, StackedAutoencoder
 from .linear import PCA, LinearAutoencoder
@@ -18,5 +19,6 @@ __all__ = [
     "ReconstructionOutlierDetector",
     "StackedAutoencoder",
     "__version__",
+    "distributed",
     "load",
 ]

@@ -82,6 +82,8 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
     weight_decay : float, default=0.0
         L2 penalty on the weight matrices (not the biases).
     batch_size : int, default=64
+        Rows per mini-batch; per process under a process group (the global batch is the
+        sum over processes).
     max_epochs : int, default=100
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop after ``patience`` epochs without

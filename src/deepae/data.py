@@ -46,12 +46,11 @@ def iter_chunks(X: np.ndarray, n_rows: int) -> Iterator[np.ndarray]:
         release_pages(X, start, start + n_rows)
 
 
-def read_rows(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
-    """A copy in memory of ``X[rows]`` (``rows`` sorted), releasing the mapped pages read."""
-    block = np.array(X[rows])
-    if isinstance(rows, slice):
-        release_pages(X, rows.start or 0, len(X) if rows.stop is None else rows.stop)
-    elif len(rows):
+def read_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A copy in memory of ``X[rows]`` (``rows``: sorted indices), releasing the mapped pages
+    read."""
+    block = np.asarray(X[rows])
+    if len(rows):
         release_pages(X, int(rows[0]), int(rows[-1]) + 1)
     return block
 
@@ -95,7 +94,7 @@ def is_memmap(X) -> bool:
 # --- training sources: what the training loop iterates over each epoch ---------------------
 
 Batch = tuple[torch.Tensor, ...]
-WINDOW_NUMBERS = 1 << 24  # numbers read from a file at a time (64 MiB in float32)
+WINDOW_NUMBERS = 1 << 22  # numbers read from a file at a time (16 MiB in float32)
 WINDOW_BLOCKS = 16  # blocks of consecutive rows mixed into one window
 
 

@@ -103,3 +103,16 @@ def test_gradient_training_refuses_a_one_pass_iterator_and_non_finite_rows(tmp_p
     np.save(tmp_path / "bad.npy", bad)
     with pytest.raises(ValueError, match="NaN"):
         deepae.Autoencoder(4, max_epochs=1).fit(np.load(tmp_path / "bad.npy", mmap_mode="r"))
+
+
+def test_models_apply_to_a_memory_mapped_file_chunk_by_chunk(tmp_path, mapped):
+    for model in (deepae.PCA(4, whiten=True).fit(X), deepae.Autoencoder(4, max_epochs=2,
+                                                                          random_state=0).fit(X)):
+        np.testing.assert_allclose(model.transform(mapped), model.transform(X), rtol=1e-6)
+        np.testing.assert_allclose(model.reconstruction_error(mapped),
+                                   model.reconstruction_error(X), rtol=1e-6)
+        bad = X.copy()
+        bad[-1, 0] = np.inf
+        np.save(tmp_path / "bad.npy", bad)
+        with pytest.raises(ValueError, match="infinity"):
+            model.transform(np.load(tmp_path / "bad.npy", mmap_mode="r"))

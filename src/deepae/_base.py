@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import validate_data
 
 from . import distributed
-from ._validation import FLOAT_DTYPES, check_option, check_X, to_numpy
+from ._validation import FLOAT_DTYPES, check_option, check_X, map_chunks, to_numpy
 from .data import (
     ArrayRows,
     IterableRows,
@@ -19,11 +19,8 @@ from .data import (
     first_item,
     is_batches,
     is_memmap,
-    iter_chunks,
 )
 from .training import OPTIMIZERS, TrainingConfig
-
-PREDICT_BATCH_ROWS = 4096
 
 
 def resolve_device(device) -> torch.device:
@@ -145,9 +142,6 @@ class TorchEstimatorMixin:
         if dtype != torch.float32:
             module = copy.deepcopy(module).to(dtype)
         device = next(module.parameters()).device
-        outputs = []
         with torch.no_grad():
-            for chunk in iter_chunks(array, PREDICT_BATCH_ROWS):
-                batch = torch.tensor(chunk, dtype=dtype, device=device)
-                outputs.append(function(module, batch).cpu().numpy())
-        return np.concatenate(outputs)
+            return map_chunks(lambda chunk: function(
+                module, torch.tensor(chunk, dtype=dtype, device=device)).cpu().numpy(), array)

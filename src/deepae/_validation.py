@@ -2,7 +2,10 @@
 
 import numpy as np
 import torch
+from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
+
+from .data import is_memmap, iter_chunks
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -18,9 +21,25 @@ def check_X(estimator, X, *, reset: bool) -> np.ndarray:
     """Validate a 2-D finite float matrix (float32 kept, other numbers as float64).
 
     Sets ``n_features_in_`` when ``reset`` and checks it otherwise. Float numpy arrays and
-    memory-mapped ``.npy`` files are not copied.
+    memory-mapped ``.npy`` files are not copied; a memory-mapped file is not read here (its
+    rows are checked for NaN and infinity chunk by chunk as :func:`map_chunks` reads them).
     """
-    return validate_data(estimator, to_numpy(X), reset=reset, dtype=FLOAT_DTYPES)
+    X = to_numpy(X)
+    return validate_data(estimator, X, reset=reset, dtype=FLOAT_DTYPES,
+                         ensure_all_finite=not is_memmap(X))
+
+
+def map_chunks(function, X: np.ndarray) -> np.ndarray:
+    """``function`` applied to consecutive row chunks of ``X``, the results stacked.
+
+    Chunks hold about 2²⁰ numbers and are checked for NaN and infinity, so a memory-mapped
+    file is processed in memory independent of its size.
+    """
+    outputs = []
+    for chunk in iter_chunks(X, max(1, (1 << 20) // max(1, X.shape[1]))):
+        assert_all_finite(chunk, input_name="X")
+        outputs.append(function(chunk))
+    return np.concatenate(outputs)
 
 
 def check_option(name: str, value, options) -> None:

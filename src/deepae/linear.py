@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._validation import FLOAT_DTYPES, check_X, to_numpy
+from ._validation import FLOAT_DTYPES, check_X, map_chunks, to_numpy
 from .data import first_item, is_batches
 from .linalg import Moments, principal_axes
 from .persistence import SaveMixin
@@ -172,12 +172,13 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         return None
 
     def transform(self, X):
-        """The code ``Φ(x) = Wᵀ(x − mean_)``, in ``X``'s float dtype."""
+        """The code ``Φ(x) = Wᵀ(x − mean_)``, in ``X``'s float dtype (chunk by chunk)."""
         check_is_fitted(self, "components_")
         X = check_X(self, X, reset=False)
-        codes = (X - self.mean_.astype(X.dtype)) @ self.components_.T.astype(X.dtype)
+        mean, components = self.mean_.astype(X.dtype), self.components_.T.astype(X.dtype)
         scale = self._scale()
-        return codes if scale is None else codes / scale.astype(X.dtype)
+        scale = 1 if scale is None else scale.astype(X.dtype)
+        return map_chunks(lambda chunk: (chunk - mean) @ components / scale, X)
 
     def inverse_transform(self, X):
         """Decode codes back to input space: ``W z + mean_``."""
@@ -194,13 +195,17 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         return Z @ self.components_.astype(Z.dtype) + self.mean_.astype(Z.dtype)
 
     def reconstruction_error(self, X) -> np.ndarray:
-        """Per-sample squared reconstruction error ``‖x − h(x)‖²``."""
+        """Per-sample squared reconstruction error ``‖x − h(x)‖²`` (chunk by chunk)."""
         check_is_fitted(self, "components_")
         X = check_X(self, X, reset=False)
-        components = self.components_.astype(X.dtype)
-        centered = X - self.mean_.astype(X.dtype)
-        residual = centered - (centered @ components.T) @ components
-        return np.einsum("ij,ij->i", residual, residual)
+        mean, components = self.mean_.astype(X.dtype), self.components_.astype(X.dtype)
+
+        def errors(chunk):
+            centered = chunk - mean
+            residual = centered - (centered @ components.T) @ components
+            return np.einsum("ij,ij->i", residual, residual)
+
+        return map_chunks(errors, X)
 
     @property
     def _n_features_out(self):

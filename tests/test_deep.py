@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -101,8 +102,8 @@ def test_pretraining_beats_random_initialization_with_few_labels():
 def test_unlabeled_rows_change_pretraining_but_not_the_supervised_loss(digits):
     X, y_partial, _, _ = low_label_task(digits)
     labeled = y_partial != -1
-    params = dict(hidden_layer_sizes=(16,), random_state=0, **FAST)
-    # Without pretraining, unlabeled rows have no effect at all.
+    params = dict(hidden_layer_sizes=(16,), random_state=0, consistency=0, **FAST)
+    # Without pretraining nor consistency term, unlabeled rows have no effect at all.
     a = DeepClassifier(pretraining=None, **params).fit(X, y_partial)
     b = DeepClassifier(pretraining=None, **params).fit(X[labeled], y_partial[labeled])
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
@@ -112,6 +113,28 @@ def test_unlabeled_rows_change_pretraining_but_not_the_supervised_loss(digits):
     d = DeepClassifier(pretraining="autoencoder", **params).fit(X[labeled], y_partial[labeled])
     assert not np.allclose(c.module_.layers[0].weight.detach(), d.module_.layers[0].weight.detach())
     np.testing.assert_array_equal(c.classes_, np.arange(10))
+
+
+def test_consistency_term_uses_unlabeled_rows_outside_the_cross_entropy(digits):
+    X, y_partial, X_test, y_test = low_label_task(digits)
+    labeled = y_partial != -1
+    params = dict(hidden_layer_sizes=(16,), pretraining=None, random_state=0, **FAST)
+    a = DeepClassifier(**params).fit(X, y_partial)
+    b = DeepClassifier(**params).fit(X[labeled], y_partial[labeled])
+    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
+    # Without input dropout both passes agree, so the loss of a batch mixing labeled and
+    # unlabeled rows is the cross-entropy of its labeled rows alone.
+    model = DeepClassifier(**params | {"input_dropout": 0.0}).fit(X, y_partial)
+    model.module_.train()
+    objective = model._consistency_objective(3.0, 0)
+    rows = np.concatenate([np.flatnonzero(labeled)[:20], np.flatnonzero(~labeled)[:20]])
+    inputs = torch.tensor(X[rows], dtype=torch.float32)
+    target = torch.as_tensor(np.where(labeled[rows], np.searchsorted(
+        model.classes_, y_partial[rows]), -1))
+    with torch.no_grad():
+        loss = objective(model.module_, (inputs, target), torch.Generator())
+        expected = F.cross_entropy(model.module_(inputs[:20]), target[:20])
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_stacked_autoencoder_beats_pca_at_the_same_code_size(digits):

@@ -6,6 +6,7 @@
 backpropagation with the same training loop.
 """
 
+import math
 import numbers
 from dataclasses import replace
 
@@ -82,10 +83,15 @@ class _DeepMixin(TorchEstimatorMixin):
         return autoencoders
 
     def _fine_tune(self, loss_fn, tensors: tuple[torch.Tensor, ...], seed: int,
-                   stratify=None) -> None:
+                   stratify=None, unlabeled: tuple[torch.Tensor, ...] | None = None) -> None:
+        """Train the whole network; ``unlabeled`` rows join the training rows only."""
         train_rows, valid_rows = self._split(len(tensors[0]), seed, stratify)
+        train_data = tuple(t[train_rows] for t in tensors)
+        if unlabeled is not None:
+            train_data = tuple(torch.cat(pair) for pair in zip(train_data, unlabeled,
+                                                               strict=True))
         self.history_ = train(
-            self.module_, loss_fn, tuple(t[train_rows] for t in tensors),
+            self.module_, loss_fn, train_data,
             self._training_config(seed, f"fine-tuning {type(self).__name__}"),
             None if valid_rows is None else tuple(t[valid_rows] for t in tensors),
         )
@@ -277,7 +283,7 @@ class _DeepSupervised(_DeepMixin):
         return modules.FeedForward(sizes, self.activation)
 
     def _fit_network(self, X: np.ndarray, labeled: np.ndarray, targets: torch.Tensor,
-                     loss, stratify=None):
+                     loss, stratify=None, consistency: float = 0.0):
         self._check_deep_params()
         check_scalar(self.input_dropout, "input_dropout", numbers.Real, min_val=0, max_val=1,
                      include_boundaries="left")
@@ -291,21 +297,64 @@ class _DeepSupervised(_DeepMixin):
         if pretrained is not None:
             self.module_.load_encoders(pretrained)
         rows = torch.as_tensor(np.flatnonzero(labeled), device=data.device)
-        objective = self._supervised_objective(loss)
-        self._fine_tune(objective, (data[rows], targets.to(data.device)), seed, stratify)
+        targets = targets.to(data.device)
+        if consistency > 0 and not labeled.all():
+            others = torch.as_tensor(np.flatnonzero(~labeled), device=data.device)
+            unlabeled = (data[others], torch.full((len(others),), -1, dtype=targets.dtype,
+                                                  device=data.device))
+            n_train = len(rows) - (int(np.ceil(self.validation_fraction * len(rows)))
+                                   if self.early_stopping else 0) + len(others)
+            rampup = float(self.consistency_rampup) * np.ceil(n_train / int(self.batch_size))
+            objective = self._consistency_objective(consistency, rampup)
+            self._fine_tune(objective, (data[rows], targets), seed, stratify, unlabeled)
+        else:
+            objective = self._supervised_objective(loss)
+            self._fine_tune(objective, (data[rows], targets), seed, stratify)
         return self
 
+    def _perturbation(self):
+        """Input dropout: a random ``input_dropout`` fraction of the inputs zeroed and the
+        rest scaled up (the identity when the rate is 0)."""
+        rate = float(self.input_dropout)
+        if rate == 0:
+            return lambda inputs, generator: inputs
+        dropout = Corruption("masking", rate)
+        return lambda inputs, generator: dropout(inputs, generator) / (1 - rate)
+
     def _supervised_objective(self, loss):
-        """``loss(network(x), target)``, with input dropout while training: a random
-        ``input_dropout`` fraction of the inputs is zeroed and the rest scaled up."""
-        module, rate = self.module_, float(self.input_dropout)
-        dropout = Corruption("masking", rate) if rate > 0 else None
+        """``loss(network(x), target)``, with input dropout while training."""
+        module, perturb = self.module_, self._perturbation()
 
         def loss_fn(model, batch, generator):
             inputs, target = batch
-            if dropout is not None and module.training:
-                inputs = dropout(inputs, generator) / (1 - rate)
+            if module.training:
+                inputs = perturb(inputs, generator)
             return loss(model(inputs), target)
+
+        return loss_fn
+
+    def _consistency_objective(self, weight: float, rampup_steps: float):
+        """Semi-supervised fine-tuning (the Π-model of Laine & Aila, 2017): cross-entropy on
+        the batch's labeled rows (target ≥ 0) plus ``weight`` times the squared difference
+        of the class probabilities under two independent input-dropout draws, averaged over
+        all rows (labeled or not). The weight ramps up as ``exp(−5 (1 − t)²)`` over
+        ``rampup_steps`` steps. On held-out rows (eval mode) it is the plain cross-entropy."""
+        module, perturb = self.module_, self._perturbation()
+        steps = [0]
+
+        def loss_fn(model, batch, generator):
+            inputs, target = batch
+            if not module.training:
+                return F.cross_entropy(model(inputs), target)
+            progress = min(1.0, steps[0] / rampup_steps) if rampup_steps > 0 else 1.0
+            steps[0] += 1
+            first, second = model(torch.cat([perturb(inputs, generator),
+                                             perturb(inputs, generator)])).chunk(2)
+            has_label = target >= 0
+            supervised = (F.cross_entropy(first, target.clamp(min=0), reduction="none")
+                          * has_label).sum() / has_label.sum().clamp(min=1)
+            agreement = (first.softmax(1) - second.softmax(1)).square().sum(1).mean()
+            return supervised + weight * math.exp(-5.0 * (1.0 - progress) ** 2) * agreement
 
         return loss_fn
 
@@ -328,7 +377,7 @@ _SUPERVISED_DOC = """
     pretrain_learning_rate : float, default=1e-3
     input_dropout : float, default={dropout}
         Fraction of the inputs zeroed at random (the rest scaled by ``1/(1 − rate)``) in
-        each fine-tuning mini-batch: masking noise as a regularizer; 0 turns it off.
+        each fine-tuning mini-batch: masking noise as a regularizer; 0 turns it off.{params}
     patience : int, default=20
     optimizer, learning_rate, weight_decay, batch_size, max_epochs, early_stopping, \
 validation_fraction, random_state, device, verbose
@@ -357,19 +406,30 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
     __doc__ = """Deep classifier: a tanh network pretrained layer by layer, then fine-tuned.
 
     Semi-supervised: rows whose label is ``-1`` (scikit-learn's mark of unlabeled data) take
-    part in pretraining only; the softmax output layer and the fine-tuning see the labeled
-    rows. (When the other labels hold fewer than two classes, ``-1`` is taken as a class, so
-    labels ``{-1, +1}`` work as usual.)
+    part in pretraining, and in fine-tuning through a consistency term (the Π-model): the
+    network's class probabilities under two independent input-dropout draws should agree.
+    Only labeled rows enter the cross-entropy, the output layer's labels and the validation
+    split. (When the other labels hold fewer than two classes, ``-1`` is taken as a class,
+    so labels ``{-1, +1}`` work as usual.)
 
     The defaults were chosen on MNIST-5k (4,000 training / 1,000 test images,
     ``hidden_layer_sizes=(500, 500)``, seeds 0-2, see ``benchmarks/results.md``): denoising
     pretraining with masking noise 0.25, 10 Adam epochs per layer (30 gained nothing), the
     first layer rebuilding pixels with a sigmoid output and cross-entropy; fine-tuning with
-    Adam at 1e-3, input dropout 0.5 and early stopping with patience 20. Mean test error with
-    500 labels (+3,500 unlabeled): 11.3% (input dropout 0.3: 12.2%, 0.6: 12.6%; no input
-    dropout and patience 10: about 16.6%); with 4,000 labels: 4.1% (0.3: 5.0%).
+    Adam at 1e-3, input dropout 0.5 and early stopping with patience 20. With 4,000 labels:
+    4.1% test error (input dropout 0.3: 5.0%). With 500 labels (+3,500 unlabeled): 6.6% with
+    the consistency term of weight 3 ramped up over 10 epochs (weight 1: 8.2%, 10: 8.1%,
+    30: 12.7%; no ramp-up: 7.3%; KL divergence instead of squared difference: 10.3%;
+    pseudo-labels: 12.3%; entropy minimization: 14.5%), against 11.3% when unlabeled rows
+    serve in pretraining only (``consistency=0``); a fit takes about 6× longer.
 """ + _SUPERVISED_DOC.format(
-        dropout=0.5, extra="\n    classes_ : ndarray of shape (n_classes,)")
+        dropout=0.5, extra="\n    classes_ : ndarray of shape (n_classes,)", params="""
+    consistency : float, default=3.0
+        Weight of the consistency term on all fine-tuning rows when some are unlabeled
+        (0: unlabeled rows serve in pretraining only). Fully labeled data trains without it.
+    consistency_rampup : float, default=10
+        Epochs over which the consistency weight ramps up from about 0 (as
+        ``exp(−5 (1 − t)²)``).""")
 
     def __init__(
         self,
@@ -381,6 +441,8 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         pretrain_epochs=10,
         pretrain_learning_rate=1e-3,
         input_dropout=0.5,
+        consistency=3.0,
+        consistency_rampup=10,
         optimizer="adam",
         learning_rate=1e-3,
         weight_decay=0.0,
@@ -401,6 +463,8 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.input_dropout = input_dropout
+        self.consistency = consistency
+        self.consistency_rampup = consistency_rampup
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -427,12 +491,15 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         if len(self.classes_) < 2:
             raise ValueError(f"DeepClassifier needs at least 2 classes among the labeled rows, "
                              f"got {len(self.classes_)} class.")
+        check_scalar(self.consistency, "consistency", numbers.Real, min_val=0)
+        check_scalar(self.consistency_rampup, "consistency_rampup", numbers.Real, min_val=0)
         codes = np.searchsorted(self.classes_, y[labeled])
         targets = torch.as_tensor(codes, dtype=torch.long)
         return self._fit_network(
             X, labeled, targets,
             F.cross_entropy,
             stratify=codes,
+            consistency=float(self.consistency),
         )
 
     def predict_proba(self, X) -> np.ndarray:
@@ -460,7 +527,7 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
     The targets are standardized internally (mean 0, variance 1 per column) for training and
     predictions are mapped back, so targets of any scale train alike.
 """ + _SUPERVISED_DOC.format(
-        dropout=0.0, extra="\n    n_outputs_ : int\n    y_mean_, y_scale_ : ndarray\n"
+        dropout=0.0, params="", extra="\n    n_outputs_ : int\n    y_mean_, y_scale_ : ndarray\n"
         "        The targets' mean and standard deviation."
     )
 

@@ -56,9 +56,10 @@ def test_fine_tuning_starts_from_the_pretrained_weights(digits, monkeypatch):
 
 def test_one_pretrained_layer_is_exactly_an_autoencoder(digits):
     X = digits[0]
-    stacked = StackedAutoencoder((20,), code_activation="tanh", pretraining="autoencoder",
-                                 tied=True, fine_tune=False, pretrain_epochs=3,
-                                 random_state=0).fit(X)
+    stacked = StackedAutoencoder((20,), activation="tanh", code_activation="tanh",
+                                 output_activation="linear", loss="squared_error",
+                                 pretraining="autoencoder", tied=True, fine_tune=False,
+                                 pretrain_epochs=3, random_state=0).fit(X)
     single = Autoencoder(20, max_epochs=3, random_state=0).fit(X)
     np.testing.assert_array_equal(stacked.module_.encoder[0].weight.detach(),
                                   single.components_)
@@ -67,6 +68,20 @@ def test_one_pretrained_layer_is_exactly_an_autoencoder(digits):
     assert [h["train_loss"] for h in stacked.pretraining_history_[0]] == [
         h["train_loss"] for h in single.history_]
     assert stacked.history_ == [] and stacked.n_epochs_ == 0
+
+
+def test_stacked_autoencoder_resolves_auto_output_and_loss(digits):
+    X = digits[0]
+    params = dict(hidden_layer_sizes=(8, 2), random_state=0, **FAST)
+    unit = StackedAutoencoder(**params).fit(X)
+    assert (unit.output_activation_, unit.loss_) == ("sigmoid", "binary_cross_entropy")
+    wide = StackedAutoencoder(**params).fit(X * 4 - 1)
+    assert (wide.output_activation_, wide.loss_) == ("linear", "squared_error")
+    sigmoid = StackedAutoencoder(**params, output_activation="sigmoid").fit(X * 4 - 1)
+    assert (sigmoid.output_activation_, sigmoid.loss_) == ("sigmoid", "squared_error")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        StackedAutoencoder(**params, loss="binary_cross_entropy",
+                           output_activation="sigmoid").fit(X * 4 - 1)
 
 
 def low_label_task(digits, n_labeled=60):

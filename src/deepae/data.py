@@ -204,3 +204,6 @@ def column_range(blocks: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
         low = x.amin(0) if low is None else torch.minimum(low, x.amin(0))
         high = x.amax(0) if high is None else torch.maximum(high, x.amax(0))
     return low, high
+
+
+Rows = TensorRows | ArrayRows | IterableRows  # the sources the training loop accepts

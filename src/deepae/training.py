@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import distributed
-from .data import Batch, TensorRows
+from .data import Batch, Rows, TensorRows
 
 LossFunction = Callable[[Callable, Batch, torch.Generator], torch.Tensor]
 OPTIMIZERS = ("adam", "sgd")
@@ -64,7 +64,7 @@ def make_optimizer(module: nn.Module, config: TrainingConfig) -> torch.optim.Opt
     return torch.optim.Adam(groups, lr=config.learning_rate, fused=True)
 
 
-def evaluate(module: nn.Module, loss_fn: LossFunction, data, seed: int) -> float:
+def evaluate(module: nn.Module, loss_fn: LossFunction, data: Batch | Rows, seed: int) -> float:
     """Mean loss over ``data`` (over all ranks' data under a process group), without
     gradients; corruption drawn from a fixed seed."""
     data = as_source(data)
@@ -86,7 +86,7 @@ def mean_over_ranks(total: float, n: int) -> float:
     return total / n if n else float("nan")
 
 
-def as_source(data):
+def as_source(data: Batch | Rows) -> Rows:
     """A training source: tensors are wrapped in :class:`deepae.data.TensorRows`."""
     return TensorRows(*data) if isinstance(data, tuple) else data
 
@@ -99,9 +99,9 @@ def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
 def train(
     module: nn.Module,
     loss_fn: LossFunction,
-    train_data: Batch,
+    train_data: Batch | Rows,
     config: TrainingConfig,
-    valid_data: Batch | None = None,
+    valid_data: Batch | Rows | None = None,
 ) -> list[dict]:
     """Fit ``module`` by mini-batch gradient descent on ``loss_fn``; return the history.
 
@@ -187,7 +187,7 @@ def train(
 def run_epoch(
     model: nn.Module,
     loss_fn: LossFunction,
-    data,
+    data: Rows,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     config: TrainingConfig,

@@ -258,6 +258,26 @@ def test_large_offset_float32_keeps_exact_variances():
     # small variances to cancellation; deepae shifts each chunk by a provisional mean first.
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_torch_device_path_gives_the_numpy_model(monkeypatch, dtype):
+    # On a GPU the statistics are accumulated and the eigenproblem solved with torch; the same
+    # code runs here on the CPU device.
+    X = make_data(3000, 40, offset=1000.0)[0].astype(dtype)
+    reference = PCA(8).fit(X)
+    monkeypatch.setattr(LinearAutoencoder, "_device", lambda self: torch.device("cpu"))
+    on_torch = PCA(8).partial_fit(X[:1000]).partial_fit(X[1000:])
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(on_torch.explained_variance_, reference.explained_variance_,
+                               rtol=rtol)
+    np.testing.assert_allclose(on_torch.components_, reference.components_,
+                               atol=100 * rtol)
+    np.testing.assert_allclose(on_torch.mean_, reference.mean_, rtol=1e-12)
+    bad = X.copy()
+    bad[5, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        PCA(8).fit(bad)
+
+
 def test_signs_are_deterministic():
     X, _ = make_data(200, 12)
     first, second = PCA(6).fit(X), PCA(6).fit(X)

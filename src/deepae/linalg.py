@@ -8,6 +8,7 @@ independent of ``N``.
 """
 
 import numpy as np
+import torch
 from sklearn.utils import assert_all_finite
 
 from . import distributed
@@ -21,14 +22,16 @@ class Moments:
     both subtract it exactly). Shifting before the product keeps the scatter exact for data with
     a large offset (no ``XᵀX − N m mᵀ`` cancellation). Each chunk is shifted into a buffer that
     stays in cache, then costs one BLAS ``syrk`` and one ``gemv`` in the chunk's dtype; the
-    chunk results are added in float64.
+    chunk results are added in float64. With a torch ``device`` (a GPU) the chunks are
+    multiplied and summed there instead, and only the ``d × d`` result comes back.
     """
 
-    def __init__(self, n_features: int):
+    def __init__(self, n_features: int, device: torch.device | None = None):
         self.n_samples = 0
         self.shift = None
         self.sum = np.zeros(n_features)
         self.gram = np.zeros((n_features, n_features))
+        self.device = device
 
     def update(self, X: np.ndarray, n_rows: int | None = None) -> None:
         """Add the rows of ``X`` (a float32 or float64 matrix), ``n_rows`` rows at a time.
@@ -44,18 +47,14 @@ class Moments:
         if n == 0:
             return
         n_rows = n_rows or max(chunk_rows(d, 1 << 20), 4096)
-        gram, total = np.zeros((d, d)), np.zeros(d)
-        buffer = np.empty((min(n, n_rows), d), X.dtype)
-        ones = np.ones(min(n, n_rows), X.dtype)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
             shift = self.shift
             if shift is None:
                 shift = float32_rounded(X[:n_rows].mean(axis=0, dtype=np.float64))
-            shift_x = shift.astype(X.dtype)
-            for chunk in iter_chunks(X, n_rows):
-                block = np.subtract(chunk, shift_x, out=buffer[: len(chunk)])
-                gram += block.T @ block
-                total += ones[: len(block)] @ block
+            if self.device is None:
+                gram, total = chunk_products(X, shift, n_rows)
+            else:
+                gram, total = device_products(X, shift, n_rows, self.device)
         if not np.isfinite(gram.diagonal()).all():
             assert_all_finite(X, input_name="X")
             raise ValueError(
@@ -121,13 +120,49 @@ class Moments:
         return (S + S.T) / 2
 
 
-def principal_axes(scatter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending, clipped at 0) and eigenvectors (as rows) of a symmetric matrix.
+def chunk_products(X: np.ndarray, shift: np.ndarray, n_rows: int):
+    """``Σ(x − c)(x − c)ᵀ`` and ``Σ(x − c)`` in float64, on the CPU: each chunk is shifted
+    into a buffer, then costs one BLAS product in ``X``'s dtype."""
+    n, d = X.shape
+    gram, total = np.zeros((d, d)), np.zeros(d)
+    buffer = np.empty((min(n, n_rows), d), X.dtype)
+    ones = np.ones(min(n, n_rows), X.dtype)
+    shift_x = shift.astype(X.dtype)
+    for chunk in iter_chunks(X, n_rows):
+        block = np.subtract(chunk, shift_x, out=buffer[: len(chunk)])
+        gram += block.T @ block
+        total += ones[: len(block)] @ block
+    return gram, total
+
+
+def device_products(X: np.ndarray, shift: np.ndarray, n_rows: int, device: torch.device):
+    """The same sums on a torch ``device``: each chunk is copied there and multiplied in
+    ``X``'s dtype, the sums are kept there in float64 and come back once, as numpy."""
+    dtype = getattr(torch, X.dtype.name)
+    shift_x = torch.as_tensor(shift, device=device).to(dtype)
+    gram = torch.zeros((X.shape[1], X.shape[1]), dtype=torch.float64, device=device)
+    total = torch.zeros(X.shape[1], dtype=torch.float64, device=device)
+    for chunk in iter_chunks(X, n_rows):
+        block = torch.tensor(chunk, device=device) - shift_x
+        gram += (block.T @ block).double()
+        total += block.sum(0, dtype=torch.float64)
+    return gram.cpu().numpy(), total.cpu().numpy()
+
+
+def principal_axes(
+    scatter: np.ndarray, device: torch.device | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending, clipped at 0) and eigenvectors (as rows) of a symmetric matrix,
+    computed on ``device`` when one is given (results as numpy).
 
     Signs are fixed as scikit-learn fixes them: each row's entry of largest magnitude is
     positive, so the result is deterministic.
     """
-    eigenvalues, vectors = np.linalg.eigh(scatter)
+    if device is None:
+        eigenvalues, vectors = np.linalg.eigh(scatter)
+    else:
+        eigenvalues, vectors = (t.cpu().numpy() for t in torch.linalg.eigh(
+            torch.as_tensor(scatter, device=device)))
     eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
     vectors = vectors[:, ::-1].T
     largest = np.argmax(np.abs(vectors), axis=1)

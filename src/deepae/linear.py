@@ -3,9 +3,11 @@
 import numbers
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._base import resolve_device
 from ._validation import FLOAT_DTYPES, check_X, map_chunks, to_numpy
 from .data import first_item, is_batches
 from .linalg import Moments, principal_axes
@@ -30,6 +32,10 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         ``min(n_samples, n_features)``.
     center : bool, default=False
         Subtract the mean before encoding (then the model is PCA without whitening).
+    device : str or torch.device, default="auto"
+        Where the statistics are accumulated and the eigenproblem solved: ``"auto"`` is a
+        CUDA GPU when there is one (chunks are copied there; only the ``d × d`` statistics
+        come back), else the CPU (numpy and its BLAS). Results are numpy arrays either way.
 
     Attributes
     ----------
@@ -61,9 +67,10 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     (100, 2)
     """
 
-    def __init__(self, n_components=None, center=False):
+    def __init__(self, n_components=None, center=False, device="auto"):
         self.n_components = n_components
         self.center = center
+        self.device = device
 
     def _centered(self) -> bool:
         return bool(self.center)
@@ -94,15 +101,20 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
 
     def _accumulate(self, X, reset: bool) -> Moments:
         """The statistics of the rows of ``X`` (summed over ranks under a process group)."""
-        moments = None
+        moments, device = None, self._device()
         for batch in map(first_item, X) if is_batches(X) else [X]:
             batch = self._check_fit_data(batch, reset=reset and moments is None)
-            moments = moments or Moments(batch.shape[1])
+            moments = moments or Moments(batch.shape[1], device)
             moments.update(batch)
         if moments is None:
             raise ValueError(f"{type(self).__name__}.fit: the iterable X gave no batches.")
         moments.all_reduce()
         return moments
+
+    def _device(self) -> torch.device | None:
+        """The torch device to compute on, or None for numpy on the CPU."""
+        device = resolve_device(self.device)
+        return None if device.type == "cpu" else device
 
     def _check_fit_data(self, X, reset: bool) -> np.ndarray:
         # check_X without its pass over X for NaN/inf: Moments.update detects them for free.
@@ -128,7 +140,7 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     def _solve(self):
         moments, center = self._moments, self._centered()
         n, d = moments.n_samples, len(moments.sum)
-        eigenvalues, vectors = principal_axes(moments.scatter(center))
+        eigenvalues, vectors = principal_axes(moments.scatter(center), self._device())
         k = self._resolve_n_components(eigenvalues, min(n, d))
         denominator = n - 1 if center else n
         total = eigenvalues.sum()
@@ -232,6 +244,8 @@ class PCA(LinearAutoencoder):
         As for :class:`LinearAutoencoder`.
     whiten : bool, default=False
         Divide the codes by the square root of ``explained_variance_`` (unit variance).
+    device : str or torch.device, default="auto"
+        As for :class:`LinearAutoencoder`.
 
     Attributes
     ----------
@@ -249,9 +263,10 @@ class PCA(LinearAutoencoder):
     21
     """
 
-    def __init__(self, n_components=None, whiten=False):
+    def __init__(self, n_components=None, whiten=False, device="auto"):
         self.n_components = n_components
         self.whiten = whiten
+        self.device = device
 
     def _centered(self) -> bool:
         return True

@@ -151,7 +151,9 @@ def launch(case: str, world_size: int = 1, threads: int = 2) -> list[dict]:
         env = dict(os.environ, BENCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
         if world_size > 1:
             env.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                       MASTER_ADDR="127.0.0.1", MASTER_PORT=port, GLOO_SOCKET_IFNAME="lo")
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+            if Path("/sys/class/net/lo").exists():
+                env["GLOO_SOCKET_IFNAME"] = "lo"
         processes.append(subprocess.Popen([sys.executable, __file__, case], env=env,
                                           stdout=subprocess.PIPE, text=True))
     outputs = [p.communicate()[0] for p in processes]

@@ -5,7 +5,7 @@ import torch
 from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
 
-from .data import is_memmap, iter_chunks
+from .data import chunk_rows, is_memmap, iter_chunks
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -36,7 +36,7 @@ def map_chunks(function, X: np.ndarray) -> np.ndarray:
     file is processed in memory independent of its size.
     """
     outputs = []
-    for chunk in iter_chunks(X, max(1, (1 << 20) // max(1, X.shape[1]))):
+    for chunk in iter_chunks(X, chunk_rows(X.shape[1], 1 << 20)):
         assert_all_finite(chunk, input_name="X")
         outputs.append(function(chunk))
     return np.concatenate(outputs)

@@ -46,6 +46,11 @@ def iter_chunks(X: np.ndarray, n_rows: int) -> Iterator[np.ndarray]:
         release_pages(X, start, start + n_rows)
 
 
+def chunk_rows(n_features: int, n_elements: int = 1 << 21) -> int:
+    """Rows per chunk so that a chunk holds about ``n_elements`` numbers (8 MiB in float32)."""
+    return max(1, n_elements // max(1, n_features))
+
+
 def read_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """A copy in memory of ``X[rows]`` (``rows``: sorted indices), releasing the mapped pages
     read."""

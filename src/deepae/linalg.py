@@ -12,7 +12,7 @@ import torch
 from sklearn.utils import assert_all_finite
 
 from . import distributed
-from .data import iter_chunks
+from .data import chunk_rows, iter_chunks
 
 
 class Moments:
@@ -175,8 +175,3 @@ def float32_rounded(values: np.ndarray) -> np.ndarray:
     float64 rows both subtract exactly."""
     with np.errstate(over="ignore"):
         return np.where(np.abs(values) < 1e38, values.astype(np.float32), values).astype(np.float64)
-
-
-def chunk_rows(n_features: int, n_elements: int = 1 << 21) -> int:
-    """Rows per chunk so that a chunk holds about ``n_elements`` numbers (8 MiB in float32)."""
-    return max(1, n_elements // max(1, n_features))

@@ -33,12 +33,28 @@ def choose_solver(n_samples: int | None, n_features: int, n_components: int | No
     """The solver ``svd_solver="auto"`` runs (``n_samples`` is None unless the data are one
     array in memory in one process; ``n_components`` is None unless it is an int).
 
-    TODO measured rule.
+    The rule, with ``l = n_components + 10``:
+
+    1. ``"gram"`` when the data are in memory, ``n < d`` and either the full spectrum is
+       needed (a float or None ``n_components``) or ``n ≤ 12 l``;
+    2. ``"randomized"`` when ``n_components`` is an int and ``d ≥ 18 l``;
+    3. ``"covariance_eigh"`` otherwise (exact, one pass, any source).
+
+    Evidence (float32, rank-50 signal plus noise, k = 30, seconds, one thread on a shared
+    2-core machine): the covariance solver costs ``n d² / 2`` multiply-adds plus a ``d × d``
+    eigenproblem, randomized about ``16 n d l`` (8 passes) at lower BLAS efficiency, so
+    covariance wins for narrow data (50,000 × 512: 0.17 vs 0.40; 200,000 × 256: 0.22 vs 0.78)
+    and randomized for wider (5,000 × 1,024: 0.09 vs 0.23; 20,000 × 2,048: 1.06 vs 3.4). For
+    few rows the ``n × n`` Gram matrix is cheapest (400 × 784: 0.014 vs 0.022 randomized), but
+    its ``n × n`` eigenproblem grows fast (1,000 × 2,048: 0.12 vs 0.05 randomized).
     """
-    wide = n_samples is not None and n_samples < n_features
-    if n_components is not None and n_features >= 1000 and n_components + 10 <= n_features // 8:
+    in_memory_wide = n_samples is not None and n_samples < n_features
+    rank = (n_components or 0) + 10
+    if in_memory_wide and (n_components is None or n_samples <= 12 * rank):
+        return "gram"
+    if n_components is not None and n_features >= 18 * rank:
         return "randomized"
-    return "gram" if wide else "covariance_eigh"
+    return "covariance_eigh"
 
 
 @dataclass
@@ -85,51 +101,47 @@ def randomized_spectrum(
     """Top ``n_components`` eigenpairs of the scatter by randomized subspace iteration.
 
     Pass ``i`` reads every row chunk ``B`` once and adds ``Bᵀ(B Vᵢ)`` to ``Wᵢ = AᵀA Vᵢ``
-    (float64 sums of products in the data's dtype), a ``d × l`` block with
-    ``l = n_components + n_oversamples``; ``V₀`` is Gaussian and ``Vᵢ₊₁`` is ``Wᵢ``
-    re-orthonormalized by QR. After ``n_iter + 1`` passes (``n_iter`` is ``iterated_power``,
-    or for ``"auto"`` scikit-learn's 7, or 4 when ``n_components ≥ 0.1 min(n, d)``), the
-    eigenpairs of ``W H⁻¹ Wᵀ`` with ``H = VᵀW`` are those of Halko et al.'s ``BᵀB``
-    (``B = QᵀA``, ``Q = orth(A V)``) after ``n_iter`` power iterations, without another pass.
+    (float64 sums of products in the data's dtype, on ``device`` when one is given), a
+    ``d × l`` block with ``l = n_components + n_oversamples``; ``V₀`` is Gaussian and
+    ``Vᵢ₊₁`` is ``Wᵢ`` re-orthonormalized by QR. After ``n_iter + 1`` passes (``n_iter`` is
+    ``iterated_power``, or for ``"auto"`` scikit-learn's 7, or 4 when
+    ``n_components ≥ 0.1 min(n, d)``), the eigenpairs of ``W H⁻¹ Wᵀ`` with ``H = VᵀW`` are
+    those of Halko et al.'s ``BᵀB`` (``B = QᵀA``, ``Q = orth(A V)``) after ``n_iter`` power
+    iterations, obtained without another pass.
 
     Centering is a rank-one correction: ``AᵀA V = BᵀB V − s (sᵀV) / n`` with ``s`` the column
     sums of the rows ``B`` about a provisional shift (see :func:`provisional_shift`).
     """
-    device = device or torch.device("cpu")
     rank = min(n_components + n_oversamples, n_features)
-    generator = torch.Generator().manual_seed(seed)
-    V = torch.linalg.qr(torch.randn(n_features, rank, dtype=torch.float64,
-                                    generator=generator))[0].to(device)
+    V = np.linalg.qr(np.random.default_rng(seed).normal(size=(n_features, rank)))[0]
     chunks = passes.chunks(n_features)
     first = next(chunks, None)
-    shift = provisional_shift(first, n_features, device) if center else None
+    shift = provisional_shift(first, n_features) if center else None
     W, n, sums, squares = scatter_times(
-        itertools.chain([] if first is None else [first], chunks), V, shift, with_sums=True)
+        itertools.chain([] if first is None else [first], chunks), V, shift, device, True)
     if n == 0:
         raise ValueError("X has no rows.")
     if not np.isfinite(squares):
         raise ValueError("X contains NaN or infinity, or values whose squares overflow "
                          "its dtype.")
 
-    def centered(W: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-        return W - torch.outer(sums, sums @ V) / n if center else W
+    def centered(W: np.ndarray, V: np.ndarray) -> np.ndarray:
+        return W - np.outer(sums, sums @ V) / n if center else W
 
     W = centered(W, V)
     n_iter = iterated_power
     if n_iter == "auto":
         n_iter = 7 if n_components < 0.1 * min(n, n_features) else 4
     for _ in range(n_iter):
-        V = torch.linalg.qr(W)[0]
-        W = centered(scatter_times(passes.chunks(n_features), V, shift)[0], V)
+        V = np.linalg.qr(W)[0]
+        W = centered(scatter_times(passes.chunks(n_features), V, shift, device)[0], V)
     eigenvalues, vectors = nystrom_eigen(V, W, seed)
-    sums = sums.cpu().numpy()
-    offset = np.zeros(n_features) if shift is None else shift.cpu().double().numpy()
     trace = squares - (sums @ sums / n if center else 0.0)
+    offset = np.zeros(n_features) if shift is None else shift
     return Spectrum(eigenvalues, vectors, float(trace), n, offset + sums / n)
 
 
-def provisional_shift(first: np.ndarray | None, n_features: int,
-                      device: torch.device) -> torch.Tensor | None:
+def provisional_shift(first: np.ndarray | None, n_features: int) -> np.ndarray | None:
     """The shift subtracted from every row before its products, or None for no shift.
 
     Products of float32 rows far from the origin lose the variance about the mean to rounding,
@@ -143,63 +155,84 @@ def provisional_shift(first: np.ndarray | None, n_features: int,
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported later
             mean = first.mean(axis=0, dtype=np.float64)
             spread = float(np.square(first - mean).sum(axis=1).mean())
-    total = distributed.all_reduce(np.append(mean, spread) * has_rows)
-    count = max(distributed.all_reduce(np.array([float(has_rows)]))[0], 1.0)
-    mean, spread = total[:-1] / count, total[-1] / count
-    if not mean @ mean > spread:
-        return None
-    return torch.as_tensor(float32_rounded(mean), device=device)
+    total = distributed.all_reduce(np.append(mean, [spread, 1.0]) * has_rows)
+    mean, spread = total[:-2] / max(total[-1], 1.0), total[-2] / max(total[-1], 1.0)
+    return float32_rounded(mean) if mean @ mean > spread else None
 
 
-def scatter_times(chunks, V: torch.Tensor, shift: torch.Tensor | None, with_sums=False):
-    """``Σ Bᵀ(B V)`` over the chunks ``B`` (rows minus ``shift``), summed over ranks; with
-    ``with_sums`` also the number of rows, their column sums and their sum of squares."""
+def scatter_times(chunks, V: np.ndarray, shift: np.ndarray | None,
+                  device: torch.device | None, with_sums: bool = False):
+    """``W = Σ Bᵀ(B V)`` over the chunks ``B`` (rows minus ``shift``), summed over ranks,
+    with the number of rows ``n``, their column sums and their sum of squares (those three
+    only ``with_sums``; else 0). Products on ``device`` when one is given, else with numpy."""
+    products = chunk_scatter_times if device is None else device_scatter_times
+    W, n, sums, squares = products(chunks, V, shift, with_sums, device)
+    if not distributed.active():
+        return W, n, sums, squares
+    packed = distributed.all_reduce(np.concatenate([W.ravel(), sums, [squares, n]]))
+    return packed[: W.size].reshape(W.shape), int(packed[-1]), packed[W.size : -2], packed[-2]
+
+
+def chunk_scatter_times(chunks, V, shift, with_sums, device=None):
+    """:func:`scatter_times`'s sums with numpy on the CPU (one BLAS product pair a chunk)."""
+    W, sums, n, squares = np.zeros_like(V), np.zeros(len(V)), 0, 0.0
+    buffer = V_cast = ones = None
+    for B in chunks:
+        if V_cast is None or V_cast.dtype != B.dtype:
+            V_cast, ones = V.astype(B.dtype), np.ones(len(B), B.dtype)
+        if shift is not None:
+            if buffer is None or buffer.dtype != B.dtype or len(buffer) < len(B):
+                buffer = np.empty_like(B)
+            B = np.subtract(B, shift.astype(B.dtype), out=buffer[: len(B)])
+        W += B.T @ (B @ V_cast)
+        if with_sums:
+            n += len(B)
+            if len(ones) < len(B):
+                ones = np.ones(len(B), B.dtype)
+            sums += ones[: len(B)] @ B
+            squares += np.einsum("ij,ij->i", B, B).sum(dtype=np.float64)
+    return W, n, sums, squares
+
+
+def device_scatter_times(chunks, V, shift, with_sums, device):
+    """The same sums on a torch ``device``: each chunk is copied there and multiplied in its
+    dtype; the sums come back once, as numpy."""
+    V = torch.as_tensor(V, device=device)
     W = torch.zeros_like(V)
-    sums = torch.zeros(len(V), dtype=torch.float64, device=V.device)
-    n, squares = 0, torch.zeros((), dtype=torch.float64, device=V.device)
-    buffer = V_cast = None
+    sums = torch.zeros(len(V), dtype=torch.float64, device=device)
+    squares = torch.zeros((), dtype=torch.float64, device=device)
+    n, V_cast = 0, None
+    shift = None if shift is None else torch.as_tensor(shift, device=device)
     for chunk in chunks:
-        B = to_tensor(chunk, V.device)
+        B = to_tensor(chunk, device)
         if V_cast is None or V_cast.dtype != B.dtype:
             V_cast = V.to(B.dtype)
         if shift is not None:
-            if buffer is None or buffer.dtype != B.dtype or len(buffer) < len(B):
-                buffer = torch.empty_like(B)
-            B = torch.sub(B, shift.to(B.dtype), out=buffer[: len(B)])
+            B = B - shift.to(B.dtype)
         W += (B.T @ (B @ V_cast)).double()
         if with_sums:
             n += len(B)
             sums += B.sum(0, dtype=torch.float64)
             squares += torch.sum(B * B, dtype=torch.float64)
-    if not distributed.active():
-        return W, n, sums, float(squares)
-    packed = distributed.all_reduce(torch.cat([W.ravel(), sums, squares[None],
-                                               torch.tensor([n], device=V.device)]).cpu())
-    packed = torch.as_tensor(packed, device=V.device)
-    return (packed[: W.numel()].reshape(W.shape), int(packed[-1]),
-            packed[W.numel() : -2], float(packed[-2]))
+    return W.cpu().numpy(), n, sums.cpu().numpy(), float(squares)
 
 
 def to_tensor(chunk: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A chunk as a tensor on ``device`` (no copy on the CPU, also for read-only arrays)."""
+    """A chunk as a tensor on ``device`` (read-only arrays too: they are copied there)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.as_tensor(chunk, device=device)
 
 
-def nystrom_eigen(V: torch.Tensor, W: torch.Tensor, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def nystrom_eigen(V: np.ndarray, W: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues and eigenvectors (rows, sign-fixed) of ``W H⁺ Wᵀ``, ``H = VᵀW``: with
     ``H = S Λ Sᵀ`` they are the squared singular values and left singular vectors of
     ``W S Λ^(-1/2)``; directions ``H`` does not resolve get eigenvalue 0."""
     H = V.T @ W
-    lam, S = torch.linalg.eigh((H + H.T) / 2)
-    keep = lam > lam.max().clamp(min=0) * len(lam) * np.finfo(np.float32).eps
-    if not keep.any():
-        values, vectors = np.zeros(0), np.zeros((0, len(V)))
-    else:
-        U, sigma = torch.linalg.svd(W @ (S[:, keep] / lam[keep].sqrt()), full_matrices=False)[:2]
-        values, vectors = (sigma**2).cpu().numpy(), U.T.cpu().numpy()
-    return completed(values, vectors, V.shape[1], seed)
+    lam, S = np.linalg.eigh((H + H.T) / 2)
+    keep = lam > max(lam.max(), 0.0) * len(lam) * np.finfo(np.float32).eps
+    U, sigma = np.linalg.svd(W @ (S[:, keep] / np.sqrt(lam[keep])), full_matrices=False)[:2]
+    return completed(sigma**2, U.T, V.shape[1], seed)
 
 
 def completed(values: np.ndarray, vectors: np.ndarray, count: int,

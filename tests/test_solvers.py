@@ -211,3 +211,19 @@ def test_partial_fit_needs_the_covariance_solver():
         PCA(2, svd_solver="randomized").partial_fit(X_SMALL)
     streamed = PCA(2).fit(X_SMALL).partial_fit(X_SMALL)  # auto: the exact statistics
     assert streamed.n_samples_seen_ == 2 * len(X_SMALL)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_randomized_on_cuda_gives_the_cpu_model(dtype, tmp_path):
+    X = make_data(5000, 300, offset=1e3).astype(dtype)
+    np.save(tmp_path / "X.npy", X)
+    cpu = PCA(6, svd_solver="randomized", random_state=0, device="cpu").fit(X)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    for source in (X, np.load(tmp_path / "X.npy", mmap_mode="r")):
+        gpu = PCA(6, svd_solver="randomized", random_state=0, device="cuda").fit(source)
+        np.testing.assert_allclose(gpu.explained_variance_, cpu.explained_variance_, rtol=rtol)
+        assert largest_angle(gpu.components_, cpu.components_) < 100 * rtol
+        np.testing.assert_allclose(gpu.mean_, cpu.mean_, rtol=1e-12)
+    auto = PCA(6, random_state=0, device="cuda").fit(make_data(400, 2000).astype(dtype))
+    assert auto.n_components_ == 6

@@ -26,6 +26,8 @@ def fit_linear(data, rank, directory):
         "linear": deepae.LinearAutoencoder(4).fit(shard),
         "stream": stream,
         "mapped": deepae.PCA(5).fit(mapped[start : start + len(shard)]),
+        "randomized": deepae.PCA(5, svd_solver="randomized", n_oversamples=2,
+                                 random_state=0).fit(mapped[start : start + len(shard)]),
     }
     return {f"{name}.{attribute}": getattr(model, attribute)
             for name, model in models.items()

@@ -389,3 +389,16 @@ def test_debug_shows_the_traceback(data, capsys):
     code, out, err = run_cli("--debug", "transform", data["corrupt"], data["csv"], capsys=capsys)
     assert code == 2
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("deepae: error:")
+
+
+def test_fit_with_an_svd_solver(data, tmp_path, capsys):
+    model = tmp_path / "pca.deepae"
+    code, out, err = run_cli("fit", "pca", data["npy"], "-o", model, "--n-components", "2",
+                             "--svd-solver", "randomized", "--random-state", "0", "-q",
+                             capsys=capsys)
+    assert code == 0, err
+    expected = deepae.PCA(2, svd_solver="randomized", random_state=0).fit(X)
+    np.testing.assert_array_equal(deepae.load(model).components_, expected.components_)
+    code, out, err = run_cli("fit", "pca", data["npy"], "-o", model, "--svd-solver", "svd",
+                             capsys=capsys)
+    assert code != 0 and "svd_solver='svd'" in err

@@ -59,9 +59,11 @@ def linear_results(tmp_path_factory):
     return run_ranks("pca", tmp_path_factory.mktemp("pca"))
 
 
-@pytest.mark.parametrize("name", ["pca", "linear", "stream", "mapped"])
+@pytest.mark.parametrize("name", ["pca", "linear", "stream", "mapped", "randomized"])
 def test_all_reduced_linear_models_equal_the_one_process_fit(linear_results, name):
-    single = (deepae.LinearAutoencoder(4) if name == "linear" else deepae.PCA(5)).fit(X)
+    single = {"linear": deepae.LinearAutoencoder(4),
+              "randomized": deepae.PCA(5, svd_solver="randomized", n_oversamples=2,
+                                       random_state=0)}.get(name, deepae.PCA(5)).fit(X)
     for result in linear_results:
         assert result[f"{name}.n_samples_seen_"] == len(X)
         for attribute in ("components_", "explained_variance_", "mean_", "singular_values_"):

@@ -105,6 +105,8 @@ PARAM_OPTIONS = [
                             "help": "subtract the mean (linear)"}),
     ("--whiten", "whiten", {"action": argparse.BooleanOptionalAction,
                             "help": "unit-variance codes (pca)"}),
+    ("--svd-solver", "svd_solver", {"help": "auto, covariance_eigh, randomized, gram or full "
+                                    "(pca, linear)"}),
     ("--hidden-size", "hidden_size", {"type": int, "help": "code size (autoencoder, denoising)"}),
     ("--hidden-layer-sizes", "hidden_layer_sizes",
      {"type": _sizes, "metavar": "N,N,...", "help": "layer sizes, e.g. 64,32 (stacked, "

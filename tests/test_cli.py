@@ -402,3 +402,26 @@ def test_fit_with_an_svd_solver(data, tmp_path, capsys):
     code, out, err = run_cli("fit", "pca", data["npy"], "-o", model, "--svd-solver", "svd",
                              capsys=capsys)
     assert code != 0 and "svd_solver='svd'" in err
+
+
+def test_outlier_detector_options(data, tmp_path, capsys):
+    model = tmp_path / "od.deepae"
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--scaling", "none",
+                             "--code-density", "true", "--base-model", "autoencoder",
+                             "--trim-fraction", "0.1", "--max-epochs", "2", "-q", capsys=capsys)
+    assert code == 0, err
+    loaded = deepae.load(model)
+    assert (loaded.scaling, loaded.code_density) == (None, True)
+    assert loaded.model_.trim_fraction == 0.1
+    assert loaded.code_precision_ is not None
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--code-density",
+                             "maybe", capsys=capsys)
+    assert code == 2 and "auto, true or false" in err
+
+
+def test_none_given_on_the_command_line_overrides_a_default(data, tmp_path, capsys):
+    model = tmp_path / "dae.deepae"
+    code, out, err = run_cli("fit", "denoising", data["npy"], "-o", model, "--noise", "none",
+                             "--max-epochs", "1", "-q", capsys=capsys)
+    assert code == 0, err
+    assert deepae.load(model).noise is None  # DenoisingAutoencoder's default is "masking"

@@ -81,6 +81,13 @@ def _optional_name(text: str):
     return None if text.lower() == "none" else text
 
 
+def _auto_or_bool(text: str):
+    value = {"auto": "auto", "true": True, "false": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: use auto, true or false")
+    return value
+
+
 def _param(text: str) -> tuple[str, object]:
     name, sep, raw = text.partition("=")
     name = name.strip().replace("-", "_")
@@ -132,6 +139,12 @@ PARAM_OPTIONS = [
     ("--validation-fraction", "validation_fraction", {"type": float}),
     ("--contamination", "contamination", {"type": float,
                                           "help": "expected fraction of outliers (outliers)"}),
+    ("--scaling", "scaling", {"type": _optional_name,
+                              "help": "column scaling: auto, standard or none (outliers)"}),
+    ("--code-density", "code_density", {"type": _auto_or_bool, "help": "add the Gaussian "
+                                        "density of the codes: auto, true or false (outliers)"}),
+    ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
+                                          "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),
     ("--device", "device", {"help": "auto, cpu or cuda"}),
 ]
@@ -184,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, dest, kwargs in PARAM_OPTIONS:
         if "action" not in kwargs:
             kwargs = {"metavar": dest.upper(), **kwargs}
-        params.add_argument(flag, dest=f"param_{dest}", default=None, **kwargs)
+        params.add_argument(flag, dest=f"param_{dest}", default=argparse.SUPPRESS, **kwargs)
     params.add_argument("--base-model", choices=[m for m in MODELS if m != "outliers"],
                      help="the model whose reconstruction error scores outliers (outliers); "
                      "options it has and the detector lacks go to it")
@@ -309,9 +322,8 @@ def build_estimator(args):
     estimator = model_class(args.model)()
     settings = {}  # parameter -> (value, how the user named it)
     for flag, dest, _ in PARAM_OPTIONS:
-        value = getattr(args, f"param_{dest}")
-        if value is not None:
-            settings[dest] = (value, flag)
+        if hasattr(args, f"param_{dest}"):  # given, possibly as none
+            settings[dest] = (getattr(args, f"param_{dest}"), flag)
     for name, value in args.param:
         settings[name] = (value, f"--param {name}")
     if args.base_model is not None:

@@ -91,6 +91,7 @@ def test_every_rank_ends_with_the_same_deep_models(tmp_path):
             np.testing.assert_array_equal(value, second[key], err_msg=key)
     scores = np.concatenate([first["outliers.local_scores"], second["outliers.local_scores"]])
     assert first["outliers.threshold"] == pytest.approx(np.percentile(scores, 90), rel=1e-12)
+    np.testing.assert_allclose(first["outliers.scaling"], np.r_[X.mean(0), X.std(0)], rtol=1e-9)
     np.testing.assert_array_equal(first["classifier.classes"], [0, 1, 2])
     target = X[:, 0] * 100 + 5
     np.testing.assert_allclose(first["regressor.y_mean"], target.mean(), rtol=1e-12)

@@ -27,7 +27,6 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import distributed, modules
 from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
-from .autoencoder import reconstruction_objective
 from .corruption import NOISES, Corruption
 from .data import TensorRows, feature_range
 from .persistence import SaveMixin
@@ -56,6 +55,8 @@ class _DeepMixin(TorchEstimatorMixin):
         check_scalar(self.pretrain_epochs, "pretrain_epochs", numbers.Integral, min_val=1)
         check_scalar(self.pretrain_learning_rate, "pretrain_learning_rate", numbers.Real,
                      min_val=0, include_boundaries="neither")
+        check_scalar(self.dropout, "dropout", numbers.Real, min_val=0, max_val=1,
+                     include_boundaries="left")
         self._check_training_params()
 
     def _sizes(self) -> list[int]:
@@ -141,6 +142,10 @@ class StackedAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFe
     pretrain_learning_rate : float, default=1e-3
     fine_tune : bool, default=True
         Train the whole network after pretraining.
+    dropout : float, default=0.0
+        Fraction of the units of each hidden layer (encoder and decoder, not the code)
+        zeroed at random during fine-tuning, the rest scaled by ``1/(1 − rate)``; off in
+        ``transform`` and ``inverse_transform``.
     max_epochs : int, default=300
         Most fine-tuning epochs (early stopping usually ends it sooner: about 170 epochs
         on MNIST-5k).
@@ -175,6 +180,7 @@ validation_fraction, patience, random_state, device, verbose
         pretrain_epochs=30,
         pretrain_learning_rate=1e-3,
         fine_tune=True,
+        dropout=0.0,
         optimizer="adam",
         learning_rate=1e-3,
         weight_decay=0.0,
@@ -199,6 +205,7 @@ validation_fraction, patience, random_state, device, verbose
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.fine_tune = fine_tune
+        self.dropout = dropout
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -215,7 +222,7 @@ validation_fraction, patience, random_state, device, verbose
         """An untrained module of this estimator's architecture (needs ``n_features_in_``)."""
         return modules.DeepAutoencoder(
             self.n_features_in_, self._sizes(), self.activation, self.code_activation,
-            bool(self.tied), self.output_activation_,
+            bool(self.tied), self.output_activation_, float(self.dropout),
         )
 
     def fit(self, X, y=None):
@@ -241,8 +248,8 @@ validation_fraction, patience, random_state, device, verbose
             self.module_.load_encoders(pretrained)
         self.history_, self.n_epochs_ = [], 0
         if self.fine_tune:
-            objective = reconstruction_objective(None, self.output_activation_, self.loss_)
-            self._fine_tune(objective, (data,), seed)
+            self._fine_tune(fine_tuning_objective(self.output_activation_, self.loss_),
+                            (data,), seed)
         return self
 
     def _output_and_loss(self, data: torch.Tensor) -> tuple[str, str]:
@@ -289,6 +296,17 @@ validation_fraction, patience, random_state, device, verbose
         return tags
 
 
+def fine_tuning_objective(output_activation: str, loss: str):
+    """The loss function of :func:`train` for a deep autoencoder: rebuild the input through
+    the whole network (hidden dropout, if any, drawn from the loop's generator)."""
+    def loss_fn(model, batch, generator):
+        clean = batch[0]
+        return modules.reconstruction_loss(model(clean, generator), clean, output_activation,
+                                           loss)
+
+    return loss_fn
+
+
 def first_layer_objective(data: torch.Tensor) -> tuple[str, str]:
     """Output activation and loss of the first pretrained layer: sigmoid and cross-entropy
     for data in [0, 1] (pixel intensities, as in stacked denoising autoencoders; on all
@@ -306,7 +324,7 @@ class _DeepSupervised(_DeepMixin):
         """An untrained module of this estimator's architecture (needs ``n_features_in_``
         and the number of outputs)."""
         sizes = [self.n_features_in_, *self._sizes(), self._n_outputs()]
-        return modules.FeedForward(sizes, self.activation)
+        return modules.FeedForward(sizes, self.activation, float(self.dropout))
 
     def _fit_network(self, X: np.ndarray, labeled: np.ndarray, targets: torch.Tensor,
                      loss, stratify=None, consistency: float = 0.0):
@@ -355,7 +373,7 @@ class _DeepSupervised(_DeepMixin):
             inputs, target = batch
             if module.training:
                 inputs = perturb(inputs, generator)
-            return loss(model(inputs), target)
+            return loss(model(inputs, generator), target)
 
         return loss_fn
 
@@ -375,7 +393,7 @@ class _DeepSupervised(_DeepMixin):
             progress = min(1.0, steps[0] / rampup_steps) if rampup_steps > 0 else 1.0
             steps[0] += 1
             first, second = model(torch.cat([perturb(inputs, generator),
-                                             perturb(inputs, generator)])).chunk(2)
+                                             perturb(inputs, generator)]), generator).chunk(2)
             has_label = target >= 0
             supervised = (F.cross_entropy(first, target.clamp(min=0), reduction="none")
                           * has_label).sum() / has_label.sum().clamp(min=1)
@@ -403,7 +421,11 @@ _SUPERVISED_DOC = """
     pretrain_learning_rate : float, default=1e-3
     input_dropout : float, default={dropout}
         Fraction of the inputs zeroed at random (the rest scaled by ``1/(1 − rate)``) in
-        each fine-tuning mini-batch: masking noise as a regularizer; 0 turns it off.{params}
+        each fine-tuning mini-batch: masking noise as a regularizer; 0 turns it off.
+    dropout : float, default=0.0
+        Fraction of each hidden layer's units zeroed at random (the rest scaled by
+        ``1/(1 − rate)``) in each fine-tuning mini-batch (Srivastava et al., 2014); off in
+        ``predict``; 0 turns it off.{params}
     patience : int, default=20
     optimizer, learning_rate, weight_decay, batch_size, max_epochs, early_stopping, \
 validation_fraction, random_state, device, verbose
@@ -467,6 +489,7 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         pretrain_epochs=10,
         pretrain_learning_rate=1e-3,
         input_dropout=0.5,
+        dropout=0.0,
         consistency=3.0,
         consistency_rampup=10,
         optimizer="adam",
@@ -489,6 +512,7 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.input_dropout = input_dropout
+        self.dropout = dropout
         self.consistency = consistency
         self.consistency_rampup = consistency_rampup
         self.optimizer = optimizer
@@ -567,6 +591,7 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         pretrain_epochs=10,
         pretrain_learning_rate=1e-3,
         input_dropout=0.0,
+        dropout=0.0,
         optimizer="adam",
         learning_rate=1e-3,
         weight_decay=0.0,
@@ -587,6 +612,7 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.input_dropout = input_dropout
+        self.dropout = dropout
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay

@@ -125,17 +125,29 @@ def glorot_(weight: torch.Tensor, activation: str, generator: torch.Generator | 
     nn.init.uniform_(weight, -bound, bound, generator=generator)
 
 
+def dropout(x: torch.Tensor, rate: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout: a random ``rate`` fraction of the entries zeroed (drawn from
+    ``generator``), the others scaled by ``1 / (1 − rate)``; ``x`` itself when ``rate`` is 0."""
+    if rate == 0:
+        return x
+    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= rate
+    return x * keep / (1 - rate)
+
+
 class FeedForward(nn.Module):
     """A deep network ``d → h₁ → … → h_L → outputs``: activated hidden layers, linear output.
 
     The output is a logit (classification, with a softmax in the loss) or a prediction
-    (regression). :meth:`load_encoders` copies pretrained autoencoder encoders into the hidden
-    layers.
+    (regression). With ``dropout`` a random fraction of each hidden layer's units is zeroed in
+    training mode (Srivastava et al., 2014; masks drawn from the ``generator`` given to
+    :meth:`forward`); in eval mode the network is deterministic. :meth:`load_encoders` copies
+    pretrained autoencoder encoders into the hidden layers.
     """
 
-    def __init__(self, sizes: list[int], activation: str = "tanh"):
+    def __init__(self, sizes: list[int], activation: str = "tanh", dropout: float = 0.0):
         super().__init__()
         self.activation = activation
+        self.dropout = dropout
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.reset_parameters()
 
@@ -145,14 +157,18 @@ class FeedForward(nn.Module):
             glorot_(layer.weight.data, self.activation, generator)
             nn.init.zeros_(layer.bias)
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer's representation."""
+    def hidden(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The last hidden layer's representation (with dropout in training mode)."""
+        rate = self.dropout if self.training else 0.0
         for layer in self.layers[:-1]:
-            x = ACTIVATIONS[self.activation](layer(x))
+            x = dropout(ACTIVATIONS[self.activation](layer(x)), rate, generator)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers[-1](self.hidden(x))
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.layers[-1](self.hidden(x, generator))
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation}, dropout={self.dropout}"
 
     def load_encoders(self, encoders: list[Autoencoder]) -> None:
         """Use pretrained encoders ``W^(l), b^(l)`` as the initial hidden layers."""
@@ -168,8 +184,10 @@ class DeepAutoencoder(nn.Module):
     Hidden layers use ``activation``, the innermost code ``code_activation`` (linear by
     default, as in deep autoencoders for dimensionality reduction) and the output
     ``output_activation``. With ``tied=True`` each decoder layer uses its encoder layer's
-    matrix transposed. :meth:`load_encoders` copies a stack of pretrained one-layer
-    autoencoders into both halves.
+    matrix transposed. With ``dropout`` a random fraction of the units of every hidden layer
+    (not the code, not the output) is zeroed in training mode, the masks drawn from the
+    ``generator`` given to :meth:`forward`. :meth:`load_encoders` copies a stack of
+    pretrained one-layer autoencoders into both halves.
     """
 
     def __init__(
@@ -180,6 +198,7 @@ class DeepAutoencoder(nn.Module):
         code_activation: str = "linear",
         tied: bool = True,
         output_activation: str = "linear",
+        dropout: float = 0.0,
     ):
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes]
@@ -188,6 +207,7 @@ class DeepAutoencoder(nn.Module):
         self.code_activation = code_activation
         self.tied = tied
         self.output_activation = output_activation
+        self.dropout = dropout
         self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.decoder_biases = nn.ParameterList(nn.Parameter(torch.empty(a)) for a in sizes[:-1])
         self.decoder_weights = None if tied else nn.ParameterList(
@@ -208,28 +228,34 @@ class DeepAutoencoder(nn.Module):
             if self.decoder_weights is not None:
                 glorot_(self.decoder_weights[depth].data, self.activation, generator)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The innermost code."""
-        for layer, activation in zip(self.encoder, self.layer_activations(), strict=True):
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The innermost code (with dropout on the hidden layers in training mode)."""
+        rate = self.dropout if self.training else 0.0
+        for depth, (layer, activation) in enumerate(zip(self.encoder, self.layer_activations(),
+                                                        strict=True)):
             x = ACTIVATIONS[activation](layer(x))
+            if depth < len(self.encoder) - 1:
+                x = dropout(x, rate, generator)
         return x
 
-    def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
+    def decode_logits(self, h: torch.Tensor,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
         """The output layer's pre-activation for a code ``h``."""
+        rate = self.dropout if self.training else 0.0
         for depth in reversed(range(len(self.encoder))):
             weight = (self.encoder[depth].weight.t() if self.decoder_weights is None
                       else self.decoder_weights[depth])
             h = F.linear(h, weight, self.decoder_biases[depth])
             if depth > 0:
-                h = ACTIVATIONS[self.activation](h)
+                h = dropout(ACTIVATIONS[self.activation](h), rate, generator)
         return h
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """The reconstruction from a code."""
         return ACTIVATIONS[self.output_activation](self.decode_logits(h))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode_logits(self.encode(x))
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode_logits(self.encode(x, generator), generator)
 
     def load_encoders(self, encoders: list[Autoencoder]) -> None:
         """Initialize layer ``l`` of both halves from the ``l``-th pretrained autoencoder."""
@@ -246,5 +272,5 @@ class DeepAutoencoder(nn.Module):
         return (
             f"sizes={self.sizes}, activation={self.activation}, "
             f"code_activation={self.code_activation}, tied={self.tied}, "
-            f"output_activation={self.output_activation}"
+            f"output_activation={self.output_activation}, dropout={self.dropout}"
         )

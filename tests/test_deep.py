@@ -55,13 +55,18 @@ def test_fine_tuning_starts_from_the_pretrained_weights(digits, monkeypatch):
     torch.testing.assert_close(initial["layers.1.bias"], layer2["bias"], rtol=0, atol=0)
 
 
-def test_one_pretrained_layer_is_exactly_an_autoencoder(digits):
+@pytest.mark.parametrize("pretraining, penalty", [
+    ("autoencoder", {}),
+    ("sparse", dict(sparsity_target=0.1, sparsity_weight=0.5)),
+    ("contractive", dict(contractive_weight=0.3)),
+])
+def test_one_pretrained_layer_is_exactly_an_autoencoder(digits, pretraining, penalty):
     X = digits[0]
     stacked = StackedAutoencoder((20,), activation="tanh", code_activation="tanh",
                                  output_activation="linear", loss="squared_error",
-                                 pretraining="autoencoder", tied=True, fine_tune=False,
-                                 pretrain_epochs=3, random_state=0).fit(X)
-    single = Autoencoder(20, max_epochs=3, random_state=0).fit(X)
+                                 pretraining=pretraining, tied=True, fine_tune=False,
+                                 pretrain_epochs=3, random_state=0, **penalty).fit(X)
+    single = Autoencoder(20, max_epochs=3, random_state=0, **penalty).fit(X)
     np.testing.assert_array_equal(stacked.module_.encoder[0].weight.detach(),
                                   single.components_)
     np.testing.assert_array_equal(stacked.reconstruction_error(X),
@@ -202,6 +207,8 @@ def test_regressor_learns_a_smooth_function_of_any_scale():
         (StackedAutoencoder(code_activation="softmax"), "code_activation"),
         (DeepRegressor(dropout=1.0), "dropout"),
         (StackedAutoencoder(dropout=-0.1), "dropout"),
+        (StackedAutoencoder(pretraining="sparse"), "sigmoid or tanh"),
+        (DeepClassifier(pretraining="sparse", sparsity_target=1.0), "sparsity_target"),
     ],
 )
 def test_bad_parameters_are_clear_errors(estimator, match):

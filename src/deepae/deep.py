@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import distributed, modules
 from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
+from .autoencoder import Penalties
 from .corruption import NOISES, Corruption
 from .data import TensorRows, feature_range
 from .persistence import SaveMixin
@@ -34,7 +35,7 @@ from .pretraining import pretrain_layers
 from .scores import ReconstructionScoresMixin
 from .training import train
 
-PRETRAININGS = ("denoising", "autoencoder", None)
+PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", None)
 
 
 class _DeepMixin(TorchEstimatorMixin):
@@ -74,12 +75,21 @@ class _DeepMixin(TorchEstimatorMixin):
                          max_epochs=int(self.pretrain_epochs),
                          learning_rate=float(self.pretrain_learning_rate))
         denoising = self.pretraining == "denoising"
+        penalties = None
+        if self.pretraining in ("sparse", "contractive"):
+            sparse = self.pretraining == "sparse"
+            if sparse and not set(activations) & set(modules.SPARSE_ACTIVATIONS):
+                raise ValueError(f"pretraining='sparse' needs sigmoid or tanh hidden units, "
+                                 f"got activation={self.activation!r}.")
+            penalties = Penalties.checked(
+                self.sparsity_target, self.sparsity_weight if sparse else 0.0,
+                0.0 if sparse else self.contractive_weight, [])
         autoencoders, self.pretraining_history_ = pretrain_layers(
             data, self._sizes(), activations, config,
             None if valid_rows is None else torch.as_tensor(valid_rows, device=data.device),
             noise=self.noise if denoising else None,
             noise_level=self.noise_level if denoising else 0.0,
-            output_activation=output_activation, loss=loss,
+            output_activation=output_activation, loss=loss, penalties=penalties,
         )
         return autoencoders
 
@@ -132,11 +142,18 @@ class StackedAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFe
     loss : {"auto", "squared_error", "binary_cross_entropy"}, default="auto"
         ``auto``: cross-entropy with a sigmoid output on data in [0, 1], else the squared
         error. ``reconstruction_error`` is the squared error whatever the training loss.
-    pretraining : {"denoising", "autoencoder", None}, default="denoising"
-        How the layers are initialized (None: at random).
+    pretraining : {"denoising", "autoencoder", "sparse", "contractive", None}, \
+default="denoising"
+        How the layers are initialized (None: at random): stacked denoising, plain, sparse
+        or contractive autoencoders (see :class:`deepae.Autoencoder` for the penalties;
+        the sparsity penalty goes on the sigmoid or tanh layers only).
     noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
     noise_level : float, default=0.25
         Corruption during denoising pretraining.
+    sparsity_target, sparsity_weight : float, default=0.05, 1.0
+        Target mean activation and penalty weight with ``pretraining="sparse"``.
+    contractive_weight : float, default=0.1
+        Penalty weight with ``pretraining="contractive"``.
     pretrain_epochs : int, default=30
         Most epochs per pretrained layer (early stopping as for fine-tuning).
     pretrain_learning_rate : float, default=1e-3
@@ -177,6 +194,9 @@ validation_fraction, patience, random_state, device, verbose
         pretraining="denoising",
         noise="masking",
         noise_level=0.25,
+        sparsity_target=0.05,
+        sparsity_weight=1.0,
+        contractive_weight=0.1,
         pretrain_epochs=30,
         pretrain_learning_rate=1e-3,
         fine_tune=True,
@@ -202,6 +222,9 @@ validation_fraction, patience, random_state, device, verbose
         self.pretraining = pretraining
         self.noise = noise
         self.noise_level = noise_level
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive_weight = contractive_weight
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.fine_tune = fine_tune
@@ -412,11 +435,17 @@ _SUPERVISED_DOC = """
     ----------
     hidden_layer_sizes : tuple of int, default=(500, 500)
     activation : {{"tanh", "sigmoid", "relu", "linear"}}, default="tanh"
-    pretraining : {{"denoising", "autoencoder", None}}, default="denoising"
-        Initialize the hidden layers from stacked denoising autoencoders, plain
-        autoencoders, or at random (``None``: the same network without pretraining).
+    pretraining : {{"denoising", "autoencoder", "sparse", "contractive", None}}, \
+default="denoising"
+        Initialize the hidden layers from stacked denoising, plain, sparse or contractive
+        autoencoders (see :class:`deepae.Autoencoder` for the penalties), or at random
+        (``None``: the same network without pretraining).
     noise : {{"masking", "gaussian", "salt_and_pepper"}}, default="masking"
     noise_level : float, default=0.25
+    sparsity_target, sparsity_weight : float, default=0.05, 1.0
+        Target mean activation and penalty weight with ``pretraining="sparse"``.
+    contractive_weight : float, default=0.1
+        Penalty weight with ``pretraining="contractive"``.
     pretrain_epochs : int, default=10
     pretrain_learning_rate : float, default=1e-3
     input_dropout : float, default={dropout}
@@ -486,6 +515,9 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         pretraining="denoising",
         noise="masking",
         noise_level=0.25,
+        sparsity_target=0.05,
+        sparsity_weight=1.0,
+        contractive_weight=0.1,
         pretrain_epochs=10,
         pretrain_learning_rate=1e-3,
         input_dropout=0.5,
@@ -509,6 +541,9 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         self.pretraining = pretraining
         self.noise = noise
         self.noise_level = noise_level
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive_weight = contractive_weight
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.input_dropout = input_dropout
@@ -588,6 +623,9 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         pretraining="denoising",
         noise="masking",
         noise_level=0.25,
+        sparsity_target=0.05,
+        sparsity_weight=1.0,
+        contractive_weight=0.1,
         pretrain_epochs=10,
         pretrain_learning_rate=1e-3,
         input_dropout=0.0,
@@ -609,6 +647,9 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         self.pretraining = pretraining
         self.noise = noise
         self.noise_level = noise_level
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive_weight = contractive_weight
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.input_dropout = input_dropout

@@ -15,6 +15,8 @@ ACTIVATIONS = {
     "linear": lambda x: x,
 }
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
+#: Hidden activations with a bounded range, for which a sparsity target makes sense.
+SPARSE_ACTIVATIONS = ("sigmoid", "tanh")
 LOSSES = ("squared_error", "binary_cross_entropy")
 
 
@@ -84,9 +86,12 @@ class Autoencoder(nn.Module):
         """The reconstruction from a code."""
         return ACTIVATIONS[self.output_activation](self.decode_logits(h))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's pre-activation for input ``x`` (see :func:`reconstruction_loss`)."""
-        return self.decode_logits(self.encode(x))
+    def forward(self, x: torch.Tensor, return_code: bool = False):
+        """The decoder's pre-activation for input ``x`` (see :func:`reconstruction_loss`);
+        with ``return_code``, the pair (pre-activation, code ``Φ(x)``)."""
+        code = self.encode(x)
+        logits = self.decode_logits(code)
+        return (logits, code) if return_code else logits
 
     def extra_repr(self) -> str:
         return (
@@ -116,6 +121,40 @@ def reconstruction_loss(
         keep = max(1, round((1 - trim_fraction) * len(per_sample)))
         per_sample = per_sample.topk(keep, largest=False, sorted=False).values
     return per_sample.mean()
+
+
+def sparsity_penalty(code: torch.Tensor, target: float, activation: str) -> torch.Tensor:
+    """``Σ_j KL(ρ ‖ ρ̂_j)``: the KL divergence between Bernoulli(``target``) and Bernoulli(ρ̂_j),
+    ρ̂_j the mean activation of unit ``j`` over the batch, summed over the units.
+
+    A sigmoid unit's activation is in [0, 1] as it is; a tanh unit's ``h`` in [−1, 1] is
+    mapped to ``(h + 1) / 2`` (so ``target=0.05`` asks tanh units to sit near −0.9 on
+    average). ρ̂ is clamped to [1e-6, 1 − 1e-6] so the penalty stays finite.
+    """
+    if activation == "tanh":
+        code = (code + 1) / 2
+    mean = code.mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    return (target * torch.log(target / mean)
+            + (1 - target) * torch.log((1 - target) / (1 - mean))).sum()
+
+
+def activation_derivative(code: torch.Tensor, activation: str) -> torch.Tensor:
+    """``act'(a)`` written with the activation ``h = act(a)``."""
+    if activation == "tanh":
+        return 1 - code.square()
+    if activation == "sigmoid":
+        return code * (1 - code)
+    if activation == "relu":
+        return (code > 0).to(code.dtype)
+    return torch.ones_like(code)
+
+
+def contractive_penalty(code: torch.Tensor, weight: torch.Tensor, activation: str) -> torch.Tensor:
+    """Mean over the batch of ``‖∂Φ(x)/∂x‖²_F`` for one dense layer ``Φ(x) = act(W x + b)``
+    (Rifai et al., 2011), in closed form: ``∂Φ_j/∂x_i = act'(a_j) W_ji``, so the squared
+    Frobenius norm is ``Σ_j act'(a_j)² ‖W_j‖²``. ``code`` is ``Φ(x)`` for the batch."""
+    slopes = activation_derivative(code, activation).square()
+    return (slopes @ weight.square().sum(dim=1)).mean()
 
 
 def glorot_(weight: torch.Tensor, activation: str, generator: torch.Generator | None) -> None:
@@ -274,3 +313,4 @@ class DeepAutoencoder(nn.Module):
             f"code_activation={self.code_activation}, tied={self.tied}, "
             f"output_activation={self.output_activation}, dropout={self.dropout}"
         )
+

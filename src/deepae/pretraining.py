@@ -10,7 +10,7 @@ from dataclasses import replace
 import torch
 
 from . import modules
-from .autoencoder import make_corruption, reconstruction_objective
+from .autoencoder import Penalties, make_corruption, reconstruction_objective
 from .data import TensorRows
 from .training import TrainingConfig, train
 
@@ -25,6 +25,7 @@ def pretrain_layers(
     noise_level: float = 0.0,
     output_activation: str = "linear",
     loss: str = "squared_error",
+    penalties: Penalties | None = None,
 ) -> tuple[list[modules.Autoencoder], list[list[dict]]]:
     """Train one tied autoencoder per layer, bottom up; return them and their histories.
 
@@ -45,6 +46,10 @@ def pretrain_layers(
         Output and loss of the first layer; a higher layer reconstructs the activated codes
         of the layer below, so its output activation is that layer's activation and its
         loss the squared error.
+    penalties : Penalties, optional
+        Sparsity and contractive penalties added to each layer's loss (sparse and
+        contractive autoencoders); the sparsity penalty only on layers with sigmoid or tanh
+        units (a linear code layer, say, is trained without it).
     """
     autoencoders, histories = [], []
     current = data
@@ -59,8 +64,12 @@ def pretrain_layers(
         autoencoder = modules.Autoencoder(current.shape[1], size, activation, True, output)
         autoencoder.reset_parameters(torch.Generator().manual_seed(config.seed + depth))
         autoencoder.to(data.device)
+        layer_penalties = penalties
+        if penalties is not None and activation not in modules.SPARSE_ACTIVATIONS:
+            layer_penalties = replace(penalties, sparsity_weight=0.0)
         objective = reconstruction_objective(
-            make_corruption(noise, noise_level, TensorRows(current)), output, layer_loss
+            make_corruption(noise, noise_level, TensorRows(current)), output, layer_loss,
+            penalties=layer_penalties,
         )
         layer_config = replace(config, seed=config.seed + depth,
                                description=f"pretraining layer {depth + 1}")
@@ -74,3 +83,4 @@ def pretrain_layers(
         autoencoders.append(autoencoder)
         histories.append(history)
     return autoencoders, histories
+

@@ -31,11 +31,11 @@ from .autoencoder import Penalties
 from .corruption import NOISES, Corruption
 from .data import TensorRows, feature_range
 from .persistence import SaveMixin
-from .pretraining import pretrain_layers
+from .pretraining import pretrain_layers, pretrain_rbms
 from .scores import ReconstructionScoresMixin
 from .training import train
 
-PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", None)
+PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", "rbm", None)
 
 
 class _DeepMixin(TorchEstimatorMixin):
@@ -74,6 +74,10 @@ class _DeepMixin(TorchEstimatorMixin):
         config = replace(self._training_config(seed, "pretraining"),
                          max_epochs=int(self.pretrain_epochs),
                          learning_rate=float(self.pretrain_learning_rate))
+        if self.pretraining == "rbm":
+            autoencoders, self.pretraining_history_ = pretrain_rbms(
+                data, self._sizes(), activations, config, output_activation)
+            return autoencoders
         denoising = self.pretraining == "denoising"
         penalties = None
         if self.pretraining in ("sparse", "contractive"):
@@ -142,11 +146,13 @@ class StackedAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFe
     loss : {"auto", "squared_error", "binary_cross_entropy"}, default="auto"
         ``auto``: cross-entropy with a sigmoid output on data in [0, 1], else the squared
         error. ``reconstruction_error`` is the squared error whatever the training loss.
-    pretraining : {"denoising", "autoencoder", "sparse", "contractive", None}, \
+    pretraining : {"denoising", "autoencoder", "sparse", "contractive", "rbm", None}, \
 default="denoising"
         How the layers are initialized (None: at random): stacked denoising, plain, sparse
         or contractive autoencoders (see :class:`deepae.Autoencoder` for the penalties;
-        the sparsity penalty goes on the sigmoid or tanh layers only).
+        the sparsity penalty goes on the sigmoid or tanh layers only), or a stack of RBMs
+        trained by CD-1 and unrolled into both halves (needs sigmoid or tanh ``activation``
+        and ``code_activation``; see :func:`deepae.pretraining.pretrain_rbms`).
     noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
     noise_level : float, default=0.25
         Corruption during denoising pretraining.
@@ -435,11 +441,13 @@ _SUPERVISED_DOC = """
     ----------
     hidden_layer_sizes : tuple of int, default=(500, 500)
     activation : {{"tanh", "sigmoid", "relu", "linear"}}, default="tanh"
-    pretraining : {{"denoising", "autoencoder", "sparse", "contractive", None}}, \
+    pretraining : {{"denoising", "autoencoder", "sparse", "contractive", "rbm", None}}, \
 default="denoising"
         Initialize the hidden layers from stacked denoising, plain, sparse or contractive
-        autoencoders (see :class:`deepae.Autoencoder` for the penalties), or at random
-        (``None``: the same network without pretraining).
+        autoencoders (see :class:`deepae.Autoencoder` for the penalties), from a stack of
+        RBMs trained by CD-1 (sigmoid or tanh units; see
+        :func:`deepae.pretraining.pretrain_rbms`), or at random (``None``: the same network
+        without pretraining).
     noise : {{"masking", "gaussian", "salt_and_pepper"}}, default="masking"
     noise_level : float, default=0.25
     sparsity_target, sparsity_weight : float, default=0.05, 1.0

@@ -314,3 +314,85 @@ class DeepAutoencoder(nn.Module):
             f"output_activation={self.output_activation}, dropout={self.dropout}"
         )
 
+
+VISIBLE_UNITS = ("bernoulli", "gaussian")
+
+
+class RBM(nn.Module):
+    """A restricted Boltzmann machine: binary hidden units ``h``, Bernoulli or Gaussian
+    (unit variance) visible units ``v``, weights ``W`` and biases ``c`` (hidden), ``b``
+    (visible).
+
+    The energy is ``E(v, h) = −hᵀWv − cᵀh − bᵀv`` (Bernoulli) or
+    ``½‖v − b‖² − hᵀWv − cᵀh`` (Gaussian), so ``P(h_j = 1 | v) = σ(W_j v + c_j)`` and
+    ``E[v | h] = σ(Wᵀh + b)`` (Bernoulli) or ``Wᵀh + b`` (Gaussian). :meth:`forward` is the
+    free energy ``F(v) = −log Σ_h exp(−E(v, h))``, whose gradient gives contrastive
+    divergence (see :func:`deepae.rbm.contrastive_divergence`).
+    """
+
+    def __init__(self, n_visible: int, n_hidden: int, visible: str = "bernoulli"):
+        super().__init__()
+        self.n_visible = n_visible
+        self.n_hidden = n_hidden
+        self.visible = visible
+        self.weight = nn.Parameter(torch.empty(n_hidden, n_visible))
+        self.hidden_bias = nn.Parameter(torch.empty(n_hidden))
+        self.visible_bias = nn.Parameter(torch.empty(n_visible))
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Weights from ``N(0, 0.01²)`` (as scikit-learn's ``BernoulliRBM``), zero biases."""
+        nn.init.normal_(self.weight, 0.0, 0.01, generator=generator)
+        nn.init.zeros_(self.hidden_bias)
+        nn.init.zeros_(self.visible_bias)
+
+    def hidden_probabilities(self, v: torch.Tensor) -> torch.Tensor:
+        """``P(h = 1 | v)``."""
+        return torch.sigmoid(F.linear(v, self.weight, self.hidden_bias))
+
+    def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
+        """``E[v | h]``."""
+        mean = F.linear(h, self.weight.t(), self.visible_bias)
+        return torch.sigmoid(mean) if self.visible == "bernoulli" else mean
+
+    def sample_hidden(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """A draw of ``h`` given ``v``."""
+        p = self.hidden_probabilities(v)
+        return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+                < p).to(p.dtype)
+
+    def sample_visible(self, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """A draw of ``v`` given ``h``."""
+        mean = self.visible_mean(h)
+        if self.visible == "gaussian":
+            return mean + torch.randn(mean.shape, generator=generator, device=mean.device,
+                                      dtype=mean.dtype)
+        return (torch.rand(mean.shape, generator=generator, device=mean.device,
+                           dtype=mean.dtype) < mean).to(mean.dtype)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        """The free energy ``F(v)`` of each row."""
+        hidden = F.softplus(F.linear(v, self.weight, self.hidden_bias)).sum(dim=1)
+        if self.visible == "gaussian":
+            return 0.5 * (v - self.visible_bias).square().sum(dim=1) - hidden
+        return -(v @ self.visible_bias) - hidden
+
+    def pseudo_log_likelihood(self, v: torch.Tensor) -> torch.Tensor:
+        """``Σ_i log P(v_i | v_−i)`` of each row (Bernoulli units), exactly: flipping
+        ``v_i`` to ``1 − v_i`` gives ``v′`` and ``P(v_i | v_−i) = σ(F(v′) − F(v))``."""
+        pre = F.linear(v, self.weight, self.hidden_bias)
+        base = F.softplus(pre).sum(dim=1, keepdim=True)
+        sign = 1 - 2 * v
+        total = torch.zeros(len(v), dtype=v.dtype, device=v.device)
+        block = max(1, (1 << 22) // max(1, len(v) * self.n_hidden))
+        for start in range(0, self.n_visible, block):
+            cols = slice(start, start + block)
+            flipped = pre[:, None, :] + sign[:, cols, None] * self.weight.t()[None, cols, :]
+            gap = (self.visible_bias[cols] * sign[:, cols]
+                   + F.softplus(flipped).sum(dim=2) - base)  # F(v) − F(v′)
+            total -= F.softplus(gap).sum(dim=1)
+        return total
+
+    def extra_repr(self) -> str:
+        return (f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
+                f"visible={self.visible}")

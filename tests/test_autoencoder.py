@@ -7,9 +7,10 @@ from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepae import Autoencoder, DenoisingAutoencoder, LinearAutoencoder
+from deepae.autoencoder import Penalties, reconstruction_objective
 from deepae.corruption import Corruption
+from deepae.modules import ACTIVATIONS, contractive_penalty, reconstruction_loss, sparsity_penalty
 from deepae.modules import Autoencoder as AutoencoderModule
-from deepae.modules import reconstruction_loss
 from deepae.training import TrainingConfig, evaluate, train
 
 
@@ -68,6 +69,76 @@ def test_binary_cross_entropy_matches_torch_on_probabilities():
     reference = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits), target,
                                                          reduction="sum") / 7
     torch.testing.assert_close(ours, reference)
+
+
+# --- sparse and contractive penalties ----------------------------------------------------
+
+def test_sparsity_penalty_is_the_kl_divergence_of_the_mean_activations():
+    code = torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.7, 0.5]], dtype=torch.float64)
+    rho = 0.2
+    # mean activations 0.2, 0.8, 0.5: KL(0.2‖0.2) = 0, KL(0.2‖0.8) = 0.2 ln(1/4) + 0.8 ln 4,
+    # KL(0.2‖0.5) = 0.2 ln 0.4 + 0.8 ln 1.6
+    expected = 0.6 * np.log(4) + 0.2 * np.log(0.4) + 0.8 * np.log(1.6)
+    torch.testing.assert_close(sparsity_penalty(code, rho, "sigmoid").item(), expected)
+    # tanh activations h count as (h + 1) / 2
+    torch.testing.assert_close(sparsity_penalty(2 * code - 1, rho, "tanh").item(), expected)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "linear"])
+def test_contractive_penalty_is_the_jacobian_norm_computed_by_autograd(activation):
+    torch.manual_seed(0)
+    module = AutoencoderModule(5, 3, activation).double()
+    with torch.no_grad():
+        module.bias.normal_()
+    x = torch.randn(4, 5, dtype=torch.float64)
+    norms = [torch.autograd.functional.jacobian(module.encode, row).square().sum() for row in x]
+    ours = contractive_penalty(module.encode(x), module.weight, activation)
+    torch.testing.assert_close(ours, torch.stack(norms).mean())
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_penalty_gradients_match_finite_differences(activation):
+    torch.manual_seed(0)
+    x = torch.rand(6, 5, dtype=torch.float64)
+
+    def penalties(weight, bias):
+        code = ACTIVATIONS[activation](x @ weight.t() + bias)
+        return (sparsity_penalty(code, 0.1, activation)
+                + contractive_penalty(code, weight, activation))
+
+    weight = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(penalties, (weight, bias))
+
+
+def test_objective_adds_the_weighted_penalties_to_the_reconstruction_error():
+    torch.manual_seed(0)
+    module = AutoencoderModule(5, 3, "sigmoid")
+    x = torch.rand(8, 5)
+    penalties = Penalties(sparsity_target=0.1, sparsity_weight=0.5, contractive_weight=2.0)
+    loss = reconstruction_objective(None, "linear", "squared_error", penalties=penalties)
+    code = module.encode(x)
+    expected = (reconstruction_loss(module(x), x, "linear", "squared_error")
+                + 0.5 * sparsity_penalty(code, 0.1, "sigmoid")
+                + 2.0 * contractive_penalty(code, module.weight, "sigmoid"))
+    torch.testing.assert_close(loss(module, (x,), None), expected)
+
+
+def test_sparse_and_contractive_autoencoders_do_what_they_say(digits):
+    X, _ = digits
+    params = dict(hidden_size=50, activation="sigmoid", max_epochs=30, learning_rate=1e-2,
+                  random_state=0)
+    plain = Autoencoder(**params).fit(X)
+    sparse = Autoencoder(**params, sparsity_target=0.05, sparsity_weight=1.0).fit(X)
+    assert plain.transform(X).mean() > 0.2
+    assert abs(sparse.transform(X).mean(axis=0).mean() - 0.05) < 0.02
+    contractive = Autoencoder(**params, contractive_weight=0.5).fit(X)
+
+    def jacobian_norm(model):
+        code = torch.as_tensor(model.transform(X), dtype=torch.float32)
+        return contractive_penalty(code, torch.as_tensor(model.components_), "sigmoid").item()
+
+    assert jacobian_norm(contractive) < 0.5 * jacobian_norm(plain)
 
 
 # --- corruption ---------------------------------------------------------------------------
@@ -247,6 +318,9 @@ def test_sigmoid_output_with_cross_entropy(digits):
         (dict(batch_size=0), "batch_size"),
         (dict(validation_fraction=1.0), "validation_fraction"),
         (dict(device="tpu"), "device"),
+        (dict(sparsity_weight=1.0, activation="relu"), "bounded range"),
+        (dict(sparsity_weight=1.0, sparsity_target=0.0), "sparsity_target"),
+        (dict(contractive_weight=-1.0), "contractive_weight"),
     ],
 )
 def test_bad_parameters_are_clear_errors(params, match):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -54,13 +55,18 @@ def test_fine_tuning_starts_from_the_pretrained_weights(digits, monkeypatch):
     torch.testing.assert_close(initial["layers.1.bias"], layer2["bias"], rtol=0, atol=0)
 
 
-def test_one_pretrained_layer_is_exactly_an_autoencoder(digits):
+@pytest.mark.parametrize("pretraining, penalty", [
+    ("autoencoder", {}),
+    ("sparse", dict(sparsity_target=0.1, sparsity_weight=0.5)),
+    ("contractive", dict(contractive_weight=0.3)),
+])
+def test_one_pretrained_layer_is_exactly_an_autoencoder(digits, pretraining, penalty):
     X = digits[0]
     stacked = StackedAutoencoder((20,), activation="tanh", code_activation="tanh",
                                  output_activation="linear", loss="squared_error",
-                                 pretraining="autoencoder", tied=True, fine_tune=False,
-                                 pretrain_epochs=3, random_state=0).fit(X)
-    single = Autoencoder(20, max_epochs=3, random_state=0).fit(X)
+                                 pretraining=pretraining, tied=True, fine_tune=False,
+                                 pretrain_epochs=3, random_state=0, **penalty).fit(X)
+    single = Autoencoder(20, max_epochs=3, random_state=0, **penalty).fit(X)
     np.testing.assert_array_equal(stacked.module_.encoder[0].weight.detach(),
                                   single.components_)
     np.testing.assert_array_equal(stacked.reconstruction_error(X),
@@ -199,6 +205,10 @@ def test_regressor_learns_a_smooth_function_of_any_scale():
         (DeepClassifier(noise="dropout"), "noise"),
         (StackedAutoencoder(pretraining=None, fine_tune=False), "untrained"),
         (StackedAutoencoder(code_activation="softmax"), "code_activation"),
+        (DeepRegressor(dropout=1.0), "dropout"),
+        (StackedAutoencoder(dropout=-0.1), "dropout"),
+        (StackedAutoencoder(pretraining="sparse"), "sigmoid or tanh"),
+        (DeepClassifier(pretraining="sparse", sparsity_target=1.0), "sparsity_target"),
     ],
 )
 def test_bad_parameters_are_clear_errors(estimator, match):
@@ -216,3 +226,49 @@ def test_bad_targets_are_clear_errors():
         DeepClassifier(max_epochs=1).fit(X, np.arange(19) % 2)
     with pytest.raises(ValueError, match="Unknown label type"):
         DeepClassifier(max_epochs=1).fit(X, np.linspace(0, 1, 20))
+
+
+# --- hidden dropout ------------------------------------------------------------------------
+
+def test_hidden_dropout_is_on_in_training_and_off_in_eval():
+    torch.manual_seed(0)
+    network = deepae.modules.FeedForward([30, 200, 200, 3], "tanh", dropout=0.4)
+    x = torch.randn(500, 30)
+    network.eval()
+    reference = network.layers[2](torch.tanh(network.layers[1](torch.tanh(network.layers[0](x)))))
+    torch.testing.assert_close(network(x), reference, rtol=0, atol=0)
+    network.train()
+    generator = torch.Generator().manual_seed(0)
+    hidden = network.hidden(x, generator)
+    assert not torch.equal(hidden, network.hidden(x, generator))
+    zeroed = (hidden == 0).float().mean().item()
+    assert abs(zeroed - 0.4) < 0.01  # 100,000 Bernoulli(0.4) draws: 5 standard deviations
+    autoencoder = deepae.modules.DeepAutoencoder(30, [50, 5], "tanh", dropout=0.5)
+    autoencoder.eval()
+    torch.testing.assert_close(autoencoder(x), autoencoder(x, generator), rtol=0, atol=0)
+    autoencoder.train()
+    assert not torch.equal(autoencoder(x, generator), autoencoder(x, generator))
+
+
+@pytest.mark.parametrize("estimator", [
+    DeepClassifier((20,), input_dropout=0.0, random_state=0, **FAST),
+    DeepRegressor((20,), random_state=0, **FAST),
+    StackedAutoencoder((20, 4), random_state=0, **FAST),
+])
+def test_dropout_zero_is_the_model_without_dropout_and_dropout_changes_training(
+        estimator, digits, monkeypatch):
+    X, _, y, _ = digits
+    X, y = X[:300], y[:300]
+    output = "predict" if hasattr(estimator, "predict") else "transform"
+    plain = getattr(clone(estimator).fit(X, y), output)(X)
+    dropped = clone(estimator).set_params(dropout=0.3).fit(X, y)
+    assert not np.array_equal(getattr(dropped, output)(X), plain)
+    np.testing.assert_array_equal(getattr(dropped, output)(X), getattr(dropped, output)(X))
+
+    def no_dropout(x, rate, generator):
+        assert rate == 0
+        return x
+
+    # dropout=0 never draws from the generator: the same weights as a network without it
+    monkeypatch.setattr(deepae.modules, "dropout", no_dropout)
+    np.testing.assert_array_equal(getattr(clone(estimator).fit(X, y), output)(X), plain)

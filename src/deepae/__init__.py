@@ -6,11 +6,13 @@ from .deep import DeepClassifier, DeepRegressor, StackedAutoencoder
 from .linear import PCA, LinearAutoencoder
 from .outliers import ReconstructionOutlierDetector
 from .persistence import load
+from .rbm import RBM
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PCA",
+    "RBM",
     "Autoencoder",
     "DeepClassifier",
     "DeepRegressor",

@@ -1,6 +1,7 @@
 """Scikit-learn faces of the one-hidden-layer autoencoder: plain and denoising."""
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,16 +37,59 @@ def make_corruption(noise, noise_level: float, data) -> Corruption | None:
 
 
 def reconstruction_objective(corruption, output_activation: str, loss: str,
-                             trim_fraction: float = 0.0):
+                             trim_fraction: float = 0.0, penalties: "Penalties | None" = None):
     """The loss function of :func:`train` for an autoencoder: rebuild the clean input from
-    its corrupted copy (leaving out the ``trim_fraction`` worst-rebuilt samples of a batch)."""
+    its corrupted copy (leaving out the ``trim_fraction`` worst-rebuilt samples of a batch),
+    plus the sparsity and contractive ``penalties`` of the code of that (corrupted) input."""
     def loss_fn(model, batch, generator):
         clean = batch[0]
         noisy = clean if corruption is None else corruption(clean, generator)
-        return modules.reconstruction_loss(model(noisy), clean, output_activation, loss,
-                                           trim_fraction)
+        if penalties is None:
+            return modules.reconstruction_loss(model(noisy), clean, output_activation, loss,
+                                               trim_fraction)
+        logits, code = model(noisy, return_code=True)
+        error = modules.reconstruction_loss(logits, clean, output_activation, loss,
+                                            trim_fraction)
+        return error + penalties(getattr(model, "module", model), code)
 
     return loss_fn
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """The regularizers added to an autoencoder's reconstruction loss: ``sparsity_weight``
+    times the KL sparsity penalty towards ``sparsity_target`` and ``contractive_weight``
+    times the squared Frobenius norm of the encoder's Jacobian (see :mod:`deepae.modules`)."""
+
+    sparsity_target: float = 0.05
+    sparsity_weight: float = 0.0
+    contractive_weight: float = 0.0
+
+    def __call__(self, module: modules.Autoencoder, code: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros((), device=code.device, dtype=code.dtype)
+        if self.sparsity_weight > 0:
+            total = total + self.sparsity_weight * modules.sparsity_penalty(
+                code, self.sparsity_target, module.activation)
+        if self.contractive_weight > 0:
+            total = total + self.contractive_weight * modules.contractive_penalty(
+                code, module.weight, module.activation)
+        return total
+
+    @classmethod
+    def checked(cls, sparsity_target, sparsity_weight, contractive_weight,
+                activations) -> "Penalties | None":
+        """Checked penalties (None when both weights are 0) for these hidden activations."""
+        check_scalar(sparsity_target, "sparsity_target", numbers.Real, min_val=0, max_val=1,
+                     include_boundaries="neither")
+        check_scalar(sparsity_weight, "sparsity_weight", numbers.Real, min_val=0)
+        check_scalar(contractive_weight, "contractive_weight", numbers.Real, min_val=0)
+        bounded = modules.SPARSE_ACTIVATIONS
+        if sparsity_weight > 0 and any(a not in bounded for a in activations):
+            raise ValueError(f"A sparsity penalty needs hidden units with a bounded range "
+                             f"(activation in {bounded}), got {tuple(activations)}.")
+        if sparsity_weight == 0 and contractive_weight == 0:
+            return None
+        return cls(float(sparsity_target), float(sparsity_weight), float(contractive_weight))
 
 
 class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
@@ -80,6 +124,16 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         samples, those with the largest errors. Outliers hidden in the training data are then
         not learned, so their reconstruction errors stay large (robust autoencoders for
         outlier detection).
+    sparsity_target : float, default=0.05
+        Target mean activation ρ of each hidden unit, in ``(0, 1)``, for the sparsity penalty.
+    sparsity_weight : float, default=0.0
+        Weight of the sparsity penalty ``Σ_j KL(ρ ‖ ρ̂_j)``, ρ̂_j the mean activation of unit
+        ``j`` over the mini-batch (a sparse autoencoder; MATLAB's ``trainAutoencoder`` uses
+        ρ = 0.05 and weight 1). Needs sigmoid or tanh units; a tanh activation ``h`` counts as
+        ``(h + 1) / 2``. 0 turns it off.
+    contractive_weight : float, default=0.0
+        Weight of the mean squared Frobenius norm of the encoder's Jacobian ``∂Φ(x)/∂x``
+        over the mini-batch (a contractive autoencoder, Rifai et al. 2011). 0 turns it off.
     bias : bool, default=True
         Learn biases; ``activation="linear", tied=True, bias=False`` is the seed's linear
         autoencoder, trained by gradient descent.
@@ -132,6 +186,9 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         noise=None,
         noise_level=0.0,
         trim_fraction=0.0,
+        sparsity_target=0.05,
+        sparsity_weight=0.0,
+        contractive_weight=0.0,
         bias=True,
         optimizer="adam",
         learning_rate=1e-3,
@@ -153,6 +210,9 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         self.noise = noise
         self.noise_level = noise_level
         self.trim_fraction = trim_fraction
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive_weight = contractive_weight
         self.bias = bias
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -194,13 +254,15 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         if self.loss == "binary_cross_entropy":
             check_unit_interval(train_data)
         corruption = make_corruption(self.noise, self.noise_level, train_data)
+        penalties = Penalties.checked(self.sparsity_target, self.sparsity_weight,
+                                      self.contractive_weight, [self.activation])
         module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(device)
         self.history_ = train(
             self.module_,
             reconstruction_objective(corruption, self.output_activation, self.loss,
-                                     float(self.trim_fraction)),
+                                     float(self.trim_fraction), penalties),
             train_data,
             self._training_config(seed, type(self).__name__),
             valid_data,
@@ -286,6 +348,9 @@ class DenoisingAutoencoder(Autoencoder):
         noise="masking",
         noise_level=0.25,
         trim_fraction=0.0,
+        sparsity_target=0.05,
+        sparsity_weight=0.0,
+        contractive_weight=0.0,
         bias=True,
         optimizer="adam",
         learning_rate=1e-3,
@@ -302,7 +367,9 @@ class DenoisingAutoencoder(Autoencoder):
         super().__init__(
             hidden_size=hidden_size, activation=activation, tied=tied,
             output_activation=output_activation, loss=loss, noise=noise,
-            noise_level=noise_level, trim_fraction=trim_fraction, bias=bias, optimizer=optimizer,
+            noise_level=noise_level, trim_fraction=trim_fraction,
+            sparsity_target=sparsity_target, sparsity_weight=sparsity_weight,
+            contractive_weight=contractive_weight, bias=bias, optimizer=optimizer,
             learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size,
             max_epochs=max_epochs, early_stopping=early_stopping,
             validation_fraction=validation_fraction, patience=patience,

@@ -35,6 +35,7 @@ MODELS = {
     "classifier": "DeepClassifier",
     "regressor": "DeepRegressor",
     "outliers": "ReconstructionOutlierDetector",
+    "rbm": "RBM",
 }
 DATA_SUFFIXES = (".npy", ".npz", ".csv")
 OUTPUT_SUFFIXES = (".npy", ".csv")

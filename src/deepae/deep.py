@@ -27,15 +27,15 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import distributed, modules
 from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
-from .autoencoder import reconstruction_objective
+from .autoencoder import Penalties
 from .corruption import NOISES, Corruption
 from .data import TensorRows, feature_range
 from .persistence import SaveMixin
-from .pretraining import pretrain_layers
+from .pretraining import pretrain_layers, pretrain_rbms
 from .scores import ReconstructionScoresMixin
 from .training import train
 
-PRETRAININGS = ("denoising", "autoencoder", None)
+PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", "rbm", None)
 
 
 class _DeepMixin(TorchEstimatorMixin):
@@ -56,6 +56,8 @@ class _DeepMixin(TorchEstimatorMixin):
         check_scalar(self.pretrain_epochs, "pretrain_epochs", numbers.Integral, min_val=1)
         check_scalar(self.pretrain_learning_rate, "pretrain_learning_rate", numbers.Real,
                      min_val=0, include_boundaries="neither")
+        check_scalar(self.dropout, "dropout", numbers.Real, min_val=0, max_val=1,
+                     include_boundaries="left")
         self._check_training_params()
 
     def _sizes(self) -> list[int]:
@@ -72,13 +74,26 @@ class _DeepMixin(TorchEstimatorMixin):
         config = replace(self._training_config(seed, "pretraining"),
                          max_epochs=int(self.pretrain_epochs),
                          learning_rate=float(self.pretrain_learning_rate))
+        if self.pretraining == "rbm":
+            autoencoders, self.pretraining_history_ = pretrain_rbms(
+                data, self._sizes(), activations, config, output_activation)
+            return autoencoders
         denoising = self.pretraining == "denoising"
+        penalties = None
+        if self.pretraining in ("sparse", "contractive"):
+            sparse = self.pretraining == "sparse"
+            if sparse and not set(activations) & set(modules.SPARSE_ACTIVATIONS):
+                raise ValueError(f"pretraining='sparse' needs sigmoid or tanh hidden units, "
+                                 f"got activation={self.activation!r}.")
+            penalties = Penalties.checked(
+                self.sparsity_target, self.sparsity_weight if sparse else 0.0,
+                0.0 if sparse else self.contractive_weight, [])
         autoencoders, self.pretraining_history_ = pretrain_layers(
             data, self._sizes(), activations, config,
             None if valid_rows is None else torch.as_tensor(valid_rows, device=data.device),
             noise=self.noise if denoising else None,
             noise_level=self.noise_level if denoising else 0.0,
-            output_activation=output_activation, loss=loss,
+            output_activation=output_activation, loss=loss, penalties=penalties,
         )
         return autoencoders
 
@@ -131,16 +146,29 @@ class StackedAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFe
     loss : {"auto", "squared_error", "binary_cross_entropy"}, default="auto"
         ``auto``: cross-entropy with a sigmoid output on data in [0, 1], else the squared
         error. ``reconstruction_error`` is the squared error whatever the training loss.
-    pretraining : {"denoising", "autoencoder", None}, default="denoising"
-        How the layers are initialized (None: at random).
+    pretraining : {"denoising", "autoencoder", "sparse", "contractive", "rbm", None}, \
+default="denoising"
+        How the layers are initialized (None: at random): stacked denoising, plain, sparse
+        or contractive autoencoders (see :class:`deepae.Autoencoder` for the penalties;
+        the sparsity penalty goes on the sigmoid or tanh layers only), or a stack of RBMs
+        trained by CD-1 and unrolled into both halves (needs sigmoid or tanh ``activation``
+        and ``code_activation``; see :func:`deepae.pretraining.pretrain_rbms`).
     noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
     noise_level : float, default=0.25
         Corruption during denoising pretraining.
+    sparsity_target, sparsity_weight : float, default=0.05, 1.0
+        Target mean activation and penalty weight with ``pretraining="sparse"``.
+    contractive_weight : float, default=0.1
+        Penalty weight with ``pretraining="contractive"``.
     pretrain_epochs : int, default=30
         Most epochs per pretrained layer (early stopping as for fine-tuning).
     pretrain_learning_rate : float, default=1e-3
     fine_tune : bool, default=True
         Train the whole network after pretraining.
+    dropout : float, default=0.0
+        Fraction of the units of each hidden layer (encoder and decoder, not the code)
+        zeroed at random during fine-tuning, the rest scaled by ``1/(1 − rate)``; off in
+        ``transform`` and ``inverse_transform``.
     max_epochs : int, default=300
         Most fine-tuning epochs (early stopping usually ends it sooner: about 170 epochs
         on MNIST-5k).
@@ -172,9 +200,13 @@ validation_fraction, patience, random_state, device, verbose
         pretraining="denoising",
         noise="masking",
         noise_level=0.25,
+        sparsity_target=0.05,
+        sparsity_weight=1.0,
+        contractive_weight=0.1,
         pretrain_epochs=30,
         pretrain_learning_rate=1e-3,
         fine_tune=True,
+        dropout=0.0,
         optimizer="adam",
         learning_rate=1e-3,
         weight_decay=0.0,
@@ -196,9 +228,13 @@ validation_fraction, patience, random_state, device, verbose
         self.pretraining = pretraining
         self.noise = noise
         self.noise_level = noise_level
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive_weight = contractive_weight
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.fine_tune = fine_tune
+        self.dropout = dropout
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -215,7 +251,7 @@ validation_fraction, patience, random_state, device, verbose
         """An untrained module of this estimator's architecture (needs ``n_features_in_``)."""
         return modules.DeepAutoencoder(
             self.n_features_in_, self._sizes(), self.activation, self.code_activation,
-            bool(self.tied), self.output_activation_,
+            bool(self.tied), self.output_activation_, float(self.dropout),
         )
 
     def fit(self, X, y=None):
@@ -241,8 +277,8 @@ validation_fraction, patience, random_state, device, verbose
             self.module_.load_encoders(pretrained)
         self.history_, self.n_epochs_ = [], 0
         if self.fine_tune:
-            objective = reconstruction_objective(None, self.output_activation_, self.loss_)
-            self._fine_tune(objective, (data,), seed)
+            self._fine_tune(fine_tuning_objective(self.output_activation_, self.loss_),
+                            (data,), seed)
         return self
 
     def _output_and_loss(self, data: torch.Tensor) -> tuple[str, str]:
@@ -289,6 +325,17 @@ validation_fraction, patience, random_state, device, verbose
         return tags
 
 
+def fine_tuning_objective(output_activation: str, loss: str):
+    """The loss function of :func:`train` for a deep autoencoder: rebuild the input through
+    the whole network (hidden dropout, if any, drawn from the loop's generator)."""
+    def loss_fn(model, batch, generator):
+        clean = batch[0]
+        return modules.reconstruction_loss(model(clean, generator), clean, output_activation,
+                                           loss)
+
+    return loss_fn
+
+
 def first_layer_objective(data: torch.Tensor) -> tuple[str, str]:
     """Output activation and loss of the first pretrained layer: sigmoid and cross-entropy
     for data in [0, 1] (pixel intensities, as in stacked denoising autoencoders; on all
@@ -306,7 +353,7 @@ class _DeepSupervised(_DeepMixin):
         """An untrained module of this estimator's architecture (needs ``n_features_in_``
         and the number of outputs)."""
         sizes = [self.n_features_in_, *self._sizes(), self._n_outputs()]
-        return modules.FeedForward(sizes, self.activation)
+        return modules.FeedForward(sizes, self.activation, float(self.dropout))
 
     def _fit_network(self, X: np.ndarray, labeled: np.ndarray, targets: torch.Tensor,
                      loss, stratify=None, consistency: float = 0.0):
@@ -355,7 +402,7 @@ class _DeepSupervised(_DeepMixin):
             inputs, target = batch
             if module.training:
                 inputs = perturb(inputs, generator)
-            return loss(model(inputs), target)
+            return loss(model(inputs, generator), target)
 
         return loss_fn
 
@@ -375,7 +422,7 @@ class _DeepSupervised(_DeepMixin):
             progress = min(1.0, steps[0] / rampup_steps) if rampup_steps > 0 else 1.0
             steps[0] += 1
             first, second = model(torch.cat([perturb(inputs, generator),
-                                             perturb(inputs, generator)])).chunk(2)
+                                             perturb(inputs, generator)]), generator).chunk(2)
             has_label = target >= 0
             supervised = (F.cross_entropy(first, target.clamp(min=0), reduction="none")
                           * has_label).sum() / has_label.sum().clamp(min=1)
@@ -394,16 +441,28 @@ _SUPERVISED_DOC = """
     ----------
     hidden_layer_sizes : tuple of int, default=(500, 500)
     activation : {{"tanh", "sigmoid", "relu", "linear"}}, default="tanh"
-    pretraining : {{"denoising", "autoencoder", None}}, default="denoising"
-        Initialize the hidden layers from stacked denoising autoencoders, plain
-        autoencoders, or at random (``None``: the same network without pretraining).
+    pretraining : {{"denoising", "autoencoder", "sparse", "contractive", "rbm", None}}, \
+default="denoising"
+        Initialize the hidden layers from stacked denoising, plain, sparse or contractive
+        autoencoders (see :class:`deepae.Autoencoder` for the penalties), from a stack of
+        RBMs trained by CD-1 (sigmoid or tanh units; see
+        :func:`deepae.pretraining.pretrain_rbms`), or at random (``None``: the same network
+        without pretraining).
     noise : {{"masking", "gaussian", "salt_and_pepper"}}, default="masking"
     noise_level : float, default=0.25
+    sparsity_target, sparsity_weight : float, default=0.05, 1.0
+        Target mean activation and penalty weight with ``pretraining="sparse"``.
+    contractive_weight : float, default=0.1
+        Penalty weight with ``pretraining="contractive"``.
     pretrain_epochs : int, default=10
     pretrain_learning_rate : float, default=1e-3
     input_dropout : float, default={dropout}
         Fraction of the inputs zeroed at random (the rest scaled by ``1/(1 − rate)``) in
-        each fine-tuning mini-batch: masking noise as a regularizer; 0 turns it off.{params}
+        each fine-tuning mini-batch: masking noise as a regularizer; 0 turns it off.
+    dropout : float, default=0.0
+        Fraction of each hidden layer's units zeroed at random (the rest scaled by
+        ``1/(1 − rate)``) in each fine-tuning mini-batch (Srivastava et al., 2014); off in
+        ``predict``; 0 turns it off.{params}
     patience : int, default=20
     optimizer, learning_rate, weight_decay, batch_size, max_epochs, early_stopping, \
 validation_fraction, random_state, device, verbose
@@ -464,9 +523,13 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         pretraining="denoising",
         noise="masking",
         noise_level=0.25,
+        sparsity_target=0.05,
+        sparsity_weight=1.0,
+        contractive_weight=0.1,
         pretrain_epochs=10,
         pretrain_learning_rate=1e-3,
         input_dropout=0.5,
+        dropout=0.0,
         consistency=3.0,
         consistency_rampup=10,
         optimizer="adam",
@@ -486,9 +549,13 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         self.pretraining = pretraining
         self.noise = noise
         self.noise_level = noise_level
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive_weight = contractive_weight
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.input_dropout = input_dropout
+        self.dropout = dropout
         self.consistency = consistency
         self.consistency_rampup = consistency_rampup
         self.optimizer = optimizer
@@ -564,9 +631,13 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         pretraining="denoising",
         noise="masking",
         noise_level=0.25,
+        sparsity_target=0.05,
+        sparsity_weight=1.0,
+        contractive_weight=0.1,
         pretrain_epochs=10,
         pretrain_learning_rate=1e-3,
         input_dropout=0.0,
+        dropout=0.0,
         optimizer="adam",
         learning_rate=1e-3,
         weight_decay=0.0,
@@ -584,9 +655,13 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         self.pretraining = pretraining
         self.noise = noise
         self.noise_level = noise_level
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive_weight = contractive_weight
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.input_dropout = input_dropout
+        self.dropout = dropout
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay

@@ -15,6 +15,8 @@ ACTIVATIONS = {
     "linear": lambda x: x,
 }
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
+#: Hidden activations with a bounded range, for which a sparsity target makes sense.
+SPARSE_ACTIVATIONS = ("sigmoid", "tanh")
 LOSSES = ("squared_error", "binary_cross_entropy")
 
 
@@ -84,9 +86,12 @@ class Autoencoder(nn.Module):
         """The reconstruction from a code."""
         return ACTIVATIONS[self.output_activation](self.decode_logits(h))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's pre-activation for input ``x`` (see :func:`reconstruction_loss`)."""
-        return self.decode_logits(self.encode(x))
+    def forward(self, x: torch.Tensor, return_code: bool = False):
+        """The decoder's pre-activation for input ``x`` (see :func:`reconstruction_loss`);
+        with ``return_code``, the pair (pre-activation, code ``Φ(x)``)."""
+        code = self.encode(x)
+        logits = self.decode_logits(code)
+        return (logits, code) if return_code else logits
 
     def extra_repr(self) -> str:
         return (
@@ -118,6 +123,40 @@ def reconstruction_loss(
     return per_sample.mean()
 
 
+def sparsity_penalty(code: torch.Tensor, target: float, activation: str) -> torch.Tensor:
+    """``Σ_j KL(ρ ‖ ρ̂_j)``: the KL divergence between Bernoulli(``target``) and Bernoulli(ρ̂_j),
+    ρ̂_j the mean activation of unit ``j`` over the batch, summed over the units.
+
+    A sigmoid unit's activation is in [0, 1] as it is; a tanh unit's ``h`` in [−1, 1] is
+    mapped to ``(h + 1) / 2`` (so ``target=0.05`` asks tanh units to sit near −0.9 on
+    average). ρ̂ is clamped to [1e-6, 1 − 1e-6] so the penalty stays finite.
+    """
+    if activation == "tanh":
+        code = (code + 1) / 2
+    mean = code.mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    return (target * torch.log(target / mean)
+            + (1 - target) * torch.log((1 - target) / (1 - mean))).sum()
+
+
+def activation_derivative(code: torch.Tensor, activation: str) -> torch.Tensor:
+    """``act'(a)`` written with the activation ``h = act(a)``."""
+    if activation == "tanh":
+        return 1 - code.square()
+    if activation == "sigmoid":
+        return code * (1 - code)
+    if activation == "relu":
+        return (code > 0).to(code.dtype)
+    return torch.ones_like(code)
+
+
+def contractive_penalty(code: torch.Tensor, weight: torch.Tensor, activation: str) -> torch.Tensor:
+    """Mean over the batch of ``‖∂Φ(x)/∂x‖²_F`` for one dense layer ``Φ(x) = act(W x + b)``
+    (Rifai et al., 2011), in closed form: ``∂Φ_j/∂x_i = act'(a_j) W_ji``, so the squared
+    Frobenius norm is ``Σ_j act'(a_j)² ‖W_j‖²``. ``code`` is ``Φ(x)`` for the batch."""
+    slopes = activation_derivative(code, activation).square()
+    return (slopes @ weight.square().sum(dim=1)).mean()
+
+
 def glorot_(weight: torch.Tensor, activation: str, generator: torch.Generator | None) -> None:
     """Glorot-uniform initialization in place (×4 for sigmoid units)."""
     fan_out, fan_in = weight.shape
@@ -125,17 +164,29 @@ def glorot_(weight: torch.Tensor, activation: str, generator: torch.Generator | 
     nn.init.uniform_(weight, -bound, bound, generator=generator)
 
 
+def dropout(x: torch.Tensor, rate: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout: a random ``rate`` fraction of the entries zeroed (drawn from
+    ``generator``), the others scaled by ``1 / (1 − rate)``; ``x`` itself when ``rate`` is 0."""
+    if rate == 0:
+        return x
+    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= rate
+    return x * keep / (1 - rate)
+
+
 class FeedForward(nn.Module):
     """A deep network ``d → h₁ → … → h_L → outputs``: activated hidden layers, linear output.
 
     The output is a logit (classification, with a softmax in the loss) or a prediction
-    (regression). :meth:`load_encoders` copies pretrained autoencoder encoders into the hidden
-    layers.
+    (regression). With ``dropout`` a random fraction of each hidden layer's units is zeroed in
+    training mode (Srivastava et al., 2014; masks drawn from the ``generator`` given to
+    :meth:`forward`); in eval mode the network is deterministic. :meth:`load_encoders` copies
+    pretrained autoencoder encoders into the hidden layers.
     """
 
-    def __init__(self, sizes: list[int], activation: str = "tanh"):
+    def __init__(self, sizes: list[int], activation: str = "tanh", dropout: float = 0.0):
         super().__init__()
         self.activation = activation
+        self.dropout = dropout
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.reset_parameters()
 
@@ -145,14 +196,18 @@ class FeedForward(nn.Module):
             glorot_(layer.weight.data, self.activation, generator)
             nn.init.zeros_(layer.bias)
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer's representation."""
+    def hidden(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The last hidden layer's representation (with dropout in training mode)."""
+        rate = self.dropout if self.training else 0.0
         for layer in self.layers[:-1]:
-            x = ACTIVATIONS[self.activation](layer(x))
+            x = dropout(ACTIVATIONS[self.activation](layer(x)), rate, generator)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers[-1](self.hidden(x))
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.layers[-1](self.hidden(x, generator))
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation}, dropout={self.dropout}"
 
     def load_encoders(self, encoders: list[Autoencoder]) -> None:
         """Use pretrained encoders ``W^(l), b^(l)`` as the initial hidden layers."""
@@ -168,8 +223,10 @@ class DeepAutoencoder(nn.Module):
     Hidden layers use ``activation``, the innermost code ``code_activation`` (linear by
     default, as in deep autoencoders for dimensionality reduction) and the output
     ``output_activation``. With ``tied=True`` each decoder layer uses its encoder layer's
-    matrix transposed. :meth:`load_encoders` copies a stack of pretrained one-layer
-    autoencoders into both halves.
+    matrix transposed. With ``dropout`` a random fraction of the units of every hidden layer
+    (not the code, not the output) is zeroed in training mode, the masks drawn from the
+    ``generator`` given to :meth:`forward`. :meth:`load_encoders` copies a stack of
+    pretrained one-layer autoencoders into both halves.
     """
 
     def __init__(
@@ -180,6 +237,7 @@ class DeepAutoencoder(nn.Module):
         code_activation: str = "linear",
         tied: bool = True,
         output_activation: str = "linear",
+        dropout: float = 0.0,
     ):
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes]
@@ -188,6 +246,7 @@ class DeepAutoencoder(nn.Module):
         self.code_activation = code_activation
         self.tied = tied
         self.output_activation = output_activation
+        self.dropout = dropout
         self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.decoder_biases = nn.ParameterList(nn.Parameter(torch.empty(a)) for a in sizes[:-1])
         self.decoder_weights = None if tied else nn.ParameterList(
@@ -208,28 +267,34 @@ class DeepAutoencoder(nn.Module):
             if self.decoder_weights is not None:
                 glorot_(self.decoder_weights[depth].data, self.activation, generator)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The innermost code."""
-        for layer, activation in zip(self.encoder, self.layer_activations(), strict=True):
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The innermost code (with dropout on the hidden layers in training mode)."""
+        rate = self.dropout if self.training else 0.0
+        for depth, (layer, activation) in enumerate(zip(self.encoder, self.layer_activations(),
+                                                        strict=True)):
             x = ACTIVATIONS[activation](layer(x))
+            if depth < len(self.encoder) - 1:
+                x = dropout(x, rate, generator)
         return x
 
-    def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
+    def decode_logits(self, h: torch.Tensor,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
         """The output layer's pre-activation for a code ``h``."""
+        rate = self.dropout if self.training else 0.0
         for depth in reversed(range(len(self.encoder))):
             weight = (self.encoder[depth].weight.t() if self.decoder_weights is None
                       else self.decoder_weights[depth])
             h = F.linear(h, weight, self.decoder_biases[depth])
             if depth > 0:
-                h = ACTIVATIONS[self.activation](h)
+                h = dropout(ACTIVATIONS[self.activation](h), rate, generator)
         return h
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """The reconstruction from a code."""
         return ACTIVATIONS[self.output_activation](self.decode_logits(h))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode_logits(self.encode(x))
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode_logits(self.encode(x, generator), generator)
 
     def load_encoders(self, encoders: list[Autoencoder]) -> None:
         """Initialize layer ``l`` of both halves from the ``l``-th pretrained autoencoder."""
@@ -246,5 +311,88 @@ class DeepAutoencoder(nn.Module):
         return (
             f"sizes={self.sizes}, activation={self.activation}, "
             f"code_activation={self.code_activation}, tied={self.tied}, "
-            f"output_activation={self.output_activation}"
+            f"output_activation={self.output_activation}, dropout={self.dropout}"
         )
+
+
+VISIBLE_UNITS = ("bernoulli", "gaussian")
+
+
+class RBM(nn.Module):
+    """A restricted Boltzmann machine: binary hidden units ``h``, Bernoulli or Gaussian
+    (unit variance) visible units ``v``, weights ``W`` and biases ``c`` (hidden), ``b``
+    (visible).
+
+    The energy is ``E(v, h) = −hᵀWv − cᵀh − bᵀv`` (Bernoulli) or
+    ``½‖v − b‖² − hᵀWv − cᵀh`` (Gaussian), so ``P(h_j = 1 | v) = σ(W_j v + c_j)`` and
+    ``E[v | h] = σ(Wᵀh + b)`` (Bernoulli) or ``Wᵀh + b`` (Gaussian). :meth:`forward` is the
+    free energy ``F(v) = −log Σ_h exp(−E(v, h))``, whose gradient gives contrastive
+    divergence (see :func:`deepae.rbm.contrastive_divergence`).
+    """
+
+    def __init__(self, n_visible: int, n_hidden: int, visible: str = "bernoulli"):
+        super().__init__()
+        self.n_visible = n_visible
+        self.n_hidden = n_hidden
+        self.visible = visible
+        self.weight = nn.Parameter(torch.empty(n_hidden, n_visible))
+        self.hidden_bias = nn.Parameter(torch.empty(n_hidden))
+        self.visible_bias = nn.Parameter(torch.empty(n_visible))
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Weights from ``N(0, 0.01²)`` (as scikit-learn's ``BernoulliRBM``), zero biases."""
+        nn.init.normal_(self.weight, 0.0, 0.01, generator=generator)
+        nn.init.zeros_(self.hidden_bias)
+        nn.init.zeros_(self.visible_bias)
+
+    def hidden_probabilities(self, v: torch.Tensor) -> torch.Tensor:
+        """``P(h = 1 | v)``."""
+        return torch.sigmoid(F.linear(v, self.weight, self.hidden_bias))
+
+    def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
+        """``E[v | h]``."""
+        mean = F.linear(h, self.weight.t(), self.visible_bias)
+        return torch.sigmoid(mean) if self.visible == "bernoulli" else mean
+
+    def sample_hidden(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """A draw of ``h`` given ``v``."""
+        p = self.hidden_probabilities(v)
+        return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+                < p).to(p.dtype)
+
+    def sample_visible(self, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """A draw of ``v`` given ``h``."""
+        mean = self.visible_mean(h)
+        if self.visible == "gaussian":
+            return mean + torch.randn(mean.shape, generator=generator, device=mean.device,
+                                      dtype=mean.dtype)
+        return (torch.rand(mean.shape, generator=generator, device=mean.device,
+                           dtype=mean.dtype) < mean).to(mean.dtype)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        """The free energy ``F(v)`` of each row."""
+        hidden = F.softplus(F.linear(v, self.weight, self.hidden_bias)).sum(dim=1)
+        if self.visible == "gaussian":
+            return 0.5 * (v - self.visible_bias).square().sum(dim=1) - hidden
+        return -(v @ self.visible_bias) - hidden
+
+    def pseudo_log_likelihood(self, v: torch.Tensor) -> torch.Tensor:
+        """``Σ_i log P(v_i | v_−i)`` of each row (Bernoulli units), exactly: flipping
+        ``v_i`` to ``1 − v_i`` gives ``v′`` and ``P(v_i | v_−i) = σ(F(v′) − F(v))``."""
+        pre = F.linear(v, self.weight, self.hidden_bias)
+        base = F.softplus(pre).sum(dim=1, keepdim=True)
+        sign = 1 - 2 * v
+        total = torch.zeros(len(v), dtype=v.dtype, device=v.device)
+        block = max(1, (1 << 22) // max(1, len(v) * self.n_hidden))
+        for start in range(0, self.n_visible, block):
+            cols = slice(start, start + block)
+            flipped = pre[:, None, :] + sign[:, cols, None] * self.weight.t()[None, cols, :]
+            gap = (self.visible_bias[cols] * sign[:, cols]
+                   + F.softplus(flipped).sum(dim=2) - base)  # F(v) − F(v′)
+            total -= F.softplus(gap).sum(dim=1)
+        return total
+
+    def extra_repr(self) -> str:
+        return (f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
+                f"visible={self.visible}")

@@ -93,6 +93,7 @@ ESTIMATOR_CLASSES = (
     "DeepClassifier",
     "DeepRegressor",
     "ReconstructionOutlierDetector",
+    "RBM",
 )
 #: The deepae modules the classes of :data:`ESTIMATOR_CLASSES` are looked up in, in order.
 _CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers")

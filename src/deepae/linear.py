@@ -183,6 +183,24 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     def _scale(self) -> np.ndarray | None:
         return None
 
+    def _check_loaded_state(self) -> None:
+        """Raise a ValueError unless the fitted arrays have the shapes that ``n_components_``
+        and ``n_features_in_`` imply (:func:`deepae.load` calls it)."""
+        if not hasattr(self, "components_"):
+            return
+        k, d = self.n_components_, self.n_features_in_
+        shapes = {"components_": (k, d), "mean_": (d,), "explained_variance_": (k,),
+                  "explained_variance_ratio_": (k,), "singular_values_": (k,)}
+        if hasattr(self, "_moments"):
+            shapes.update({"_moments.sum": (d,), "_moments.gram": (d, d)})
+        for name, shape in shapes.items():
+            value = self
+            for part in name.split("."):
+                value = getattr(value, part)
+            if np.shape(value) != shape:
+                raise ValueError(f"{name} has shape {np.shape(value)} where n_components_={k} "
+                                 f"and n_features_in_={d} ask for {shape}")
+
     def transform(self, X):
         """The code ``Φ(x) = Wᵀ(x − mean_)``, in ``X``'s float dtype (chunk by chunk)."""
         check_is_fitted(self, "components_")

@@ -167,6 +167,14 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
+    def _check_loaded_state(self) -> None:
+        """Raise a ValueError unless the model reads as many features as the detector
+        (:func:`deepae.load` calls it)."""
+        n_model = getattr(getattr(self, "model_", None), "n_features_in_", None)
+        if n_model is not None and n_model != self.n_features_in_:
+            raise ValueError(f"model_ reads {n_model} features, the detector "
+                             f"{self.n_features_in_}")
+
     def reconstruction_error(self, X, per_feature: bool = False) -> np.ndarray:
         """Squared reconstruction errors of the rows of ``X``.
 

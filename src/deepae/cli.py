@@ -2,7 +2,9 @@
 
 ``deepae fit MODEL DATA -o model.deepae [options]`` fits a model on a data file and saves it;
 ``deepae transform|reconstruct|score|predict MODEL_FILE DATA [-o OUT]`` apply a saved model;
-``deepae info MODEL_FILE`` describes one; ``deepae demo`` tells the lecture's story.
+``deepae info MODEL_FILE`` describes one (without importing torch); ``deepae demo`` tells the
+lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands that need
+them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
 Data files are ``.npy``, ``.npz`` (``--key`` picks the array) or ``.csv`` (a first row that is
 not numeric is a header; ``--target`` names the label column). Outputs are ``.npy`` or
@@ -249,7 +251,8 @@ def describe_error(error: BaseException) -> str:
         message = f"{error.filename}: {error.strerror}"
     else:
         message = str(error) or type(error).__name__
-    if not isinstance(error, (ValueError, TypeError, OSError, KeyError, UsageError)):
+    if not isinstance(error, (ValueError, TypeError, OSError, KeyError, ImportError,
+                              UsageError)):
         message = f"{type(error).__name__}: {message}"
     return " ".join(message.split())
 
@@ -289,10 +292,10 @@ def demo_command(args) -> None:
 
 def model_class(name: str) -> type:
     """The estimator class of a command-line model name."""
-    from .persistence import estimator_class
-
     if name not in MODELS:
         raise UsageError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    from .persistence import estimator_class
+
     cls = estimator_class(MODELS[name])
     if cls is None:
         raise UsageError(f"model {name!r} is not available in this version of deepae "
@@ -302,9 +305,9 @@ def model_class(name: str) -> type:
 
 def build_estimator(args):
     """The estimator of ``deepae fit`` with the command line's parameters."""
+    estimator = model_class(args.model)()  # first: an unknown name needs no heavy import
     from sklearn.base import clone
 
-    estimator = model_class(args.model)()
     settings = {}  # parameter -> (value, how the user named it)
     for flag, dest, _ in PARAM_OPTIONS:
         value = getattr(args, f"param_{dest}")
@@ -354,12 +357,12 @@ def set_verbose(estimator, level: int) -> dict:
 
 
 def fit_command(args) -> None:
+    check_output_path(args.output, (), what="model file")
+    estimator = build_estimator(args)
     from sklearn.base import is_classifier, is_regressor
 
     from . import distributed, persistence
 
-    check_output_path(args.output, (), what="model file")
-    estimator = build_estimator(args)
     X, y, _ = read_data(args.data, key=args.key, target=args.target)
     if (is_classifier(estimator) or is_regressor(estimator)) and y is None:
         raise UsageError(f"model {args.model!r} learns from labels: name their column with "
@@ -439,58 +442,115 @@ def feature_names_out(model, n: int) -> list[str]:
 
 
 def info_command(path: str) -> None:
-    from . import persistence
+    """Describe a model file from its header alone (checked, checksum included): no torch."""
+    from . import modelfile
 
-    header = persistence.read_header(path)
-    model = persistence.load(path)
-    size = os.path.getsize(path)
-    print(f"{path}: deepae model file, format {header['format_version']}, {size:,} bytes")
-    print(f"written by deepae {header.get('deepae_version', '?')} "
-          f"(torch {header.get('torch_version', '?')}, numpy {header.get('numpy_version', '?')})")
-    print(f"class: deepae.{type(model).__name__}")
-    for line in describe_estimator(model, indent="  "):
+    try:
+        header = modelfile.read_header(path)
+        modelfile.verify_checksum(path, header)
+        config = modelfile.parse_config(header.metadata["config"])
+    except modelfile.FormatError as error:
+        raise ValueError(f"{path}: not a valid deepae model file: {error}") from None
+    body = config.get("$estimator") if isinstance(config, dict) else None
+    if not isinstance(body, dict):
+        raise ValueError(f"{path}: not a valid deepae model file: its configuration does not "
+                         "describe an estimator")
+    metadata, size = header.metadata, os.path.getsize(path)
+    print(f"{path}: deepae model file, format {metadata['format_version']}, {size:,} bytes")
+    print(f"written by deepae {metadata.get('deepae_version', '?')} "
+          f"(torch {metadata.get('torch_version', '?')}, "
+          f"numpy {metadata.get('numpy_version', '?')})")
+    print(f"class: deepae.{body.get('class')}")
+    for line in describe_estimator(body, ModelFileValues(path, header.tensors), indent="  "):
         print(line)
 
 
-def describe_estimator(model, indent: str) -> list[str]:
-    params = model.get_params(deep=False)
-    lines = [f"{indent[:-2]}params:"]
-    for name, value in params.items():
-        if hasattr(value, "get_params"):
-            lines.append(f"{indent}{name} = {type(value).__name__}")
-            lines.extend(describe_estimator(value, indent + "    "))
-        else:
-            lines.append(f"{indent}{name} = {value!r}")
-    fitted = sorted(k for k in vars(model) if k.endswith("_") and not k.startswith("_")
-                    and k not in params)
-    lines.append(f"{indent[:-2]}fitted: {'no' if not fitted else ''}".rstrip())
-    for name in fitted:
-        value = getattr(model, name)
-        if hasattr(value, "get_params"):
-            lines.append(f"{indent}{name} = {type(value).__name__}")
-            lines.extend(describe_estimator(value, indent + "    "))
-        else:
-            lines.append(f"{indent}{name} = {summarize(value)}")
+class ModelFileValues:
+    """Short descriptions of the values of a model file's configuration (see
+    :mod:`deepae.persistence` for their JSON), reading small arrays from the file."""
+
+    def __init__(self, path: str, tensors: dict):
+        self.path = path
+        self.tensors = tensors
+
+    def array(self, name: str) -> str:
+        entry = self.tensors.get(name)
+        if entry is None:
+            return "(missing tensor)"
+        dtype = entry.dtype.removeprefix("torch.")
+        if np.prod(entry.shape) > 6 or dtype == "bfloat16":
+            return f"{dtype} array of shape {entry.shape}"
+        with open(self.path, "rb") as file:
+            file.seek(entry.start)
+            values = np.frombuffer(file.read(entry.end - entry.start), dtype=dtype)
+        return f"{dtype} array {np.array2string(values, precision=4)}"
+
+    def module(self, body: dict) -> str:
+        state = body.get("state", {}) if isinstance(body, dict) else {}
+        entries = [self.tensors[key] for key in state.values() if key in self.tensors]
+        n = sum(int(np.prod(entry.shape)) for entry in entries)
+        return f"torch module ({n:,} parameters)"
+
+    def plain(self, obj):
+        """The JSON value as the Python value it stands for, arrays and modules as text."""
+        if isinstance(obj, list):
+            return [self.plain(v) for v in obj]
+        if not isinstance(obj, dict):
+            return obj
+        if len(obj) != 1 or not next(iter(obj)).startswith("$"):
+            return {k: self.plain(v) for k, v in obj.items()}
+        tag, body = next(iter(obj.items()))
+        if tag == "$tuple":
+            return tuple(self.plain(v) for v in body)
+        if tag == "$float":
+            return float(body)
+        if tag == "$scalar":
+            return self.plain(body[1])
+        if tag == "$array":
+            return Text(self.array(body))
+        if tag == "$module":
+            return Text(self.module(body))
+        if tag == "$ndarray":
+            return Text(f"{body.get('dtype')} array of shape {tuple(body.get('shape', ()))}")
+        if tag == "$estimator":
+            return Text(str(body.get("class")))
+        return Text(tag[1:].replace("_", " "))
+
+
+class Text(str):
+    """A description standing for a value (shown without quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def describe_estimator(body: dict, values: ModelFileValues, indent: str) -> list[str]:
+    """Lines describing an estimator's JSON: its parameters and fitted attributes."""
+    lines = []
+    for title, part in (("params", body.get("params", {})),
+                        ("fitted", body.get("attributes", {}))):
+        lines.append(f"{indent[:-2]}{title}:{' no' if title == 'fitted' and not part else ''}")
+        for name in sorted(part) if title == "fitted" else part:
+            value = part[name]
+            nested = value.get("$estimator") if isinstance(value, dict) else None
+            if isinstance(nested, dict):
+                lines.append(f"{indent}{name} = {nested.get('class')}")
+                lines.extend(describe_estimator(nested, values, indent + "    "))
+            else:
+                lines.append(f"{indent}{name} = {summarize(values.plain(value))}")
     return lines
 
 
 def summarize(value) -> str:
-    """A short description of a fitted attribute."""
-    import torch
-
-    if isinstance(value, np.ndarray):
-        if value.size <= 6:
-            return f"{value.dtype} array {np.array2string(value.reshape(-1), precision=4)}"
-        return f"{value.dtype} array of shape {value.shape}"
-    if isinstance(value, torch.nn.Module):
-        n = sum(p.numel() for p in value.parameters())
-        return f"torch module {type(value).__name__} ({n:,} parameters)"
+    """A short description of a value."""
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, dict) for v in value) and "epoch" in value[-1]:
             last = value[-1]
             loss = ", ".join(f"{k}={v:.4g}" for k, v in last.items()
                              if k.endswith("loss") and isinstance(v, float))
             return f"{len(value)} epochs (last: {loss or last})"
+        if value and all(isinstance(v, Text) and "torch module" in v for v in value):
+            return f"{len(value)} torch modules"
         if len(value) > 6 or any(isinstance(v, (list, tuple, dict)) for v in value):
             return f"{type(value).__name__} of {len(value)} items"
     text = repr(value)

@@ -475,6 +475,7 @@ def test_deeply_nested_config_is_refused(tmp_path):
 MEASURE_LOADS = """
 import json, sys
 import deepae
+import deepae.autoencoder, deepae.deep, deepae.linear, deepae.outliers  # imported beforehand
 
 def rss(field):
     with open("/proc/self/status") as status:

@@ -2,7 +2,8 @@
 
 ``deepae fit MODEL DATA -o model.deepae [options]`` fits a model on a data file and saves it;
 ``deepae transform|reconstruct|score|predict MODEL_FILE DATA [-o OUT]`` apply a saved model;
-``deepae info MODEL_FILE`` describes one (without importing torch); ``deepae demo`` tells the
+``deepae info MODEL_FILE`` describes one (without importing torch); ``deepae export
+MODEL_FILE -o model.onnx`` writes its outputs as an ONNX graph; ``deepae demo`` tells the
 lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands that need
 them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
@@ -211,6 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", parents=[common], help="describe a saved model")
     info.add_argument("model_file", metavar="MODEL_FILE")
+
+    export = commands.add_parser(
+        "export", parents=[common], help="write a saved model's outputs as an ONNX graph",
+        description="Write MODEL_FILE's transform and scores (or class probabilities, or "
+        "predictions) as one ONNX graph: float32 input X of shape (batch, features), one "
+        "output per method. Needs pip install 'deepae[onnx]'.")
+    export.add_argument("model_file", metavar="MODEL_FILE", help="a saved model")
+    export.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="ONNX file to write (e.g. model.onnx)")
+    export.add_argument("-q", "--quiet", action="store_true", help="no summary")
     return parser
 
 
@@ -264,6 +275,8 @@ def run(args) -> int:
         fit_command(args)
     elif args.command == "info":
         info_command(args.model_file)
+    elif args.command == "export":
+        export_command(args)
     else:
         apply_command(args)
     return 0
@@ -415,6 +428,18 @@ def apply_command(args) -> None:
         header = ["prediction"] if result.ndim == 1 else [
             f"prediction{i}" for i in range(result.shape[1])]
     write_output(np.asarray(result), args.output, header)
+
+
+def export_command(args) -> None:
+    from . import export, persistence
+
+    check_output_path(args.output, (".onnx",), what="ONNX file")
+    export.check_onnx_packages()
+    model = persistence.load(args.model_file)
+    names = model.export_onnx(args.output)
+    if not args.quiet:
+        print(f"wrote {args.output}: input {export.INPUT_NAME} (batch × "
+              f"{model.n_features_in_} float32), outputs {', '.join(names)}")
 
 
 def require(model, method: str, command: str) -> None:

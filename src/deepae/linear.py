@@ -11,6 +11,7 @@ from ._base import resolve_device
 from ._validation import FLOAT_DTYPES, check_X, map_chunks, to_numpy
 from .data import first_item, is_batches
 from .linalg import Moments, principal_axes
+from .modules import LinearCoder
 from .persistence import SaveMixin
 from .scores import ReconstructionScoresMixin
 
@@ -182,6 +183,13 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
 
     def _scale(self) -> np.ndarray | None:
         return None
+
+    def _coder(self) -> LinearCoder:
+        """This model as a float32 torch module with ``encode`` and ``decode``."""
+        check_is_fitted(self, "components_")
+        scale = self._scale()
+        return LinearCoder(*(torch.tensor(np.array(a, np.float32)) for a in (
+            self.mean_, self.components_, 1.0 if scale is None else scale)))
 
     def _check_loaded_state(self) -> None:
         """Raise a ValueError unless the fitted arrays have the shapes that ``n_components_``

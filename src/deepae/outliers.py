@@ -196,6 +196,17 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         rebuilt = self.model_.inverse_transform(self.model_.transform(X))
         return np.square(X - rebuilt)
 
+    def _export_module(self):
+        """The torch module of ONNX export: ``score_samples`` and ``decision_function``.
+
+        The score is minus the reconstruction error of the model's ``_coder()`` (a module
+        with ``encode`` and ``decode``); ``export_onnx`` needs only this hook.
+        """
+        from .export import DetectorOutputs, ReconstructionError
+
+        check_is_fitted(self, "model_")
+        return DetectorOutputs(ReconstructionError(self.model_._coder()), self.offset_)
+
     def score_samples(self, X) -> np.ndarray:
         """Minus the reconstruction error ``‖x − g(x)‖²``: higher means more normal."""
         return -self.reconstruction_error(X)

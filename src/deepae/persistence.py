@@ -128,7 +128,25 @@ _MODULE_ATTRIBUTE = "module_"
 
 class SaveMixin:
     """Gives an estimator ``save(path)``: write it to a safe model file (see
-    :mod:`deepae.persistence`); ``deepae.load(path)`` reads it back."""
+    :mod:`deepae.persistence`); ``deepae.load(path)`` reads it back. And ``export_onnx(path)``:
+    its outputs as an ONNX graph (see :mod:`deepae.export`)."""
+
+    def export_onnx(self, path) -> tuple[str, ...]:
+        """Write this fitted estimator's outputs to the ONNX file ``path``.
+
+        One float32 input ``X`` of shape ``(batch, n_features_in_)``, any batch size; one
+        output per method, named after it: ``transform``, ``reconstruction_error`` and
+        ``score_samples`` for the autoencoders and PCA, ``score_samples`` and
+        ``decision_function`` for the outlier detector, ``predict_proba`` for the classifier,
+        ``predict`` for the regressor. Needs ``pip install 'deepae[onnx]'``.
+
+        Returns
+        -------
+        output_names : tuple of str
+        """
+        from .export import export_onnx
+
+        return export_onnx(self, path)
 
     def save(self, path) -> None:
         """Write this estimator (parameters, fitted state, weights) to the file ``path``.

@@ -20,6 +20,7 @@ _HOMES = {
     "DeepRegressor": "deep",
     "ReconstructionOutlierDetector": "outliers",
     "load": "persistence",
+    "report": "model_report",
 }
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "__version__",
     "distributed",
     "load",
+    "report",
 ]
 
 

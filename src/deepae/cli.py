@@ -3,7 +3,8 @@
 ``deepae fit MODEL DATA -o model.deepae [options]`` fits a model on a data file and saves it;
 ``deepae transform|reconstruct|score|predict MODEL_FILE DATA [-o OUT]`` apply a saved model;
 ``deepae info MODEL_FILE`` describes one (without importing torch); ``deepae export
-MODEL_FILE -o model.onnx`` writes its outputs as an ONNX graph; ``deepae demo`` tells the
+MODEL_FILE -o model.onnx`` writes its outputs as an ONNX graph; ``deepae report MODEL_FILE
+DATA -o DIR`` writes an HTML page about a model on the data; ``deepae demo`` tells the
 lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands that need
 them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
@@ -78,6 +79,13 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"invalid value {text!r}: give layer sizes separated by commas, e.g. 64,32")
     return sizes
+
+
+def _image_shape(text: str) -> tuple[int, int]:
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.strip().isdigit() and width.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give HEIGHTxWIDTH, e.g. 8x8")
+    return int(height), int(width)
 
 
 def _optional_name(text: str):
@@ -213,6 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", parents=[common], help="describe a saved model")
     info.add_argument("model_file", metavar="MODEL_FILE")
 
+    report = commands.add_parser(
+        "report", parents=[common, data], help="an HTML page about a saved model on DATA",
+        description="Write DIR/index.html: one self-contained page about MODEL_FILE on DATA "
+        "(learning curves, reconstruction errors and threshold, most atypical rows, a map "
+        "of the codes colored by --target or by the error, images with --image-shape).")
+    report.add_argument("model_file", metavar="MODEL_FILE", help="a saved model")
+    report.add_argument("data", metavar="DATA", help="data (.npy, .npz or .csv)")
+    report.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="folder of the page (created if needed)")
+    report.add_argument("--image-shape", type=_image_shape, metavar="HxW",
+                        help="rows are images of this shape: draw filters and reconstructions")
+    report.add_argument("--max-rows", type=int, default=5000, metavar="N",
+                        help="sample larger data at random to N rows (default 5000)")
+
     export = commands.add_parser(
         "export", parents=[common], help="write a saved model's outputs as an ONNX graph",
         description="Write MODEL_FILE's transform and scores (or class probabilities, or "
@@ -277,6 +299,8 @@ def run(args) -> int:
         info_command(args.model_file)
     elif args.command == "export":
         export_command(args)
+    elif args.command == "report":
+        report_command(args)
     else:
         apply_command(args)
     return 0
@@ -428,6 +452,23 @@ def apply_command(args) -> None:
         header = ["prediction"] if result.ndim == 1 else [
             f"prediction{i}" for i in range(result.shape[1])]
     write_output(np.asarray(result), args.output, header)
+
+
+def report_command(args) -> None:
+    from . import figures, persistence
+
+    if args.max_rows < 1:
+        raise UsageError(f"--max-rows must be positive, got {args.max_rows}")
+    figures.check_matplotlib("deepae report")
+    model = persistence.load(args.model_file)
+    X, y, columns = read_data(args.data, key=args.key, target=args.target)
+    from .model_report import report
+
+    index = report(model, X, args.output, y=y, feature_names=columns,
+                   image_shape=args.image_shape, max_rows=args.max_rows,
+                   data_name=os.path.basename(args.data))
+    if not args.quiet:
+        print(f"report: {index}")
 
 
 def export_command(args) -> None:

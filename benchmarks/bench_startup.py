@@ -91,8 +91,10 @@ def run() -> str:
         "(≈1.1 s, of which scipy.stats 0.5 s and pandas 0.25 s, the latter only where pandas "
         "is installed), and for `fit outliers` torch's one-time import of `torch._dynamo` "
         "(≈1.3 s): torch 2.13 marks `Optimizer.add_param_group` and `zero_grad` with "
-        "`torch._disable_dynamo`, so the first optimizer of a process imports it whatever its "
-        "options (`fused=True` is not the cause); no public option avoids it.",
+        "`torch._disable_dynamo`, and every optimizer's `step` imports `torch._dynamo` for a "
+        "graph break, so the first optimizer of a process imports it whatever its options "
+        "(`fused=True` is not the cause; `fused=False, foreach=False` imports it too). Only "
+        "replacing `torch.optim` would avoid it, so deepae keeps torch's optimizers.",
     ])
 
 

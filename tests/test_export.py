@@ -41,6 +41,7 @@ MODELS = {
     "stacked": lambda: deepae.StackedAutoencoder(**DEEP),
     "classifier": lambda: deepae.DeepClassifier(**DEEP),
     "regressor": lambda: deepae.DeepRegressor(**DEEP),
+    "regressor-2d": lambda: deepae.DeepRegressor(**DEEP),
     "detector-default": lambda: deepae.ReconstructionOutlierDetector(),
     "detector-pca": lambda: deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=3)),
 }
@@ -54,6 +55,8 @@ def fitted(name, X, y):
     model = MODELS[name]()
     if name == "classifier":
         return model.fit(X, (y > np.median(y)).astype(int) if y.dtype.kind == "f" else y)
+    if name == "regressor-2d":
+        return model.fit(X, np.column_stack([y, 1000 - 3 * y]))
     return model.fit(X, y) if name == "regressor" else model.fit(X)
 
 

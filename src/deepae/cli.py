@@ -577,7 +577,8 @@ class ModelFileValues:
         if tag == "$module":
             return Text(self.module(body))
         if tag == "$ndarray":
-            return Text(f"{body.get('dtype')} array of shape {tuple(body.get('shape', ()))}")
+            dtype = np.dtype(body.get("dtype")).name if isinstance(body, dict) else "?"
+            return Text(f"{dtype} array of shape {tuple(body.get('shape', ()))}")
         if tag == "$estimator":
             return Text(str(body.get("class")))
         return Text(tag[1:].replace("_", " "))

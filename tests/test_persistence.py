@@ -608,3 +608,5 @@ def test_peak_memory_of_a_load_is_bounded_by_the_file(tmp_path):
     [result] = measure_loads([path])
     assert result["error"] is None
     assert size <= result["extra"] < 2 * size + 64 * 2**20, (size, result)
+    for weight in deepae.load(path).module_.parameters():  # each in memory of its own
+        assert weight.untyped_storage().nbytes() == weight.numel() * weight.element_size()

@@ -149,15 +149,22 @@ def digest(config: str, tensors) -> str:
     return sha.hexdigest()
 
 
-def verify_checksum(path, header: Header) -> None:
-    """Raise :class:`FormatError` unless the file's contents match their checksum."""
+def verify_checksum(path, header: Header, buffers: dict | None = None) -> None:
+    """Raise :class:`FormatError` unless the file's contents match their checksum.
+
+    ``buffers`` maps each tensor's name to its bytes when they have been read already;
+    otherwise the file is read a chunk at a time.
+    """
     with open(path, "rb") as file:
-        def chunks(entry: TensorEntry):
+        def chunks(name: str, entry: TensorEntry):
+            if buffers is not None:
+                yield buffers[name]
+                return
             file.seek(entry.start)
             for offset in range(entry.start, entry.end, _CHUNK):
                 yield file.read(min(_CHUNK, entry.end - offset))
 
-        entries = ((name, e.dtype, e.shape, chunks(e))
+        entries = ((name, e.dtype, e.shape, chunks(name, e))
                    for name, e in sorted(header.tensors.items()))
         if digest(header.metadata["config"], entries) != header.metadata["sha256"]:
             raise FormatError("its contents do not match their checksum (corrupt or modified)")

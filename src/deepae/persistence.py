@@ -61,8 +61,8 @@ against ``n_components_`` and ``n_features_in_``).
 
 Safety
 ------
-Loading reads the safetensors header as JSON and the tensors with ``safetensors`` — no
-pickle, no ``torch.load``, no ``eval``, no import of names from the file: classes come from
+Loading reads the safetensors header as JSON (:mod:`deepae.modelfile`) and the tensors'
+bytes at the places it gives — no pickle, no ``torch.load``, no ``eval``, no import of names from the file: classes come from
 a fixed list, and their constructors only receive JSON values. A file that is not a deepae
 model (a pickle, a zip, a ``torch.save`` file), truncated, corrupt or modified (checksum),
 or naming an unknown class or attribute gives a ``ValueError`` naming the path.
@@ -86,7 +86,6 @@ import warnings
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save as save_tensors
 from torch import nn
 
@@ -392,17 +391,38 @@ def load(path):
 
 def _load(path: str):
     header = modelfile.read_header(path)
-    modelfile.verify_checksum(path, header)
     config = modelfile.parse_config(header.metadata["config"])
-    try:
-        with safe_open(path, framework="pt") as file:
-            tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
-    except Exception as error:  # noqa: BLE001 - SafetensorError is a bare Exception
-        raise _FormatError(f"its tensors cannot be read ({error})") from None
+    tensors = _read_tensors(path, header)
     estimator = _Reader(tensors).value(config, "model")
     if estimator_class(type(estimator).__name__) is not type(estimator):
         raise _FormatError("its configuration does not describe an estimator")
     return estimator
+
+
+def _read_tensors(path: str, header: modelfile.Header) -> dict[str, torch.Tensor]:
+    """The file's tensors, their checksum verified.
+
+    Each tensor's bytes (whose place, dtype and shape :func:`deepae.modelfile.read_header`
+    has checked) are read once into a buffer that the tensor then owns: the load takes the
+    file's size in memory, and a loaded tensor is independent of the file and of the others
+    (safetensors' own reader maps the whole file, and any of its tensors would keep all of it,
+    in memory and when pickled).
+    """
+    buffers = {}
+    with open(path, "rb") as file:
+        for name, entry in header.tensors.items():
+            buffers[name] = bytearray(entry.end - entry.start)
+            file.seek(entry.start)
+            if file.readinto(buffers[name]) != len(buffers[name]):
+                raise _FormatError(f"it is truncated (tensor {name!r})")
+    modelfile.verify_checksum(path, header, buffers)
+    tensors = {}
+    for name, entry in header.tensors.items():
+        dtype = getattr(torch, entry.dtype.removeprefix("torch."))
+        tensor = (torch.frombuffer(buffers[name], dtype=dtype) if buffers[name]
+                  else torch.empty(0, dtype=dtype))
+        tensors[name] = tensor.reshape(entry.shape)
+    return tensors
 
 
 class _PendingModule:

@@ -65,6 +65,7 @@ def report(model, X, out="report", y=None, feature_names=None, image_shape=None,
     """
     check_matplotlib("the report")
     check_is_fitted(model)
+    X = X if hasattr(X, "shape") else np.asarray(X)
     n_total, n_features = np.shape(X)
     rows = np.arange(n_total)
     if n_total > max_rows:

@@ -62,10 +62,11 @@ against ``n_components_`` and ``n_features_in_``).
 Safety
 ------
 Loading reads the safetensors header as JSON (:mod:`deepae.modelfile`) and the tensors'
-bytes at the places it gives — no pickle, no ``torch.load``, no ``eval``, no import of names from the file: classes come from
-a fixed list, and their constructors only receive JSON values. A file that is not a deepae
-model (a pickle, a zip, a ``torch.save`` file), truncated, corrupt or modified (checksum),
-or naming an unknown class or attribute gives a ``ValueError`` naming the path.
+bytes at the places it gives — no pickle, no ``torch.load``, no ``eval``, no import of names
+from the file: classes come from a fixed list, and their constructors only receive JSON
+values. A file that is not a deepae model (a pickle, a zip, a ``torch.save`` file),
+truncated, corrupt or modified (checksum), or naming an unknown class or attribute gives a
+``ValueError`` naming the path.
 
 Loading is bounded by the file: the header is at most
 :data:`deepae.modelfile.MAX_HEADER_BYTES`, the configuration nested at most

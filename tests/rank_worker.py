@@ -26,6 +26,8 @@ def fit_linear(data, rank, directory):
         "linear": deepae.LinearAutoencoder(4).fit(shard),
         "stream": stream,
         "mapped": deepae.PCA(5).fit(mapped[start : start + len(shard)]),
+        "randomized": deepae.PCA(5, svd_solver="randomized", n_oversamples=2,
+                                 random_state=0).fit(mapped[start : start + len(shard)]),
     }
     return {f"{name}.{attribute}": getattr(model, attribute)
             for name, model in models.items()
@@ -66,6 +68,9 @@ def fit_deep(data, rank, directory):
     out["regressor.y_mean"] = models["regressor"].y_mean_
     out["regressor.y_scale"] = models["regressor"].y_scale_
     out["outliers.threshold"] = models["outliers"].threshold_
+    out["outliers.scaling"] = np.r_[models["outliers"].mean_, models["outliers"].scale_]
+    out["outliers.code_precision"] = models["outliers"].code_precision_
+    out["outliers.residual_variance"] = models["outliers"].residual_variance_
     out["outliers.local_scores"] = models["outliers"].decision_scores_
     return out
 

@@ -391,6 +391,42 @@ def test_debug_shows_the_traceback(data, capsys):
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("deepae: error:")
 
 
+def test_fit_with_an_svd_solver(data, tmp_path, capsys):
+    model = tmp_path / "pca.deepae"
+    code, out, err = run_cli("fit", "pca", data["npy"], "-o", model, "--n-components", "2",
+                             "--svd-solver", "randomized", "--random-state", "0", "-q",
+                             capsys=capsys)
+    assert code == 0, err
+    expected = deepae.PCA(2, svd_solver="randomized", random_state=0).fit(X)
+    np.testing.assert_array_equal(deepae.load(model).components_, expected.components_)
+    code, out, err = run_cli("fit", "pca", data["npy"], "-o", model, "--svd-solver", "svd",
+                             capsys=capsys)
+    assert code != 0 and "svd_solver='svd'" in err
+
+
+def test_outlier_detector_options(data, tmp_path, capsys):
+    model = tmp_path / "od.deepae"
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--scaling", "none",
+                             "--code-density", "true", "--base-model", "autoencoder",
+                             "--trim-fraction", "0.1", "--max-epochs", "2", "-q", capsys=capsys)
+    assert code == 0, err
+    loaded = deepae.load(model)
+    assert (loaded.scaling, loaded.code_density) == (None, True)
+    assert loaded.model_.trim_fraction == 0.1
+    assert loaded.code_precision_ is not None
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--code-density",
+                             "maybe", capsys=capsys)
+    assert code == 2 and "auto, true or false" in err
+
+
+def test_none_given_on_the_command_line_overrides_a_default(data, tmp_path, capsys):
+    model = tmp_path / "dae.deepae"
+    code, out, err = run_cli("fit", "denoising", data["npy"], "-o", model, "--noise", "none",
+                             "--max-epochs", "1", "-q", capsys=capsys)
+    assert code == 0, err
+    assert deepae.load(model).noise is None  # DenoisingAutoencoder's default is "masking"
+
+
 LIGHT_COMMAND = """
 import sys
 from deepae import cli

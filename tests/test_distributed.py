@@ -59,9 +59,11 @@ def linear_results(tmp_path_factory):
     return run_ranks("pca", tmp_path_factory.mktemp("pca"))
 
 
-@pytest.mark.parametrize("name", ["pca", "linear", "stream", "mapped"])
+@pytest.mark.parametrize("name", ["pca", "linear", "stream", "mapped", "randomized"])
 def test_all_reduced_linear_models_equal_the_one_process_fit(linear_results, name):
-    single = (deepae.LinearAutoencoder(4) if name == "linear" else deepae.PCA(5)).fit(X)
+    single = {"linear": deepae.LinearAutoencoder(4),
+              "randomized": deepae.PCA(5, svd_solver="randomized", n_oversamples=2,
+                                       random_state=0)}.get(name, deepae.PCA(5)).fit(X)
     for result in linear_results:
         assert result[f"{name}.n_samples_seen_"] == len(X)
         for attribute in ("components_", "explained_variance_", "mean_", "singular_values_"):
@@ -89,6 +91,7 @@ def test_every_rank_ends_with_the_same_deep_models(tmp_path):
             np.testing.assert_array_equal(value, second[key], err_msg=key)
     scores = np.concatenate([first["outliers.local_scores"], second["outliers.local_scores"]])
     assert first["outliers.threshold"] == pytest.approx(np.percentile(scores, 90), rel=1e-12)
+    np.testing.assert_allclose(first["outliers.scaling"], np.r_[X.mean(0), X.std(0)], rtol=1e-9)
     np.testing.assert_array_equal(first["classifier.classes"], [0, 1, 2])
     target = X[:, 0] * 100 + 5
     np.testing.assert_allclose(first["regressor.y_mean"], target.mean(), rtol=1e-12)

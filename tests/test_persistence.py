@@ -231,7 +231,8 @@ def test_nested_estimator_params_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.n_components.transform(X), model.n_components.transform(X))
     np.testing.assert_array_equal(loaded.extra_[0].transform(X), model.extra_[0].transform(X))
     assert loaded.n_components.get_params() == {"n_components": 1, "whiten": False,
-                                                "device": "auto"}
+                                                "svd_solver": "auto",
+        "iterated_power": "auto", "n_oversamples": 10, "random_state": None, "device": "auto"}
 
 
 def test_file_records_versions(tmp_path):
@@ -245,7 +246,8 @@ def test_file_records_versions(tmp_path):
     config = json.loads(header["config"])
     assert config["$estimator"]["class"] == "PCA"
     assert config["$estimator"]["params"] == {"n_components": 2, "whiten": False,
-                                              "device": "auto"}
+                                              "svd_solver": "auto",
+        "iterated_power": "auto", "n_oversamples": 10, "random_state": None, "device": "auto"}
 
 
 def test_cannot_save_foreign_objects(tmp_path):

@@ -77,13 +77,18 @@ def test_report_of_every_model_kind(name, tmp_path):
     if name in ("classifier", "regressor"):
         assert "Predictions" in page.headings and "Most atypical rows" not in page.headings
         return
-    assert {"Reconstruction errors", "Most atypical rows", "Map of the codes"} <= set(
-        page.headings)
-    inner = getattr(model, "model_", model)
-    residuals = np.square(X - inner.inverse_transform(inner.transform(X)))
-    worst = int(np.argmax(residuals.sum(1)))
-    assert page.cells[0] == str(worst)  # the first atypical row, with its error
-    assert float(page.cells[1]) == pytest.approx(residuals[worst].sum(), rel=1e-3)
+    histogram = "Outlier scores" if name == "detector" else "Reconstruction errors"
+    assert {histogram, "Most atypical rows", "Map of the codes"} <= set(page.headings)
+    if name == "detector":  # ranked by its outlier score, residuals of the scaled columns
+        Z = (X - model.mean_) / model.scale_
+        residuals = np.square(Z - model.model_.inverse_transform(model.model_.transform(Z)))
+        scores = -model.score_samples(X)
+    else:
+        residuals = np.square(X - model.inverse_transform(model.transform(X)))
+        scores = residuals.sum(1)
+    worst = int(np.argmax(scores))
+    assert page.cells[0] == str(worst)  # the first atypical row, with its score
+    assert float(page.cells[1]) == pytest.approx(scores[worst], rel=1e-3)
     assert page.cells[2].startswith(f"x{int(np.argmax(residuals[worst]))} (")
 
 
@@ -115,7 +120,7 @@ def test_report_command_on_npy_with_images(tmp_path, capsys):
     page = read_page(out / "index.html")
     assert "Images" in page.headings
     assert len(page.images) == 5  # curves, errors, codes, filters, reconstructions
-    assert "colored by its reconstruction error" in (out / "index.html").read_text()
+    assert "colored by its squared reconstruction error" in (out / "index.html").read_text()
     code = cli.main(["report", str(model), str(tmp_path / "digits.npy"), "-o", str(out),
                      "--image-shape", "8x9"])
     err = capsys.readouterr().err

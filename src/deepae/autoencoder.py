@@ -35,13 +35,15 @@ def make_corruption(noise, noise_level: float, data) -> Corruption | None:
     return Corruption(noise, float(noise_level), low, high)
 
 
-def reconstruction_objective(corruption, output_activation: str, loss: str):
+def reconstruction_objective(corruption, output_activation: str, loss: str,
+                             trim_fraction: float = 0.0):
     """The loss function of :func:`train` for an autoencoder: rebuild the clean input from
-    its corrupted copy."""
+    its corrupted copy (leaving out the ``trim_fraction`` worst-rebuilt samples of a batch)."""
     def loss_fn(model, batch, generator):
         clean = batch[0]
         noisy = clean if corruption is None else corruption(clean, generator)
-        return modules.reconstruction_loss(model(noisy), clean, output_activation, loss)
+        return modules.reconstruction_loss(model(noisy), clean, output_activation, loss,
+                                           trim_fraction)
 
     return loss_fn
 
@@ -73,6 +75,11 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
     noise_level : float, default=0.0
         Fraction of corrupted entries (masking, salt and pepper; in ``[0, 1]``) or the
         Gaussian noise's standard deviation.
+    trim_fraction : float, default=0.0
+        Trimmed loss, in ``[0, 1)``: each mini-batch's loss leaves out this fraction of its
+        samples, those with the largest errors. Outliers hidden in the training data are then
+        not learned, so their reconstruction errors stay large (robust autoencoders for
+        outlier detection).
     bias : bool, default=True
         Learn biases; ``activation="linear", tied=True, bias=False`` is the seed's linear
         autoencoder, trained by gradient descent.
@@ -124,6 +131,7 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         loss="squared_error",
         noise=None,
         noise_level=0.0,
+        trim_fraction=0.0,
         bias=True,
         optimizer="adam",
         learning_rate=1e-3,
@@ -144,6 +152,7 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         self.loss = loss
         self.noise = noise
         self.noise_level = noise_level
+        self.trim_fraction = trim_fraction
         self.bias = bias
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -162,6 +171,8 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
         check_option("output_activation", self.output_activation, modules.OUTPUT_ACTIVATIONS)
         check_option("loss", self.loss, modules.LOSSES)
+        check_scalar(self.trim_fraction, "trim_fraction", numbers.Real, min_val=0, max_val=1,
+                     include_boundaries="left")
         if self.loss == "binary_cross_entropy" and self.output_activation != "sigmoid":
             raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
         self._check_training_params()
@@ -188,7 +199,8 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         self.module_ = module.to(device)
         self.history_ = train(
             self.module_,
-            reconstruction_objective(corruption, self.output_activation, self.loss),
+            reconstruction_objective(corruption, self.output_activation, self.loss,
+                                     float(self.trim_fraction)),
             train_data,
             self._training_config(seed, type(self).__name__),
             valid_data,
@@ -278,6 +290,7 @@ class DenoisingAutoencoder(Autoencoder):
         loss="squared_error",
         noise="masking",
         noise_level=0.25,
+        trim_fraction=0.0,
         bias=True,
         optimizer="adam",
         learning_rate=1e-3,
@@ -294,7 +307,7 @@ class DenoisingAutoencoder(Autoencoder):
         super().__init__(
             hidden_size=hidden_size, activation=activation, tied=tied,
             output_activation=output_activation, loss=loss, noise=noise,
-            noise_level=noise_level, bias=bias, optimizer=optimizer,
+            noise_level=noise_level, trim_fraction=trim_fraction, bias=bias, optimizer=optimizer,
             learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size,
             max_epochs=max_epochs, early_stopping=early_stopping,
             validation_fraction=validation_fraction, patience=patience,

@@ -92,6 +92,13 @@ def _optional_name(text: str):
     return None if text.lower() == "none" else text
 
 
+def _auto_or_bool(text: str):
+    value = {"auto": "auto", "true": True, "false": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: use auto, true or false")
+    return value
+
+
 def _param(text: str) -> tuple[str, object]:
     name, sep, raw = text.partition("=")
     name = name.strip().replace("-", "_")
@@ -116,6 +123,8 @@ PARAM_OPTIONS = [
                             "help": "subtract the mean (linear)"}),
     ("--whiten", "whiten", {"action": argparse.BooleanOptionalAction,
                             "help": "unit-variance codes (pca)"}),
+    ("--svd-solver", "svd_solver", {"help": "auto, covariance_eigh, randomized, gram or full "
+                                    "(pca, linear)"}),
     ("--hidden-size", "hidden_size", {"type": int, "help": "code size (autoencoder, denoising)"}),
     ("--hidden-layer-sizes", "hidden_layer_sizes",
      {"type": _sizes, "metavar": "N,N,...", "help": "layer sizes, e.g. 64,32 (stacked, "
@@ -141,6 +150,12 @@ PARAM_OPTIONS = [
     ("--validation-fraction", "validation_fraction", {"type": float}),
     ("--contamination", "contamination", {"type": float,
                                           "help": "expected fraction of outliers (outliers)"}),
+    ("--scaling", "scaling", {"type": _optional_name,
+                              "help": "column scaling: auto, standard or none (outliers)"}),
+    ("--code-density", "code_density", {"type": _auto_or_bool, "help": "add the Gaussian "
+                                        "density of the codes: auto, true or false (outliers)"}),
+    ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
+                                          "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),
     ("--device", "device", {"help": "auto, cpu or cuda"}),
 ]
@@ -193,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, dest, kwargs in PARAM_OPTIONS:
         if "action" not in kwargs:
             kwargs = {"metavar": dest.upper(), **kwargs}
-        params.add_argument(flag, dest=f"param_{dest}", default=None, **kwargs)
+        params.add_argument(flag, dest=f"param_{dest}", default=argparse.SUPPRESS, **kwargs)
     params.add_argument("--base-model", choices=[m for m in MODELS if m != "outliers"],
                      help="the model whose reconstruction error scores outliers (outliers); "
                      "options it has and the detector lacks go to it")
@@ -347,9 +362,8 @@ def build_estimator(args):
 
     settings = {}  # parameter -> (value, how the user named it)
     for flag, dest, _ in PARAM_OPTIONS:
-        value = getattr(args, f"param_{dest}")
-        if value is not None:
-            settings[dest] = (value, flag)
+        if hasattr(args, f"param_{dest}"):  # given, possibly as none
+            settings[dest] = (getattr(args, f"param_{dest}"), flag)
     for name, value in args.param:
         settings[name] = (value, f"--param {name}")
     if args.base_model is not None:

@@ -72,30 +72,50 @@ class RegressorOutputs(nn.Module):
 
 
 class DetectorOutputs(nn.Module):
-    """``score_samples`` (minus the per-row error that ``errors`` computes) and
+    """``score_samples`` (minus the per-row outlier score that ``scores`` computes) and
     ``decision_function`` (``score_samples − offset``) of an outlier detector."""
 
     output_names = ("score_samples", "decision_function")
 
-    def __init__(self, errors: nn.Module, offset: float):
+    def __init__(self, scores: nn.Module, offset: float):
         super().__init__()
-        self.errors = errors
+        self.scores = scores
         self.offset = float(offset)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        scores = -self.errors(x)
+        scores = -self.scores(x)
         return scores, scores - self.offset
 
 
-class ReconstructionError(nn.Module):
-    """The per-row squared reconstruction error of a ``coder`` (``encode`` and ``decode``)."""
+class DetectorScore(nn.Module):
+    """The outlier score of :class:`deepae.ReconstructionOutlierDetector`: the rows scaled
+    (``z = (x − mean) / scale``), then the squared reconstruction error of a ``coder``
+    (``encode`` and ``decode``) — each feature's divided by its ``residual_variance``, plus the
+    squared Mahalanobis distance of the code under ``code_mean`` and ``code_precision``, when
+    these are given (the code density)."""
 
-    def __init__(self, coder: nn.Module):
+    def __init__(self, coder: nn.Module, mean: torch.Tensor, scale: torch.Tensor,
+                 residual_variance: torch.Tensor | None = None,
+                 code_mean: torch.Tensor | None = None,
+                 code_precision: torch.Tensor | None = None):
         super().__init__()
         self.coder = coder
+        self.density = residual_variance is not None
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+        if self.density:
+            self.register_buffer("weights", 1 / residual_variance)
+            self.register_buffer("code_mean", code_mean)
+            self.register_buffer("code_precision", code_precision)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.coder.decode(self.coder.encode(x)) - x).square().sum(1)
+        z = (x - self.mean) / self.scale
+        codes = self.coder.encode(z)
+        residuals = (self.coder.decode(codes) - z).square()
+        if not self.density:
+            return residuals.sum(1)
+        centered = codes - self.code_mean
+        return residuals @ self.weights + (centered @ self.code_precision * centered).sum(1)
 
 
 def check_onnx_packages() -> None:

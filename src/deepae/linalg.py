@@ -163,11 +163,14 @@ def principal_axes(
     else:
         eigenvalues, vectors = (t.cpu().numpy() for t in torch.linalg.eigh(
             torch.as_tensor(scatter, device=device)))
-    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
-    vectors = vectors[:, ::-1].T
+    return np.clip(eigenvalues[::-1], 0.0, None), sign_fixed(vectors[:, ::-1].T)
+
+
+def sign_fixed(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (rows) with signs fixed as scikit-learn fixes them: each row's entry of
+    largest magnitude is positive."""
     largest = np.argmax(np.abs(vectors), axis=1)
-    vectors *= np.sign(vectors[np.arange(len(vectors)), largest])[:, None]
-    return eigenvalues, vectors
+    return vectors * np.sign(vectors[np.arange(len(vectors)), largest])[:, None]
 
 
 def float32_rounded(values: np.ndarray) -> np.ndarray:

@@ -5,15 +5,26 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._base import resolve_device
-from ._validation import FLOAT_DTYPES, check_X, map_chunks, to_numpy
-from .data import first_item, is_batches
+from . import distributed
+from ._base import resolve_device, seed_from
+from ._validation import FLOAT_DTYPES, check_option, check_X, map_chunks, to_numpy
+from .data import first_item, is_batches, is_memmap
 from .linalg import Moments, principal_axes
 from .modules import LinearCoder
 from .persistence import SaveMixin
 from .scores import ReconstructionScoresMixin
+from .solvers import (
+    SVD_SOLVERS,
+    RowPasses,
+    Spectrum,
+    choose_solver,
+    full_spectrum,
+    gram_spectrum,
+    randomized_spectrum,
+)
 
 
 class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
@@ -33,10 +44,35 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         ``min(n_samples, n_features)``.
     center : bool, default=False
         Subtract the mean before encoding (then the model is PCA without whitening).
+    svd_solver : {"auto", "covariance_eigh", "randomized", "gram", "full"}, default="auto"
+        How the top eigenvectors are found (the names of scikit-learn's ``PCA`` where they
+        mean the same):
+
+        - ``"covariance_eigh"``: one exact pass accumulating the ``d × d`` second moments in
+          float64, then a ``d × d`` eigenproblem; any data source, :meth:`partial_fit`;
+        - ``"gram"``: the exact ``n × n`` matrix ``AAᵀ`` and its eigenproblem, for data in
+          memory with ``n < d`` (never a ``d × d`` matrix);
+        - ``"full"``: LAPACK's SVD of the (centered) data in memory, exact, slow;
+        - ``"randomized"``: randomized subspace iteration (Halko et al.) with
+          ``iterated_power + 1`` passes over the data, memory ``O(d (k + n_oversamples))``;
+          any re-iterable data source, under ``torchrun`` and on a GPU; needs an int
+          ``n_components``;
+        - ``"auto"``: chosen from ``n``, ``d``, ``n_components`` and the data source by
+          :func:`deepae.solvers.choose_solver` (documented there with the measurements
+          behind it).
+    iterated_power : int or "auto", default="auto"
+        Power iterations of ``"randomized"``: ``"auto"`` is 7, or 4 when ``n_components`` is
+        at least a tenth of ``min(n_samples, n_features)`` (scikit-learn's rule).
+    n_oversamples : int, default=10
+        Extra random directions of ``"randomized"``.
+    random_state : int, RandomState or None, default=None
+        Seed of ``"randomized"``'s starting directions.
     device : str or torch.device, default="auto"
         Where the statistics are accumulated and the eigenproblem solved: ``"auto"`` is a
-        CUDA GPU when there is one (chunks are copied there; only the ``d × d`` statistics
-        come back), else the CPU (numpy and its BLAS). Results are numpy arrays either way.
+        CUDA GPU when there is one (chunks are copied there; only the ``d × d`` statistics,
+        or the ``d × (k + n_oversamples)`` blocks of ``"randomized"``, come back), else the
+        CPU (numpy and its BLAS). ``"gram"`` and ``"full"`` run on the CPU. Results are numpy
+        arrays either way.
 
     Attributes
     ----------
@@ -54,7 +90,8 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     singular_values_ : ndarray of shape (n_components_,)
         Singular values of the (centered) data matrix.
     noise_variance_ : float
-        Mean of the discarded entries of ``explained_variance_`` (0 when none are discarded).
+        Mean of the ``min(n_samples, n_features) - n_components_`` discarded variances (0
+        when none are discarded), from the exact total variance.
     n_components_ : int
     n_features_in_ : int
     n_samples_seen_ : int
@@ -68,9 +105,14 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     (100, 2)
     """
 
-    def __init__(self, n_components=None, center=False, device="auto"):
+    def __init__(self, n_components=None, center=False, svd_solver="auto",
+                 iterated_power="auto", n_oversamples=10, random_state=None, device="auto"):
         self.n_components = n_components
         self.center = center
+        self.svd_solver = svd_solver
+        self.iterated_power = iterated_power
+        self.n_oversamples = n_oversamples
+        self.random_state = random_state
         self.device = device
 
     def _centered(self) -> bool:
@@ -80,10 +122,85 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         """Fit in one pass over the chunks of ``X``: an array, tensor or memory-mapped
         ``.npy`` file, or an iterable of batches (arrays or tensors, or tuples whose first item
         is one, as a ``DataLoader`` yields). Under a process group, ``X`` is this rank's shard
-        and every rank gets the model of all shards."""
-        self._moments = self._accumulate(X, reset=True)
-        self._check_enough_samples()
-        return self._solve()
+        and every rank gets the model of all shards. ``"randomized"`` reads ``X`` several
+        times, so an iterable must be re-iterable (not a generator)."""
+        batches = is_batches(X)
+        if not batches:
+            X = self._check_fit_data(X, reset=True)
+        solver = self._fit_solver(X, batches)
+        if solver == "covariance_eigh":
+            self._moments = self._accumulate(X, reset=batches)  # an array is checked already
+            self._check_enough_samples(self._moments.n_samples)
+            return self._solve()
+        self.__dict__.pop("_moments", None)  # partial_fit after this fit starts afresh
+        center = self._centered()
+        if solver == "gram":
+            spectrum = gram_spectrum(X, self._int_components(), center)
+        elif solver == "full":
+            spectrum = full_spectrum(X, center)
+        else:
+            spectrum = self._randomized(X, batches)
+        self._check_enough_samples(spectrum.n_samples)
+        return self._set_spectrum(spectrum)
+
+    def _fit_solver(self, X, batches: bool) -> str:
+        """The solver to run: ``svd_solver``, or the one ``"auto"`` picks for ``X``."""
+        check_option("svd_solver", self.svd_solver, SVD_SOLVERS)
+        k = self._int_components()
+        in_memory = not batches and not is_memmap(X) and not distributed.active()
+        if self.svd_solver in ("gram", "full") and not in_memory:
+            raise ValueError(f"svd_solver={self.svd_solver!r} needs the data in memory in one "
+                             "process (not batches, a memory-mapped file or a process group); "
+                             "use 'randomized' or 'covariance_eigh'.")
+        if self.svd_solver == "randomized" and k is None:
+            raise ValueError("svd_solver='randomized' needs an int n_components, got "
+                             f"{self.n_components!r}; use 'auto' or 'covariance_eigh'.")
+        if self.svd_solver != "auto":
+            return self.svd_solver
+        if batches and iter(X) is X:  # one pass only
+            return "covariance_eigh"
+        n_samples = len(X) if in_memory else None
+        return choose_solver(n_samples, self._n_features(X, batches), k)
+
+    @staticmethod
+    def _n_features(X, batches: bool) -> int:
+        """The number of columns of ``X`` (of its first batch)."""
+        first = first_item(next(iter(X), None)) if batches else X
+        if first is None:
+            raise ValueError("The iterable X gave no batches.")
+        shape = np.shape(to_numpy(first))
+        if len(shape) != 2:
+            raise ValueError(f"Expected 2-D batches, got a batch of shape {shape}.")
+        return shape[1]
+
+    def _int_components(self) -> int | None:
+        """``n_components`` when it is an int (checked to be positive), else None."""
+        k = self.n_components
+        if isinstance(k, numbers.Integral) and not isinstance(k, bool):
+            if k < 1:
+                raise ValueError(f"n_components={k} must be between 1 and "
+                                 "min(n_samples, n_features).")
+            return int(k)
+        return None
+
+    def _randomized(self, X, batches: bool) -> Spectrum:
+        """Fit by randomized subspace iteration over the rows of ``X``."""
+        check_scalar(self.n_oversamples, "n_oversamples", numbers.Integral, min_val=1)
+        if self.iterated_power != "auto":
+            check_scalar(self.iterated_power, "iterated_power", numbers.Integral, min_val=0)
+        first = [True]
+
+        def check(batch):
+            batch = self._check_fit_data(first_item(batch), reset=first[0])
+            first[0] = False
+            return batch
+
+        passes = RowPasses(X, check, batches)
+        return randomized_spectrum(
+            passes, n_features=self._n_features(X, batches), n_components=self.n_components,
+            center=self._centered(), n_oversamples=self.n_oversamples,
+            iterated_power=self.iterated_power, seed=seed_from(self.random_state),
+            device=self._device())
 
     def partial_fit(self, X, y=None):
         """Add the batch ``X`` (as for :meth:`fit`) to the statistics and re-solve; the first
@@ -92,7 +209,13 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         The model is solved once enough rows have been seen (2 for centering, and at least
         ``n_components`` when that is an int); until then it is not fitted.
         """
-        if not hasattr(self, "_moments"):
+        check_option("svd_solver", self.svd_solver, SVD_SOLVERS)
+        if self.svd_solver not in ("auto", "covariance_eigh"):
+            raise ValueError(
+                f"partial_fit keeps exact one-pass statistics, so it needs "
+                f"svd_solver='covariance_eigh' or 'auto', got svd_solver={self.svd_solver!r}."
+            )
+        if getattr(self, "_moments", None) is None:
             self._moments = self._accumulate(X, reset=True)
         else:
             self._moments.merge(self._accumulate(X, reset=False))
@@ -130,8 +253,8 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
             need = max(need, k)
         return need
 
-    def _check_enough_samples(self) -> None:
-        n, need = self._moments.n_samples, self._min_samples()
+    def _check_enough_samples(self, n: int) -> None:
+        need = self._min_samples()
         if n < need:
             raise ValueError(
                 f"{type(self).__name__} with centering needs at least {need} samples, "
@@ -139,24 +262,31 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
             )
 
     def _solve(self):
-        moments, center = self._moments, self._centered()
-        n, d = moments.n_samples, len(moments.sum)
-        eigenvalues, vectors = principal_axes(moments.scatter(center), self._device())
-        k = self._resolve_n_components(eigenvalues, min(n, d))
+        moments = self._moments
+        scatter = moments.scatter(self._centered())
+        eigenvalues, vectors = principal_axes(scatter, self._device())
+        return self._set_spectrum(Spectrum(eigenvalues, vectors, float(np.trace(scatter)),
+                                           moments.n_samples, moments.mean))
+
+    def _set_spectrum(self, spectrum: Spectrum):
+        """Set the fitted attributes from the top of the scatter's spectrum."""
+        center, n, d = self._centered(), spectrum.n_samples, len(spectrum.mean)
+        limit = min(n, d)
+        k = self._resolve_n_components(spectrum.eigenvalues, spectrum.total, limit)
         denominator = n - 1 if center else n
-        total = eigenvalues.sum()
-        variances = eigenvalues[: min(n, d)] / denominator
+        kept, total = spectrum.eigenvalues[:k], spectrum.total
         self.n_samples_seen_ = n
-        self.mean_ = moments.mean if center else np.zeros(d)
-        self.components_ = vectors[:k]
-        self.explained_variance_ = variances[:k]
-        self.explained_variance_ratio_ = eigenvalues[:k] / total if total > 0 else np.zeros(k)
-        self.singular_values_ = np.sqrt(eigenvalues[:k])
-        self.noise_variance_ = float(variances[k:].mean()) if k < len(variances) else 0.0
+        self.mean_ = spectrum.mean if center else np.zeros(d)
+        self.components_ = spectrum.vectors[:k]
+        self.explained_variance_ = kept / denominator
+        self.explained_variance_ratio_ = kept / total if total > 0 else np.zeros(k)
+        self.singular_values_ = np.sqrt(kept)
+        rest = max(total - kept.sum(), 0.0) / denominator
+        self.noise_variance_ = float(rest / (limit - k)) if k < limit else 0.0
         self.n_components_ = k
         return self
 
-    def _resolve_n_components(self, eigenvalues: np.ndarray, limit: int) -> int:
+    def _resolve_n_components(self, eigenvalues: np.ndarray, total: float, limit: int) -> int:
         k = self.n_components
         if k is None:
             return limit
@@ -173,7 +303,6 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
                     f"n_components={k} must be an int, or a float strictly between 0 and 1 "
                     "(the fraction of variance to keep)."
                 )
-            total = eigenvalues.sum()
             ratios = np.cumsum(eigenvalues) / total if total > 0 else np.zeros(len(eigenvalues))
             return min(int(np.searchsorted(ratios, k, side="right")) + 1, limit)
         raise TypeError(
@@ -270,7 +399,7 @@ class PCA(LinearAutoencoder):
         As for :class:`LinearAutoencoder`.
     whiten : bool, default=False
         Divide the codes by the square root of ``explained_variance_`` (unit variance).
-    device : str or torch.device, default="auto"
+    svd_solver, iterated_power, n_oversamples, random_state, device
         As for :class:`LinearAutoencoder`.
 
     Attributes
@@ -289,9 +418,14 @@ class PCA(LinearAutoencoder):
     21
     """
 
-    def __init__(self, n_components=None, whiten=False, device="auto"):
+    def __init__(self, n_components=None, whiten=False, svd_solver="auto",
+                 iterated_power="auto", n_oversamples=10, random_state=None, device="auto"):
         self.n_components = n_components
         self.whiten = whiten
+        self.svd_solver = svd_solver
+        self.iterated_power = iterated_power
+        self.n_oversamples = n_oversamples
+        self.random_state = random_state
         self.device = device
 
     def _centered(self) -> bool:

@@ -102,9 +102,31 @@ def report(model, X, out="report", y=None, feature_names=None, image_shape=None,
 
 def reconstructor(model):
     """The model whose ``transform`` and ``inverse_transform`` rebuild the rows (an outlier
-    detector's ``model_``), or None."""
+    detector's ``model_``, which reads scaled rows: see :func:`model_input`), or None."""
     inner = getattr(model, "model_", model)
     return inner if hasattr(inner, "inverse_transform") and hasattr(inner, "transform") else None
+
+
+def scales(model) -> bool:
+    """Whether the model scales the rows before its :func:`reconstructor` reads them (an
+    outlier detector: ``(x − mean_) / scale_``)."""
+    return is_outlier_detector(model) and hasattr(model, "scale_")
+
+
+def model_input(model, X: np.ndarray) -> np.ndarray:
+    """The rows as :func:`reconstructor`'s model reads them."""
+    return (X - model.mean_) / model.scale_ if scales(model) else X
+
+
+def atypicality(model, X: np.ndarray) -> tuple[np.ndarray, str, float | None] | None:
+    """How atypical each row is, what that number is, and the threshold (detectors): an
+    outlier detector's score, another model's reconstruction error; None for models with
+    neither."""
+    if is_outlier_detector(model):
+        return -model.score_samples(X), "outlier score", model.threshold_
+    if hasattr(model, "reconstruction_error"):
+        return model.reconstruction_error(X), "squared reconstruction error", None
+    return None
 
 
 def histories(model) -> dict[str, list[dict]]:
@@ -133,18 +155,19 @@ def show_learning_curves(model, pictures: Path) -> Section | None:
 
 
 def show_errors(model, X: np.ndarray, pictures: Path) -> Section | None:
-    if not hasattr(model, "reconstruction_error"):
+    found = atypicality(model, X)
+    if found is None:
         return None
-    errors = model.reconstruction_error(X)
-    threshold = getattr(model, "threshold_", None)
-    save_histogram(pictures / "errors.png", errors, threshold, "squared reconstruction error")
-    text = (f"Squared reconstruction error ‖x − g(x)‖² of each row: median {np.median(errors):.4g}"
-            f", 99th percentile {np.percentile(errors, 99):.4g}, largest {errors.max():.4g}.")
+    values, label, threshold = found
+    save_histogram(pictures / "errors.png", values, threshold, label)
+    text = (f"The {label} of each row (higher is more atypical): median "
+            f"{np.median(values):.4g}, 99th percentile {np.percentile(values, 99):.4g}, "
+            f"largest {values.max():.4g}.")
     if threshold is not None:
         text += (f" The detector's threshold ({threshold:.4g}, set on its training data) marks "
-                 f"{np.mean(errors > threshold):.1%} of these rows as outliers.")
-    return Section("Reconstruction errors", text,
-                   images=[("errors.png", "histogram of the reconstruction errors")])
+                 f"{np.mean(values > threshold):.1%} of these rows as outliers.")
+    title = "Reconstruction errors" if threshold is None else "Outlier scores"
+    return Section(title, text, images=[("errors.png", f"histogram of the {label}s")])
 
 
 def per_feature_errors(model, X: np.ndarray) -> np.ndarray | None:
@@ -161,19 +184,22 @@ def show_atypical_rows(model, X: np.ndarray, rows: np.ndarray, names: list[str])
     residuals = per_feature_errors(model, X)
     if residuals is None:
         return None
+    values, label, _ = atypicality(model, X)
     errors = residuals.sum(axis=1)
     table_rows = []
-    for index in np.argsort(errors)[::-1][:N_ATYPICAL]:
+    for index in np.argsort(values)[::-1][:N_ATYPICAL]:
         shares = residuals[index] / max(errors[index], np.finfo(float).tiny)
         top = np.argsort(shares)[::-1][:3]
-        table_rows.append([str(rows[index]), f"{errors[index]:.4g}",
+        table_rows.append([str(rows[index]), f"{values[index]:.4g}",
                            ", ".join(f"{names[j]} ({shares[j]:.0%})" for j in top)])
+    scaled = " (of the scaled columns)" if scales(model) else ""
     return Section(
         "Most atypical rows",
-        "The rows that the model rebuilds worst (row numbers count from 0 in the data), "
-        "with the features whose squared residuals make up most of their error.",
-        tables=[Table(f"The {len(table_rows)} rows with the largest reconstruction error",
-                      ["row", "error", "largest contributions (share of the error)"],
+        f"The rows with the largest {label} (row numbers count from 0 in the data), with the "
+        f"features whose squared residuals{scaled} make up most of their reconstruction "
+        "error.",
+        tables=[Table(f"The {len(table_rows)} rows with the largest {label}",
+                      ["row", label, "largest contributions (share of the error)"],
                       table_rows)])
 
 
@@ -181,7 +207,7 @@ def show_codes(model, X: np.ndarray, y, pictures: Path) -> Section | None:
     inner = reconstructor(model)
     if inner is None:
         return None
-    codes = inner.transform(X)
+    codes = inner.transform(model_input(model, X))
     if codes.shape[1] == 2:
         points, how = codes, "the model's own 2-D codes"
     elif codes.shape[1] > 2:
@@ -192,7 +218,7 @@ def show_codes(model, X: np.ndarray, y, pictures: Path) -> Section | None:
     if y is not None:
         values, label = y, "target"
     else:
-        values, label = model.reconstruction_error(X), "reconstruction error"
+        values, label, _ = atypicality(model, X)
     save_code_map(pictures / "codes.png", points, values, how, label)
     return Section("Map of the codes", f"Each row placed by {how}, colored by its {label}.",
                    images=[("codes.png", f"codes colored by {label}")])
@@ -205,10 +231,11 @@ def show_images(model, X: np.ndarray, image_shape, pictures: Path) -> Section | 
     shape = tuple(int(n) for n in image_shape)
     low, high = X.min(), X.max()
     scaled = (lambda a: (a - low) / (high - low)) if high > low else (lambda a: a - low)
-    errors = model.reconstruction_error(X)
-    order = np.argsort(errors)
+    order = np.argsort(atypicality(model, X)[0])
     chosen = np.concatenate([order[::-1][:N_IMAGES], order[:N_IMAGES]])
-    rebuilt = inner.inverse_transform(inner.transform(X[chosen]))
+    rebuilt = inner.inverse_transform(inner.transform(model_input(model, X[chosen])))
+    if scales(model):  # back from the detector's scaled units
+        rebuilt = rebuilt * model.scale_ + model.mean_
     originals, copies = scaled(X[chosen]), np.clip(scaled(rebuilt), 0, 1)
     grid = np.stack([originals[:N_IMAGES], copies[:N_IMAGES],
                      originals[N_IMAGES:], copies[N_IMAGES:]])

@@ -97,18 +97,25 @@ class Autoencoder(nn.Module):
 
 
 def reconstruction_loss(
-    logits: torch.Tensor, target: torch.Tensor, output_activation: str, loss: str
+    logits: torch.Tensor, target: torch.Tensor, output_activation: str, loss: str,
+    trim_fraction: float = 0.0,
 ) -> torch.Tensor:
     """Mean over samples of the per-sample loss summed over features.
 
     ``squared_error`` is the seed's ``Σ_i (g_i(x) − x_i)²``; ``binary_cross_entropy`` is
-    computed from the logits (stable) and needs a sigmoid output.
+    computed from the logits (stable) and needs a sigmoid output. With ``trim_fraction`` the
+    mean leaves out that fraction of the batch's samples with the largest losses (a trimmed
+    loss: outliers in the training data are not fitted, so they keep large errors).
     """
     if loss == "binary_cross_entropy":
         per_entry = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     else:
         per_entry = (ACTIVATIONS[output_activation](logits) - target).square()
-    return per_entry.sum(dim=1).mean()
+    per_sample = per_entry.sum(dim=1)
+    if trim_fraction > 0:
+        keep = max(1, round((1 - trim_fraction) * len(per_sample)))
+        per_sample = per_sample.topk(keep, largest=False, sorted=False).values
+    return per_sample.mean()
 
 
 def glorot_(weight: torch.Tensor, activation: str, generator: torch.Generator | None) -> None:

@@ -1,0 +1,213 @@
+"""Unsupervised outlier detection on ADBench's 30 "Classical" tabular data sets.
+
+ADBench's protocol (Han et al., NeurIPS 2022, ``data_generator.py``): a data set with more
+than 10,000 rows is subsampled to 10,000; stratified 70/30 train/test split; ``MinMaxScaler``
+fitted on the training part; every detector is fitted on the (contaminated) training part
+without labels and scores the test part; ROC-AUC and average precision, seeds 1, 2 and 3.
+deepae's default detector, deepae with PCA and PyOD's IForest, ECOD, KNN, PCA, AutoEncoder
+and VAE run side by side in one run, each on one CPU thread (torch and BLAS) so that their
+times compare on a shared machine.
+
+The data folder is ``DEEPAE_ADBENCH`` or ``../shared/data/adbench`` beside the repository
+(one ``.npz`` per data set with ``X`` and ``y``, 1 = outlier).
+"""
+
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import MinMaxScaler
+from threadpoolctl import threadpool_limits
+
+from deepae import PCA
+from deepae.outliers import ReconstructionOutlierDetector
+
+SEEDS = (1, 2, 3)
+MAX_ROWS = 10_000
+GOALS = {"auc": 0.82, "time_vs_pyod_ae": 0.5}
+
+
+def data_dir() -> Path:
+    """Where the ``.npz`` files are: ``DEEPAE_ADBENCH`` or the shared folder."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "adbench"
+    return Path(os.environ.get("DEEPAE_ADBENCH", default))
+
+
+def data_sets() -> dict[str, Path]:
+    """Name → file, in ADBench's numbering order."""
+    files = sorted(data_dir().glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    if not files:
+        raise FileNotFoundError(f"no ADBench .npz files in {data_dir()} (set DEEPAE_ADBENCH)")
+    return {path.stem.split("_", 1)[1]: path for path in files}
+
+
+def split(path: Path, seed: int):
+    """ADBench's protocol: training rows, test rows and test labels, min-max scaled."""
+    with np.load(path) as data:
+        X, y = data["X"].astype(np.float64), data["y"].astype(int)
+    if len(X) > MAX_ROWS:
+        rows = np.random.RandomState(seed).choice(len(X), MAX_ROWS, replace=False)
+        X, y = X[rows], y[rows]
+    X_train, X_test, _, y_test = train_test_split(X, y, test_size=0.3, stratify=y,
+                                                  random_state=seed)
+    scaler = MinMaxScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_test
+
+
+def deepae_default(X_train, X_test):
+    return -ReconstructionOutlierDetector().fit(X_train).score_samples(X_test)
+
+
+def deepae_pca(X_train, X_test):
+    detector = ReconstructionOutlierDetector(PCA(n_components=0.9))
+    return -detector.fit(X_train).score_samples(X_test)
+
+
+def pyod(name: str, **params):
+    """A function fitting PyOD's detector ``name`` and returning its test scores."""
+    def outlier_scores(X_train, X_test):
+        import importlib
+        module, cls = {"IForest": ("iforest", "IForest"), "ECOD": ("ecod", "ECOD"),
+                       "KNN": ("knn", "KNN"), "PCA": ("pca", "PCA"),
+                       "AutoEncoder": ("auto_encoder", "AutoEncoder"),
+                       "VAE": ("vae", "VAE")}[name]
+        detector = getattr(importlib.import_module(f"pyod.models.{module}"), cls)(**params)
+        return detector.fit(X_train).decision_function(X_test)
+    return outlier_scores
+
+
+DETECTORS = {
+    "deepae default": deepae_default,
+    "deepae PCA(0.9)": deepae_pca,
+    "PyOD IForest": pyod("IForest", random_state=0),
+    "PyOD ECOD": pyod("ECOD"),
+    "PyOD KNN": pyod("KNN"),
+    "PyOD PCA": pyod("PCA"),
+    "PyOD AutoEncoder": pyod("AutoEncoder", verbose=0),
+    "PyOD VAE": pyod("VAE", verbose=0),
+}
+
+
+def evaluate(method, X_train, X_test, y_test) -> dict:
+    """ROC-AUC, average precision and fit+score seconds; a failure scores 0 (as ADBench's
+    baseline counts PyOD PCA on constant columns) and is recorded."""
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores = np.asarray(method(X_train, X_test), dtype=np.float64)
+        if not np.isfinite(scores).all():
+            raise ValueError("non-finite scores")
+        auc, ap = roc_auc_score(y_test, scores), average_precision_score(y_test, scores)
+        error = None
+    except Exception as exc:  # noqa: BLE001 - a peer's failure is a result to report
+        auc, ap, error = 0.0, 0.0, f"{type(exc).__name__}: {exc}"[:80]
+    return {"auc": auc, "ap": ap, "seconds": time.perf_counter() - start, "error": error}
+
+
+def measure(detectors: dict, names=None, seeds=SEEDS) -> dict:
+    """results[detector][data set] = list over seeds of :func:`evaluate`'s dicts."""
+    results = {name: {} for name in detectors}
+    for data_name, path in data_sets().items():
+        if names is not None and data_name not in names:
+            continue
+        for seed in seeds:
+            X_train, X_test, y_test = split(path, seed)
+            for name, method in detectors.items():
+                results[name].setdefault(data_name, []).append(
+                    evaluate(method, X_train, X_test, y_test))
+    return results
+
+
+def summarize(results: dict) -> dict:
+    """Per detector: mean AUC, mean AP, mean rank (per data set and seed, ties averaged),
+    total seconds, and per-data-set mean AUC."""
+    detectors = list(results)
+    data_names = list(results[detectors[0]])
+    n_seeds = len(results[detectors[0]][data_names[0]])
+    aucs = np.array([[[results[d][n][s]["auc"] for s in range(n_seeds)] for n in data_names]
+                     for d in detectors])  # detector × data set × seed
+    ranks = np.apply_along_axis(average_ranks, 0, aucs)
+    return {d: {"auc": aucs[i].mean(), "rank": ranks[i].mean(),
+                "ap": np.mean([[r["ap"] for r in results[d][n]] for n in data_names]),
+                "seconds": sum(r["seconds"] for n in data_names for r in results[d][n]),
+                "per_set": dict(zip(data_names, aucs[i].mean(axis=1), strict=True)),
+                "errors": sorted({r["error"] for n in data_names for r in results[d][n]
+                                  if r["error"]})}
+            for i, d in enumerate(detectors)}
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Rank 1 for the largest value; ties share the mean of their ranks."""
+    order = (-values).argsort(kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def report(summary: dict) -> list[str]:
+    detectors = list(summary)
+    pyod_ae = summary["PyOD AutoEncoder"]["seconds"]
+    lines = ["| detector | mean ROC-AUC | mean AP | mean rank | total time | time / PyOD AE's |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for d in sorted(detectors, key=lambda d: summary[d]["rank"]):
+        s = summary[d]
+        lines.append(f"| {d} | {s['auc']:.3f} | {s['ap']:.3f} | {s['rank']:.2f} | "
+                     f"{s['seconds']:.1f} s | {s['seconds'] / pyod_ae:.2f} |")
+    lines += ["", "Per data set (mean ROC-AUC over the seeds; best in bold):", "",
+              "| data set | " + " | ".join(detectors) + " |",
+              "| --- |" + " ---: |" * len(detectors)]
+    for name in summary[detectors[0]]["per_set"]:
+        row = [summary[d]["per_set"][name] for d in detectors]
+        cells = [f"**{v:.3f}**" if v == max(row) else f"{v:.3f}" for v in row]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    failures = [f"{d}: {'; '.join(s['errors'])}" for d, s in summary.items() if s["errors"]]
+    if failures:
+        lines += ["", "Failures (counted as ROC-AUC 0): " + " — ".join(failures) + "."]
+    return lines
+
+
+def run() -> str:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            summary = summarize(measure(DETECTORS))
+    finally:
+        torch.set_num_threads(threads)
+    default = summary["deepae default"]
+    best_rank = min(s["rank"] for s in summary.values())
+    best_auc = max(s["auc"] for s in summary.values())
+    verdict = (
+        f"deepae default: mean ROC-AUC {default['auc']:.3f} (goal ≥ {GOALS['auc']}, best of "
+        f"all: {'yes' if default['auc'] == best_auc else 'no'}), mean rank "
+        f"{default['rank']:.2f} (best of all: {'yes' if default['rank'] == best_rank else 'no'}), "
+        f"time {default['seconds'] / summary['PyOD AutoEncoder']['seconds']:.2f}× PyOD "
+        f"AutoEncoder's (goal ≤ {GOALS['time_vs_pyod_ae']})."
+    )
+    return "\n".join([
+        "## Outlier detection on ADBench's 30 classical tabular data sets",
+        "",
+        "ADBench's unsupervised protocol: at most 10,000 rows (random subsample), stratified "
+        "70/30 split, `MinMaxScaler` fitted on the training part, detectors fitted without "
+        "labels on the contaminated training part, ROC-AUC and average precision (AP) of the "
+        "test scores; seeds 1, 2, 3. Ranks are among the detectors below, per data set and "
+        "seed (1 = best). Every detector with its defaults, all in the same run on one CPU "
+        "thread. Reproduce: `.venv/bin/python benchmarks/run.py adbench`.",
+        "",
+        *report(summary),
+        "",
+        verdict,
+    ])
+
+
+if __name__ == "__main__":
+    print(run())

@@ -1,0 +1,229 @@
+"""Tests of the PCA / linear autoencoder solvers (``svd_solver``) against numpy's float64
+eigendecomposition, and of the data sources the randomized solver reads several times.
+
+The data have a prescribed, well-separated spectrum (variances ``9 · 0.64^i``), so with the
+default 10 oversamples each pass of the randomized solver shrinks the error of the top ``k``
+directions by ``0.64^11 < 0.01``: after its 8 passes it is exact to float64 rounding, and the
+tolerances below are those of the exact solvers. For float32 data the reference is the float64
+eigendecomposition of the same float32 numbers; the tolerances (1e-4 relative on variances,
+1e-3 on the sine of the largest principal angle) are float32 rounding of the products, grown
+by the offset and the conditioning of the smaller variances.
+"""
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import deepae
+from deepae import solvers
+from deepae.linear import PCA, LinearAutoencoder
+
+SOLVERS = ["covariance_eigh", "randomized", "gram", "full"]
+
+
+def make_data(n: int, d: int, offset: float = 3.0, seed: int = 0) -> np.ndarray:
+    """Rows whose covariance has eigenvalues ``9 · 0.64^i`` (i < min(n - 1, d)), plus a mean."""
+    rng = np.random.default_rng(seed)
+    rank = min(n - 1, d)
+    ones = np.ones((n, 1)) / np.sqrt(n)
+    U = np.linalg.qr(np.hstack([ones, rng.normal(size=(n, rank))]))[0][:, 1:]
+    V = np.linalg.qr(rng.normal(size=(d, rank)))[0]
+    return (U * np.sqrt(9.0 * 0.64 ** np.arange(rank) * (n - 1))) @ V.T + offset * (
+        1 + rng.random(d))
+
+
+def reference(X: np.ndarray, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """numpy float64 eigenvalues (descending) and eigenvectors (rows) of the scatter."""
+    A = X.astype(np.float64)
+    if center:
+        A = A - A.mean(axis=0)
+    values, vectors = np.linalg.eigh(A.T @ A)
+    return values[::-1], vectors[:, ::-1].T
+
+
+class Batches:
+    """A re-iterable of arrays (what a DataLoader is, without the torch)."""
+
+    def __init__(self, *arrays):
+        self.arrays = arrays
+
+    def __iter__(self):
+        return iter(self.arrays)
+
+
+def largest_angle(rows: np.ndarray, other: np.ndarray) -> float:
+    """Sine of the largest principal angle between the row spaces of two matrices."""
+    return float(np.sin(scipy.linalg.subspace_angles(rows.T, other.T).max()))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("n", "d", "offset"), [(300, 20, 3.0), (60, 60, 0.0), (40, 90, 1e3)])
+def test_every_solver_matches_numpy(solver, dtype, n, d, offset):
+    X = make_data(n, d, offset).astype(dtype)
+    values, vectors = reference(X)
+    pca = PCA(5, svd_solver=solver, random_state=0).fit(X)
+    f64 = dtype == np.float64
+    assert largest_angle(pca.components_, vectors[:5]) < (1e-9 if f64 else 1e-3)
+    np.testing.assert_allclose(pca.explained_variance_, values[:5] / (n - 1),
+                               rtol=1e-10 if f64 else 1e-4)
+    np.testing.assert_allclose(pca.explained_variance_ratio_, values[:5] / values.sum(),
+                               rtol=1e-10 if f64 else 1e-4)
+    rest = values[5 : min(n, d)].sum() / (n - 1) / (min(n, d) - 5)  # scikit-learn's definition
+    np.testing.assert_allclose(pca.noise_variance_, rest, rtol=1e-8 if f64 else 1e-3)
+    np.testing.assert_allclose(pca.mean_, X.astype(np.float64).mean(axis=0),
+                               rtol=1e-12 if f64 else 1e-7,
+                               atol=1e-12 if f64 else 1e-7 * np.abs(X).max())
+    np.testing.assert_array_equal(pca.components_, solvers.sign_fixed(pca.components_))
+    np.testing.assert_allclose(pca.components_ @ pca.components_.T, np.eye(5),
+                               atol=1e-12 if f64 else 1e-5)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_every_solver_fits_the_uncentered_linear_autoencoder(solver):
+    X = make_data(50, 30)
+    values, vectors = reference(X, center=False)
+    model = LinearAutoencoder(4, svd_solver=solver, random_state=0).fit(X)
+    assert largest_angle(model.components_, vectors[:4]) < 1e-9
+    np.testing.assert_allclose(model.explained_variance_, values[:4] / len(X), rtol=1e-10)
+    np.testing.assert_array_equal(model.mean_, np.zeros(30))
+
+
+def test_full_spectrum_solvers_honour_a_float_n_components():
+    X = make_data(30, 80)
+    exact = PCA(0.95, svd_solver="covariance_eigh").fit(X)
+    for solver in ("auto", "gram", "full"):
+        pca = PCA(0.95, svd_solver=solver).fit(X)
+        assert pca.n_components_ == exact.n_components_
+        np.testing.assert_allclose(pca.explained_variance_, exact.explained_variance_,
+                                   rtol=1e-10)
+    assert PCA(None, svd_solver="gram").fit(X).n_components_ == 30
+
+
+def test_randomized_power_iterations_reach_the_exact_subspace_across_a_gap():
+    # Slowly decaying variances with a gap after the 5th: without power iterations the
+    # sketch mixes in the next directions; with enough of them it is exact.
+    rng = np.random.default_rng(1)
+    scales = np.concatenate([10.0 * 0.97 ** np.arange(5), 2.0 * 0.97 ** np.arange(55)])
+    X = rng.normal(size=(2000, 60)) * scales @ np.linalg.qr(rng.normal(size=(60, 60)))[0]
+    values, vectors = reference(X)
+    errors = [largest_angle(PCA(5, svd_solver="randomized", iterated_power=q, n_oversamples=2,
+                                random_state=0).fit(X).components_, vectors[:5])
+              for q in (0, 2, 10)]
+    assert errors[0] > 1e-2 and errors[0] > errors[1] > errors[2]
+    assert errors[2] < 1e-10
+
+
+@pytest.mark.parametrize(("n", "d", "k", "expected"), [
+    (200_000, 256, 30, "covariance_eigh"),   # tall and narrow
+    (20_000, 2048, 30, "randomized"),        # wide enough for the d × d eigenproblem to cost
+    (2_000, 8192, 30, "randomized"),
+    (400, 784, 30, "gram"),                  # few rows: the n × n problem
+    (2_000, 8192, None, "gram"),             # float / None n_components: the full spectrum
+    (None, 8192, 30, "randomized"),          # not in memory (memmap, batches, process group)
+    (None, 8192, None, "covariance_eigh"),
+    (5_000, 500, 200, "covariance_eigh"),    # many components
+])
+def test_auto_picks_the_documented_solver(n, d, k, expected):
+    assert solvers.choose_solver(n, d, k) == expected
+
+
+def test_randomized_reads_memmaps_and_reiterable_batches_as_arrays(tmp_path):
+    X = make_data(3000, 1100, offset=100.0).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    in_memory = PCA(5, svd_solver="randomized", random_state=0).fit(X)
+    loader = DataLoader(TensorDataset(torch.as_tensor(X)), batch_size=700)
+    for source in (mapped, Batches(*np.array_split(X, 4)), loader):
+        pca = PCA(5, random_state=0).fit(source)  # auto: randomized for d ≥ 18 (k + 10)
+        assert not hasattr(pca, "_moments")
+        np.testing.assert_allclose(pca.explained_variance_, in_memory.explained_variance_,
+                                   rtol=1e-5)
+        np.testing.assert_allclose(pca.components_, in_memory.components_, atol=1e-4)
+        np.testing.assert_allclose(pca.mean_, in_memory.mean_, rtol=1e-9)
+        assert pca.n_features_in_ == 1100 and pca.n_samples_seen_ == 3000
+
+
+def test_a_one_shot_generator_needs_a_one_pass_solver():
+    X = make_data(100, 10)
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        PCA(3, svd_solver="randomized").fit(batch for batch in np.array_split(X, 3))
+    exact = PCA(3).fit(X)
+    streamed = PCA(3).fit(batch for batch in np.array_split(X, 3))  # auto: covariance
+    np.testing.assert_allclose(streamed.components_, exact.components_, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_torch_device_path_of_randomized_gives_the_numpy_model(monkeypatch, dtype):
+    # On a GPU the randomized solver's products run in torch; the same code runs here on the
+    # CPU device.
+    X = make_data(600, 50, offset=1e3).astype(dtype)
+    reference_model = PCA(6, svd_solver="randomized", random_state=0).fit(X)
+    monkeypatch.setattr(LinearAutoencoder, "_device", lambda self: torch.device("cpu"))
+    on_torch = PCA(6, svd_solver="randomized", random_state=0).fit(X)
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(on_torch.explained_variance_,
+                               reference_model.explained_variance_, rtol=rtol)
+    np.testing.assert_allclose(on_torch.components_, reference_model.components_,
+                               atol=100 * rtol)
+    bad = X.copy()
+    bad[5, 5] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        PCA(6, svd_solver="randomized").fit(bad)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_models_of_every_solver_round_trip_through_files(solver, tmp_path):
+    X = make_data(40, 60)
+    model = PCA(3, svd_solver=solver, iterated_power=5, random_state=0).fit(X)
+    model.save(tmp_path / "pca.deepae")
+    loaded = deepae.load(tmp_path / "pca.deepae")
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    np.testing.assert_array_equal(loaded.noise_variance_, model.noise_variance_)
+
+
+X_SMALL = make_data(30, 8)
+
+
+@pytest.mark.parametrize(("model", "X", "error", "match"), [
+    (PCA(2, svd_solver="svd"), X_SMALL, ValueError, "Unknown svd_solver='svd'"),
+    (PCA(0.5, svd_solver="randomized"), X_SMALL, ValueError, "needs an int n_components"),
+    (PCA(None, svd_solver="randomized"), X_SMALL, ValueError, "needs an int n_components"),
+    (PCA(9, svd_solver="randomized"), X_SMALL, ValueError, "must be between 1 and"),
+    (PCA(2, svd_solver="randomized", iterated_power=-1), X_SMALL, ValueError, "iterated_power"),
+    (PCA(2, svd_solver="randomized", n_oversamples=0), X_SMALL, ValueError, "n_oversamples"),
+    (PCA(2, svd_solver="gram"), Batches(X_SMALL), ValueError, "needs the data in memory"),
+    (PCA(2, svd_solver="randomized"), Batches(X_SMALL, X_SMALL[:, :3]), ValueError, "features"),
+    (PCA(2, svd_solver="randomized"), Batches(np.ones(8)), ValueError, "2-D"),
+    (PCA(2, svd_solver="randomized"), np.full((5, 8), np.nan), ValueError, "NaN"),
+    (PCA(2, svd_solver="randomized"), Batches(), ValueError, "no batches"),
+])
+def test_bad_input(model, X, error, match):
+    with pytest.raises(error, match=match):
+        model.fit(X)
+
+
+def test_partial_fit_needs_the_covariance_solver():
+    with pytest.raises(ValueError, match="partial_fit .* svd_solver='covariance_eigh'"):
+        PCA(2, svd_solver="randomized").partial_fit(X_SMALL)
+    streamed = PCA(2).fit(X_SMALL).partial_fit(X_SMALL)  # auto: the exact statistics
+    assert streamed.n_samples_seen_ == 2 * len(X_SMALL)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_randomized_on_cuda_gives_the_cpu_model(dtype, tmp_path):
+    X = make_data(5000, 300, offset=1e3).astype(dtype)
+    np.save(tmp_path / "X.npy", X)
+    cpu = PCA(6, svd_solver="randomized", random_state=0, device="cpu").fit(X)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    for source in (X, np.load(tmp_path / "X.npy", mmap_mode="r")):
+        gpu = PCA(6, svd_solver="randomized", random_state=0, device="cuda").fit(source)
+        np.testing.assert_allclose(gpu.explained_variance_, cpu.explained_variance_, rtol=rtol)
+        assert largest_angle(gpu.components_, cpu.components_) < 100 * rtol
+        np.testing.assert_allclose(gpu.mean_, cpu.mean_, rtol=1e-12)
+    auto = PCA(6, random_state=0, device="cuda").fit(make_data(400, 2000).astype(dtype))
+    assert auto.n_components_ == 6

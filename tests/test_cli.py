@@ -256,7 +256,7 @@ def test_info(data, tmp_path, capsys):
     assert code == 0, err
     for text in ("deepae model file, format 1", f"deepae {deepae.__version__}",
                  "class: deepae.Autoencoder", "hidden_size = 3", "history_ = 2 epochs",
-                 "module_ = torch module Autoencoder", "n_features_in_ = 8"):
+                 "module_ = torch module (35 parameters)", "n_features_in_ = 8"):
         assert text in out, out
 
 
@@ -425,3 +425,37 @@ def test_none_given_on_the_command_line_overrides_a_default(data, tmp_path, caps
                              "--max-epochs", "1", "-q", capsys=capsys)
     assert code == 0, err
     assert deepae.load(model).noise is None  # DenoisingAutoencoder's default is "masking"
+
+
+LIGHT_COMMAND = """
+import sys
+from deepae import cli
+try:
+    code = cli.main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(name for name in ("torch", "sklearn", "scipy") if name in sys.modules)
+print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["info", "{model}"],
+                                  ["fit", "nosuchmodel", "{model}", "-o", "{model}"],
+                                  ["transform", "--bogus"]])
+def test_light_commands_do_not_import_torch_or_scikit_learn(args, pca_file):
+    args = [a.format(model=pca_file) for a in args]
+    result = subprocess.run([sys.executable, "-c", LIGHT_COMMAND, *args], capture_output=True,
+                            text=True)
+    assert result.stderr.strip().splitlines()[-1] == "HEAVY:", result.stderr
+    assert result.returncode == (2 if args[0] in ("fit", "transform") else 0), result.stderr
+    if args[0] == "info":
+        assert "class: deepae.PCA" in result.stdout and "components_ = float64 array of shape" \
+            in result.stdout, result.stdout
+
+
+def test_import_deepae_is_lazy():
+    code = ("import sys, deepae; assert 'torch' not in sys.modules; "
+            "from deepae import PCA; assert 'torch' in sys.modules; print(PCA.__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "PCA", result.stderr

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deepae import PCA, LinearAutoencoder, cli, demo
-from deepae.report import Table, format_table
+from deepae.figures import Table, format_table
 
 
 @pytest.fixture(scope="module")

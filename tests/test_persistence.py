@@ -2,11 +2,13 @@
 
 import json
 import pickle
+import re
 import zipfile
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 import deepae
@@ -442,7 +444,7 @@ def test_module_weights_that_do_not_fit_are_refused(tmp_path):
     model.save(path)
     config = json.loads(persistence.read_header(path)["config"])
     config["$estimator"]["params"]["hidden_size"] = 4  # the weights have 3 rows
-    forge(path, config, {key: persistence.load_tensors(path.read_bytes())[key]
+    forge(path, config, {key: load_safetensors(path.read_bytes())[key]
                          for key in ("model.module_.weight", "model.module_.bias",
                                      "model.module_.decoder_bias")})
     with pytest.raises(ValueError, match="do not fit the module"):
@@ -468,3 +470,145 @@ def test_deeply_nested_config_is_refused(tmp_path):
     path.write_bytes(save_safetensors({}, metadata=metadata))
     with pytest.raises(ValueError, match="deep.deepae"):
         deepae.load(path)
+
+
+# --- loading is bounded by the file ---------------------------------------------------------
+
+MEASURE_LOADS = """
+import json, sys
+import deepae
+import deepae.autoencoder, deepae.deep, deepae.linear, deepae.outliers  # imported beforehand
+
+def rss(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field))
+
+results = []
+for path in sys.argv[1:]:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets the peak resident set size (VmHWM)
+    before = rss("VmRSS:")
+    try:
+        model = deepae.load(path)
+        module = getattr(model, "module_", None)  # reads every weight: all pages resident
+        sum(float(p.sum()) for p in ([] if module is None else module.parameters()))
+        error = None
+    except ValueError as exception:
+        error = str(exception)
+    results.append({"extra": rss("VmHWM:") - before, "error": error})
+print(json.dumps(results))
+"""
+
+
+def measure_loads(paths) -> list[dict]:
+    """The peak extra resident memory of loading each file (in a fresh process) and its error."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("measuring peak memory needs Linux's /proc/self/clear_refs")
+    out = subprocess.run([sys.executable, "-c", MEASURE_LOADS, *map(str, paths)],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+    return json.loads(out)
+
+
+def edited(path, model, edit):
+    """``model`` saved to ``path`` with its configuration changed by ``edit`` (checksum
+    recomputed, as anyone can)."""
+    save(model, path)
+    config = json.loads(persistence.read_header(path)["config"])
+    edit(config["$estimator"])
+    return forge(path, config, load_safetensors(path.read_bytes()))
+
+
+def raw_safetensors(path, header: dict, data: bytes):
+    """A file framed as safetensors by hand (so that it may lie about its tensors)."""
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data)
+    return path
+
+
+def set_in(part, name, value):
+    return lambda config: config[part].__setitem__(name, value)
+
+
+def crafted_files(tmp_path) -> dict:
+    """Files whose configurations ask for far more than their tensors hold."""
+    ae = deepae.Autoencoder(hidden_size=3, max_epochs=1, random_state=0, device="cpu").fit(X)
+    pca = deepae.PCA(n_components=2).fit(X)
+    stacked = deepae.StackedAutoencoder((4, 2), max_epochs=1, pretrain_epochs=1,
+                                        random_state=0, device="cpu").fit(X)
+    detector = deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=2)).fit(X)
+    huge_text = {"$ndarray": {"dtype": "<U100000000", "shape": [4], "items": list("abcd")}}
+    config = estimator_config(attributes={"a_": 1})
+    files = {
+        "hidden_size 1e8": (edited(tmp_path / "a.deepae", ae,
+                                   set_in("params", "hidden_size", 100_000_000)), "beyond"),
+        "hidden_size 1e7": (edited(tmp_path / "b.deepae", ae,
+                                   set_in("params", "hidden_size", 10_000_000)),
+                            "do not fit.*10000000"),
+        "n_features_in_": (edited(tmp_path / "c.deepae", ae,
+                                  set_in("attributes", "n_features_in_", 16_000_000)),
+                           "do not fit"),
+        "n_components": (edited(tmp_path / "d.deepae", pca,
+                                set_in("params", "n_components", 10**12)), "beyond"),
+        "n_components_": (edited(tmp_path / "e.deepae", pca,
+                                 set_in("attributes", "n_components_", 10_000_000)), "shape"),
+        "PCA n_features_in_": (edited(tmp_path / "f.deepae", pca,
+                                      set_in("attributes", "n_features_in_", 9_000_000)),
+                               "shape"),
+        "layer list": (edited(tmp_path / "g.deepae", stacked,
+                              set_in("params", "hidden_layer_sizes", [10**6] * 100_000)),
+                       "entries"),
+        "wide layer": (edited(tmp_path / "h.deepae", stacked,
+                              set_in("params", "hidden_layer_sizes", [4_000_000, 2])),
+                       "do not fit"),
+        "detector": (edited(tmp_path / "i.deepae", detector,
+                            set_in("attributes", "n_features_in_", 5_000_000)), "reads 6"),
+        "huge string array": (forge(tmp_path / "j.deepae", estimator_config(
+            attributes={"a_": huge_text})), "more than"),
+        "nested": (forge(tmp_path / "k.deepae", estimator_config(attributes={"a_": (
+            json.loads("[" * 40 + "]" * 40))})), "nested more than 32"),
+        "huge JSON": (forge(tmp_path / "l.deepae", {**config, "pad": "x" * 5_000_000}),
+                      "header of .* bytes is larger"),
+        "lying tensor": (raw_safetensors(tmp_path / "m.deepae", {
+            "__metadata__": {"format": "deepae", "format_version": "1", "class": "PCA",
+                             "config": json.dumps(config), "sha256": "0"},
+            "w": {"dtype": "F32", "shape": [100_000_000], "data_offsets": [0, 8]}},
+            bytes(8)), "does not fill"),
+        "tensor beyond the file": (raw_safetensors(tmp_path / "n.deepae", {
+            "__metadata__": {"format": "deepae", "format_version": "1", "class": "PCA",
+                             "config": json.dumps(config), "sha256": "0"},
+            "w": {"dtype": "F32", "shape": [100_000_000], "data_offsets": [0, 400_000_000]}},
+            bytes(8)), "truncated"),
+    }
+    return files
+
+
+def test_crafted_files_are_refused_with_bounded_memory(tmp_path):
+    files = crafted_files(tmp_path)
+    results = measure_loads(path for path, _ in files.values())
+    for (case, (path, message)), result in zip(files.items(), results, strict=True):
+        assert result["error"] is not None, case
+        assert str(path) in result["error"] and "\n" not in result["error"], case
+        assert re.search(message, result["error"]), (case, result["error"])
+        with pytest.raises(ValueError, match=message):
+            deepae.load(path)
+        # far below what the configurations ask for (gigabytes); the parsed header at most
+        assert result["extra"] < 2 * path.stat().st_size + 64 * 2**20, (case, result)
+
+
+def test_peak_memory_of_a_load_is_bounded_by_the_file(tmp_path):
+    model = deepae.Autoencoder(hidden_size=1000, tied=False, device="cpu")
+    model.n_features_in_ = 4000
+    model.module_ = model._new_module()  # 2 × 4000 × 1000 float32 weights: 32 MB
+    path = tmp_path / "big.deepae"
+    model.save(path)
+    size = path.stat().st_size
+    [result] = measure_loads([path])
+    assert result["error"] is None
+    assert size <= result["extra"] < 2 * size + 64 * 2**20, (size, result)
+    for weight in deepae.load(path).module_.parameters():  # each in memory of its own
+        assert weight.untyped_storage().nbytes() == weight.numel() * weight.element_size()

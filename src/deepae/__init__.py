@@ -1,14 +1,28 @@
-"""deepae: deep learning with autoencoders on PyTorch, with the scikit-learn estimator API."""
+"""deepae: deep learning with autoencoders on PyTorch, with the scikit-learn estimator API.
 
-from . import distributed
-from .autoencoder import Autoencoder, DenoisingAutoencoder
-from .deep import DeepClassifier, DeepRegressor, StackedAutoencoder
-from .linear import PCA, LinearAutoencoder
-from .outliers import ReconstructionOutlierDetector
-from .persistence import load
-from .rbm import RBM
+The public names are imported on first use (module ``__getattr__``), so that ``import
+deepae`` and the command line's ``--help``, ``--version`` and ``info`` need neither torch nor
+scikit-learn; ``from deepae import PCA`` works as usual.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_HOMES = {
+    "PCA": "linear",
+    "LinearAutoencoder": "linear",
+    "Autoencoder": "autoencoder",
+    "DenoisingAutoencoder": "autoencoder",
+    "StackedAutoencoder": "deep",
+    "DeepClassifier": "deep",
+    "DeepRegressor": "deep",
+    "ReconstructionOutlierDetector": "outliers",
+    "RBM": "rbm",
+    "load": "persistence",
+    "report": "model_report",
+}
 
 __all__ = [
     "PCA",
@@ -23,4 +37,20 @@ __all__ = [
     "__version__",
     "distributed",
     "load",
+    "report",
 ]
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    elif name == "distributed":
+        value = importlib.import_module(".distributed", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

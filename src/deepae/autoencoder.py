@@ -298,6 +298,11 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
         check_is_fitted(self, "module_")
         return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
 
+    def _coder(self) -> modules.Autoencoder:
+        """The trained module (``encode`` and ``decode``), for ONNX export."""
+        check_is_fitted(self, "module_")
+        return self.module_
+
     @property
     def components_(self) -> np.ndarray:
         return self.module_.weight.detach().cpu().numpy()

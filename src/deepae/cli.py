@@ -2,7 +2,11 @@
 
 ``deepae fit MODEL DATA -o model.deepae [options]`` fits a model on a data file and saves it;
 ``deepae transform|reconstruct|score|predict MODEL_FILE DATA [-o OUT]`` apply a saved model;
-``deepae info MODEL_FILE`` describes one; ``deepae demo`` tells the lecture's story.
+``deepae info MODEL_FILE`` describes one (without importing torch); ``deepae export
+MODEL_FILE -o model.onnx`` writes its outputs as an ONNX graph; ``deepae report MODEL_FILE
+DATA -o DIR`` writes an HTML page about a model on the data; ``deepae demo`` tells the
+lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands that need
+them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
 Data files are ``.npy``, ``.npz`` (``--key`` picks the array) or ``.csv`` (a first row that is
 not numeric is a header; ``--target`` names the label column). Outputs are ``.npy`` or
@@ -76,6 +80,13 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"invalid value {text!r}: give layer sizes separated by commas, e.g. 64,32")
     return sizes
+
+
+def _image_shape(text: str) -> tuple[int, int]:
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.strip().isdigit() and width.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give HEIGHTxWIDTH, e.g. 8x8")
+    return int(height), int(width)
 
 
 def _optional_name(text: str):
@@ -225,6 +236,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", parents=[common], help="describe a saved model")
     info.add_argument("model_file", metavar="MODEL_FILE")
+
+    report = commands.add_parser(
+        "report", parents=[common, data], help="an HTML page about a saved model on DATA",
+        description="Write DIR/index.html: one self-contained page about MODEL_FILE on DATA "
+        "(learning curves, reconstruction errors and threshold, most atypical rows, a map "
+        "of the codes colored by --target or by the error, images with --image-shape).")
+    report.add_argument("model_file", metavar="MODEL_FILE", help="a saved model")
+    report.add_argument("data", metavar="DATA", help="data (.npy, .npz or .csv)")
+    report.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="folder of the page (created if needed)")
+    report.add_argument("--image-shape", type=_image_shape, metavar="HxW",
+                        help="rows are images of this shape: draw filters and reconstructions")
+    report.add_argument("--max-rows", type=int, default=5000, metavar="N",
+                        help="sample larger data at random to N rows (default 5000)")
+
+    export = commands.add_parser(
+        "export", parents=[common], help="write a saved model's outputs as an ONNX graph",
+        description="Write MODEL_FILE's transform and scores (or class probabilities, or "
+        "predictions) as one ONNX graph: float32 input X of shape (batch, features), one "
+        "output per method. Needs pip install 'deepae[onnx]'.")
+    export.add_argument("model_file", metavar="MODEL_FILE", help="a saved model")
+    export.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="ONNX file to write (e.g. model.onnx)")
+    export.add_argument("-q", "--quiet", action="store_true", help="no summary")
     return parser
 
 
@@ -265,7 +300,8 @@ def describe_error(error: BaseException) -> str:
         message = f"{error.filename}: {error.strerror}"
     else:
         message = str(error) or type(error).__name__
-    if not isinstance(error, (ValueError, TypeError, OSError, KeyError, UsageError)):
+    if not isinstance(error, (ValueError, TypeError, OSError, KeyError, ImportError,
+                              UsageError)):
         message = f"{type(error).__name__}: {message}"
     return " ".join(message.split())
 
@@ -277,6 +313,10 @@ def run(args) -> int:
         fit_command(args)
     elif args.command == "info":
         info_command(args.model_file)
+    elif args.command == "export":
+        export_command(args)
+    elif args.command == "report":
+        report_command(args)
     else:
         apply_command(args)
     return 0
@@ -305,10 +345,10 @@ def demo_command(args) -> None:
 
 def model_class(name: str) -> type:
     """The estimator class of a command-line model name."""
-    from .persistence import estimator_class
-
     if name not in MODELS:
         raise UsageError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    from .persistence import estimator_class
+
     cls = estimator_class(MODELS[name])
     if cls is None:
         raise UsageError(f"model {name!r} is not available in this version of deepae "
@@ -318,9 +358,9 @@ def model_class(name: str) -> type:
 
 def build_estimator(args):
     """The estimator of ``deepae fit`` with the command line's parameters."""
+    estimator = model_class(args.model)()  # first: an unknown name needs no heavy import
     from sklearn.base import clone
 
-    estimator = model_class(args.model)()
     settings = {}  # parameter -> (value, how the user named it)
     for flag, dest, _ in PARAM_OPTIONS:
         if hasattr(args, f"param_{dest}"):  # given, possibly as none
@@ -369,12 +409,12 @@ def set_verbose(estimator, level: int) -> dict:
 
 
 def fit_command(args) -> None:
+    check_output_path(args.output, (), what="model file")
+    estimator = build_estimator(args)
     from sklearn.base import is_classifier, is_regressor
 
     from . import distributed, persistence
 
-    check_output_path(args.output, (), what="model file")
-    estimator = build_estimator(args)
     X, y, _ = read_data(args.data, key=args.key, target=args.target)
     if (is_classifier(estimator) or is_regressor(estimator)) and y is None:
         raise UsageError(f"model {args.model!r} learns from labels: name their column with "
@@ -429,6 +469,35 @@ def apply_command(args) -> None:
     write_output(np.asarray(result), args.output, header)
 
 
+def report_command(args) -> None:
+    from . import figures, persistence
+
+    if args.max_rows < 1:
+        raise UsageError(f"--max-rows must be positive, got {args.max_rows}")
+    figures.check_matplotlib("deepae report")
+    model = persistence.load(args.model_file)
+    X, y, columns = read_data(args.data, key=args.key, target=args.target)
+    from .model_report import report
+
+    index = report(model, X, args.output, y=y, feature_names=columns,
+                   image_shape=args.image_shape, max_rows=args.max_rows,
+                   data_name=os.path.basename(args.data))
+    if not args.quiet:
+        print(f"report: {index}")
+
+
+def export_command(args) -> None:
+    from . import export, persistence
+
+    check_output_path(args.output, (".onnx",), what="ONNX file")
+    export.check_onnx_packages()
+    model = persistence.load(args.model_file)
+    names = model.export_onnx(args.output)
+    if not args.quiet:
+        print(f"wrote {args.output}: input {export.INPUT_NAME} (batch × "
+              f"{model.n_features_in_} float32), outputs {', '.join(names)}")
+
+
 def require(model, method: str, command: str) -> None:
     if not hasattr(model, method):
         raise UsageError(f"a {type(model).__name__} model cannot {command} (it has no "
@@ -454,58 +523,116 @@ def feature_names_out(model, n: int) -> list[str]:
 
 
 def info_command(path: str) -> None:
-    from . import persistence
+    """Describe a model file from its header alone (checked, checksum included): no torch."""
+    from . import modelfile
 
-    header = persistence.read_header(path)
-    model = persistence.load(path)
-    size = os.path.getsize(path)
-    print(f"{path}: deepae model file, format {header['format_version']}, {size:,} bytes")
-    print(f"written by deepae {header.get('deepae_version', '?')} "
-          f"(torch {header.get('torch_version', '?')}, numpy {header.get('numpy_version', '?')})")
-    print(f"class: deepae.{type(model).__name__}")
-    for line in describe_estimator(model, indent="  "):
+    try:
+        header = modelfile.read_header(path)
+        modelfile.verify_checksum(path, header)
+        config = modelfile.parse_config(header.metadata["config"])
+    except modelfile.FormatError as error:
+        raise ValueError(f"{path}: not a valid deepae model file: {error}") from None
+    body = config.get("$estimator") if isinstance(config, dict) else None
+    if not isinstance(body, dict):
+        raise ValueError(f"{path}: not a valid deepae model file: its configuration does not "
+                         "describe an estimator")
+    metadata, size = header.metadata, os.path.getsize(path)
+    print(f"{path}: deepae model file, format {metadata['format_version']}, {size:,} bytes")
+    print(f"written by deepae {metadata.get('deepae_version', '?')} "
+          f"(torch {metadata.get('torch_version', '?')}, "
+          f"numpy {metadata.get('numpy_version', '?')})")
+    print(f"class: deepae.{body.get('class')}")
+    for line in describe_estimator(body, ModelFileValues(path, header.tensors), indent="  "):
         print(line)
 
 
-def describe_estimator(model, indent: str) -> list[str]:
-    params = model.get_params(deep=False)
-    lines = [f"{indent[:-2]}params:"]
-    for name, value in params.items():
-        if hasattr(value, "get_params"):
-            lines.append(f"{indent}{name} = {type(value).__name__}")
-            lines.extend(describe_estimator(value, indent + "    "))
-        else:
-            lines.append(f"{indent}{name} = {value!r}")
-    fitted = sorted(k for k in vars(model) if k.endswith("_") and not k.startswith("_")
-                    and k not in params)
-    lines.append(f"{indent[:-2]}fitted: {'no' if not fitted else ''}".rstrip())
-    for name in fitted:
-        value = getattr(model, name)
-        if hasattr(value, "get_params"):
-            lines.append(f"{indent}{name} = {type(value).__name__}")
-            lines.extend(describe_estimator(value, indent + "    "))
-        else:
-            lines.append(f"{indent}{name} = {summarize(value)}")
+class ModelFileValues:
+    """Short descriptions of the values of a model file's configuration (see
+    :mod:`deepae.persistence` for their JSON), reading small arrays from the file."""
+
+    def __init__(self, path: str, tensors: dict):
+        self.path = path
+        self.tensors = tensors
+
+    def array(self, name: str) -> str:
+        entry = self.tensors.get(name)
+        if entry is None:
+            return "(missing tensor)"
+        dtype = entry.dtype.removeprefix("torch.")
+        if np.prod(entry.shape) > 6 or dtype == "bfloat16":
+            return f"{dtype} array of shape {entry.shape}"
+        with open(self.path, "rb") as file:
+            file.seek(entry.start)
+            values = np.frombuffer(file.read(entry.end - entry.start), dtype=dtype)
+        return f"{dtype} array {np.array2string(values, precision=4)}"
+
+    def module(self, body: dict) -> str:
+        state = body.get("state", {}) if isinstance(body, dict) else {}
+        entries = [self.tensors[key] for key in state.values() if key in self.tensors]
+        n = sum(int(np.prod(entry.shape)) for entry in entries)
+        return f"torch module ({n:,} parameters)"
+
+    def plain(self, obj):
+        """The JSON value as the Python value it stands for, arrays and modules as text."""
+        if isinstance(obj, list):
+            return [self.plain(v) for v in obj]
+        if not isinstance(obj, dict):
+            return obj
+        if len(obj) != 1 or not next(iter(obj)).startswith("$"):
+            return {k: self.plain(v) for k, v in obj.items()}
+        tag, body = next(iter(obj.items()))
+        if tag == "$tuple":
+            return tuple(self.plain(v) for v in body)
+        if tag == "$float":
+            return float(body)
+        if tag == "$scalar":
+            return self.plain(body[1])
+        if tag == "$array":
+            return Text(self.array(body))
+        if tag == "$module":
+            return Text(self.module(body))
+        if tag == "$ndarray":
+            dtype = np.dtype(body.get("dtype")).name if isinstance(body, dict) else "?"
+            return Text(f"{dtype} array of shape {tuple(body.get('shape', ()))}")
+        if tag == "$estimator":
+            return Text(str(body.get("class")))
+        return Text(tag[1:].replace("_", " "))
+
+
+class Text(str):
+    """A description standing for a value (shown without quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def describe_estimator(body: dict, values: ModelFileValues, indent: str) -> list[str]:
+    """Lines describing an estimator's JSON: its parameters and fitted attributes."""
+    lines = []
+    for title, part in (("params", body.get("params", {})),
+                        ("fitted", body.get("attributes", {}))):
+        lines.append(f"{indent[:-2]}{title}:{' no' if title == 'fitted' and not part else ''}")
+        for name in sorted(part) if title == "fitted" else part:
+            value = part[name]
+            nested = value.get("$estimator") if isinstance(value, dict) else None
+            if isinstance(nested, dict):
+                lines.append(f"{indent}{name} = {nested.get('class')}")
+                lines.extend(describe_estimator(nested, values, indent + "    "))
+            else:
+                lines.append(f"{indent}{name} = {summarize(values.plain(value))}")
     return lines
 
 
 def summarize(value) -> str:
-    """A short description of a fitted attribute."""
-    import torch
-
-    if isinstance(value, np.ndarray):
-        if value.size <= 6:
-            return f"{value.dtype} array {np.array2string(value.reshape(-1), precision=4)}"
-        return f"{value.dtype} array of shape {value.shape}"
-    if isinstance(value, torch.nn.Module):
-        n = sum(p.numel() for p in value.parameters())
-        return f"torch module {type(value).__name__} ({n:,} parameters)"
+    """A short description of a value."""
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, dict) for v in value) and "epoch" in value[-1]:
             last = value[-1]
             loss = ", ".join(f"{k}={v:.4g}" for k, v in last.items()
                              if k.endswith("loss") and isinstance(v, float))
             return f"{len(value)} epochs (last: {loss or last})"
+        if value and all(isinstance(v, Text) and "torch module" in v for v in value):
+            return f"{len(value)} torch modules"
         if len(value) > 6 or any(isinstance(v, (list, tuple, dict)) for v in value):
             return f"{type(value).__name__} of {len(value)} items"
     text = repr(value)

@@ -30,6 +30,7 @@ from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
 from .autoencoder import Penalties
 from .corruption import NOISES, Corruption
 from .data import TensorRows, feature_range
+from .export import ClassifierOutputs, RegressorOutputs
 from .persistence import SaveMixin
 from .pretraining import pretrain_layers, pretrain_rbms
 from .scores import ReconstructionScoresMixin
@@ -314,6 +315,11 @@ validation_fraction, patience, random_state, device, verbose
         """Per-sample squared error ``‖x − g(x)‖²``."""
         check_is_fitted(self, "module_")
         return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
+
+    def _coder(self) -> modules.DeepAutoencoder:
+        """The trained module (``encode`` and ``decode``), for ONNX export."""
+        check_is_fitted(self, "module_")
+        return self.module_
 
     @property
     def _n_features_out(self):
@@ -602,6 +608,11 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         probabilities = np.exp(logits)
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
+    def _export_module(self) -> ClassifierOutputs:
+        """The torch module of ONNX export: ``predict_proba``."""
+        check_is_fitted(self, "module_")
+        return ClassifierOutputs(self.module_)
+
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
         logits = self._outputs(X)
@@ -697,6 +708,13 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+    def _export_module(self) -> RegressorOutputs:
+        """The torch module of ONNX export: ``predict`` (targets mapped back to their scale)."""
+        check_is_fitted(self, "module_")
+        mean, scale = (torch.tensor(a, dtype=torch.float32) for a in (self.y_mean_,
+                                                                       self.y_scale_))
+        return RegressorOutputs(self.module_, mean, scale)
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets, shaped like the ``y`` given to fit."""

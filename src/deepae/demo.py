@@ -28,9 +28,7 @@ from tqdm.auto import tqdm
 
 from .autoencoder import Autoencoder, DenoisingAutoencoder
 from .deep import DeepClassifier, StackedAutoencoder
-from .linear import PCA, LinearAutoencoder
-from .outliers import ReconstructionOutlierDetector, default_model
-from .report import (
+from .figures import (
     Section,
     Table,
     check_matplotlib,
@@ -41,6 +39,8 @@ from .report import (
     save_learning_curves,
     write_page,
 )
+from .linear import PCA, LinearAutoencoder
+from .outliers import ReconstructionOutlierDetector, default_model
 
 PRETRAININGS = {"random init": None, "autoencoder": "autoencoder", "denoising": "denoising"}
 TEST_NOISE = 0.3  # fraction of the pixels masked in the denoising pictures

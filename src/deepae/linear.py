@@ -13,6 +13,7 @@ from ._base import resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, map_chunks, to_numpy
 from .data import first_item, is_batches, is_memmap
 from .linalg import Moments, principal_axes
+from .modules import LinearCoder
 from .persistence import SaveMixin
 from .scores import ReconstructionScoresMixin
 from .solvers import (
@@ -311,6 +312,31 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
 
     def _scale(self) -> np.ndarray | None:
         return None
+
+    def _coder(self) -> LinearCoder:
+        """This model as a float32 torch module with ``encode`` and ``decode``."""
+        check_is_fitted(self, "components_")
+        scale = self._scale()
+        return LinearCoder(*(torch.tensor(np.array(a, np.float32)) for a in (
+            self.mean_, self.components_, 1.0 if scale is None else scale)))
+
+    def _check_loaded_state(self) -> None:
+        """Raise a ValueError unless the fitted arrays have the shapes that ``n_components_``
+        and ``n_features_in_`` imply (:func:`deepae.load` calls it)."""
+        if not hasattr(self, "components_"):
+            return
+        k, d = self.n_components_, self.n_features_in_
+        shapes = {"components_": (k, d), "mean_": (d,), "explained_variance_": (k,),
+                  "explained_variance_ratio_": (k,), "singular_values_": (k,)}
+        if hasattr(self, "_moments"):
+            shapes.update({"_moments.sum": (d,), "_moments.gram": (d, d)})
+        for name, shape in shapes.items():
+            value = self
+            for part in name.split("."):
+                value = getattr(value, part)
+            if np.shape(value) != shape:
+                raise ValueError(f"{name} has shape {np.shape(value)} where n_components_={k} "
+                                 f"and n_features_in_={d} ask for {shape}")
 
     def transform(self, X):
         """The code ``Φ(x) = Wᵀ(x − mean_)``, in ``X``'s float dtype (chunk by chunk)."""

@@ -396,3 +396,22 @@ class RBM(nn.Module):
     def extra_repr(self) -> str:
         return (f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
                 f"visible={self.visible}")
+
+
+class LinearCoder(nn.Module):
+    """The closed-form linear autoencoder (or PCA) as a module: ``encode(x) = (x − mean) Wᵀ /
+    scale`` and ``decode(z) = (z · scale) W + mean``, with ``W`` the ``components`` (rows)."""
+
+    def __init__(self, mean: torch.Tensor, components: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("components", components)
+        self.register_buffer("scale", scale)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code of ``x``."""
+        return (x - self.mean) @ self.components.t() / self.scale
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The reconstruction from a code."""
+        return (z * self.scale) @ self.components + self.mean

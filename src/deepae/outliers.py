@@ -272,6 +272,19 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         distances = np.einsum("ij,jk,ik->i", codes, self.code_precision_, codes)
         return residuals @ (1 / self.residual_variance_) + distances
 
+    def _check_loaded_state(self) -> None:
+        """Raise a ValueError unless the model and the scaling read as many features as the
+        detector (:func:`deepae.load` calls it)."""
+        n = self.n_features_in_
+        n_model = getattr(getattr(self, "model_", None), "n_features_in_", None)
+        if n_model is not None and n_model != n:
+            raise ValueError(f"model_ reads {n_model} features, the detector {n}")
+        for name in ("mean_", "scale_", "residual_variance_"):
+            value = getattr(self, name, None)
+            if value is not None and np.shape(value) != (n,):
+                raise ValueError(f"{name} has shape {np.shape(value)}, the detector reads {n} "
+                                 "features")
+
     def reconstruction_error(self, X, per_feature: bool = False, scaled: bool = False
                              ) -> np.ndarray:
         """Squared reconstruction errors of the rows of ``X``, in the scaled units.
@@ -297,6 +310,20 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             return self.model_.reconstruction_error(Z)
         rebuilt = self.model_.inverse_transform(self.model_.transform(Z))
         return np.square(Z - rebuilt)
+
+    def _export_module(self):
+        """The torch module of ONNX export: ``score_samples`` and ``decision_function``,
+        computed as :meth:`score_samples` does (scaling, the model's ``_coder()``, the code
+        density); ``export_onnx`` needs only this hook."""
+        import torch
+
+        from .export import DetectorOutputs, DetectorScore
+
+        check_is_fitted(self, "model_")
+        tensors = [None if a is None else torch.tensor(np.asarray(a), dtype=torch.float32)
+                   for a in (self.mean_, self.scale_, self.residual_variance_,
+                             self.code_mean_, self.code_precision_)]
+        return DetectorOutputs(DetectorScore(self.model_._coder(), *tensors), self.offset_)
 
     def score_samples(self, X) -> np.ndarray:
         """Minus the outlier score: higher means more normal."""

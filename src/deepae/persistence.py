@@ -39,7 +39,9 @@ Estimators holding torch modules (the protocol)
 -----------------------------------------------
 A torch module is saved as its ``state_dict()`` (and its ``training`` flag), never as code.
 On load, every other attribute and parameter is restored first; then an empty module of the
-right architecture is asked from the estimator and the weights are copied into it:
+right architecture is asked from the estimator (on torch's ``meta`` device, where it takes
+no memory), its weights' shapes and dtypes are compared with the saved tensors, and the
+saved tensors become its weights:
 
 - the module in ``module_`` comes from ``estimator._new_module()``;
 - a module in another attribute ``name_`` comes from ``estimator._new_module("name_")``;
@@ -53,19 +55,31 @@ The module's floating dtype follows the saved tensors; it is placed on the estim
 ``device`` (CPU when that device is not available here). Building it does not touch torch's
 global random state.
 
+An estimator may also implement ``_check_loaded_state()``, raising a ``ValueError`` when its
+restored fitted attributes disagree in shape (the closed-form models check their arrays
+against ``n_components_`` and ``n_features_in_``).
+
 Safety
 ------
-Loading reads the safetensors header as JSON and the tensors with ``safetensors`` — no
-pickle, no ``torch.load``, no ``eval``, no import of names from the file: classes come from
-a fixed list, and their constructors only receive JSON values. A file that is not a deepae
-model (a pickle, a zip, a ``torch.save`` file), truncated, corrupt or modified (checksum),
-or naming an unknown class or attribute gives a ``ValueError`` naming the path.
+Loading reads the safetensors header as JSON (:mod:`deepae.modelfile`) and the tensors'
+bytes at the places it gives — no pickle, no ``torch.load``, no ``eval``, no import of names
+from the file: classes come from a fixed list, and their constructors only receive JSON
+values. A file that is not a deepae model (a pickle, a zip, a ``torch.save`` file),
+truncated, corrupt or modified (checksum), or naming an unknown class or attribute gives a
+``ValueError`` naming the path.
+
+Loading is bounded by the file: the header is at most
+:data:`deepae.modelfile.MAX_HEADER_BYTES`, the configuration nested at most
+:data:`deepae.modelfile.MAX_DEPTH` deep, sizes at most :data:`MAX_SIZE` (and
+:data:`MAX_LAYERS` layers), and every module is checked against the file's tensors before
+it holds memory; so a crafted configuration cannot make :func:`load` allocate more than the
+file's tensors and the parsed header (measured in ``tests/test_persistence.py``).
 """
 
-import hashlib
 import importlib
 import json
 import math
+import numbers
 import os
 import re
 import tempfile
@@ -73,15 +87,13 @@ import warnings
 
 import numpy as np
 import torch
-from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from . import distributed
+from . import distributed, modelfile
 from .linalg import Moments
-
-FORMAT = "deepae"
-FORMAT_VERSION = 1
+from .modelfile import FORMAT, FORMAT_VERSION
+from .modelfile import FormatError as _FormatError
 
 #: deepae's public estimator classes: the only classes a model file may name.
 ESTIMATOR_CLASSES = (
@@ -100,7 +112,15 @@ _CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers")
 #: Private instance attributes that are part of a model's state.
 PRIVATE_STATE = ("_moments",)
 
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
+#: The largest size a configuration may ask for: features, codes, hidden units, outputs.
+MAX_SIZE = 2**24
+#: The most hidden layers a configuration may ask for.
+MAX_LAYERS = 64
+#: The parameters and fitted attributes that are sizes (of layers, codes, inputs, outputs).
+SIZE_NAMES = ("hidden_size", "hidden_layer_sizes", "n_components", "n_components_",
+              "n_features_in_", "n_outputs_")
+#: The most bytes a string array (``$ndarray``) of a configuration may take.
+MAX_TEXT_BYTES = 4 * modelfile.MAX_HEADER_BYTES
 _SCALAR_DTYPE = re.compile(r"[<>|=]?[biufUS]\d+")
 _TEXT_DTYPE = re.compile(r"[<>|=]?[US]\d+|\|?O")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")
@@ -109,7 +129,25 @@ _MODULE_ATTRIBUTE = "module_"
 
 class SaveMixin:
     """Gives an estimator ``save(path)``: write it to a safe model file (see
-    :mod:`deepae.persistence`); ``deepae.load(path)`` reads it back."""
+    :mod:`deepae.persistence`); ``deepae.load(path)`` reads it back. And ``export_onnx(path)``:
+    its outputs as an ONNX graph (see :mod:`deepae.export`)."""
+
+    def export_onnx(self, path) -> tuple[str, ...]:
+        """Write this fitted estimator's outputs to the ONNX file ``path``.
+
+        One float32 input ``X`` of shape ``(batch, n_features_in_)``, any batch size; one
+        output per method, named after it: ``transform``, ``reconstruction_error`` and
+        ``score_samples`` for the autoencoders and PCA, ``score_samples`` and
+        ``decision_function`` for the outlier detector, ``predict_proba`` for the classifier,
+        ``predict`` for the regressor. Needs ``pip install 'deepae[onnx]'``.
+
+        Returns
+        -------
+        output_names : tuple of str
+        """
+        from .export import export_onnx
+
+        return export_onnx(self, path)
 
     def save(self, path) -> None:
         """Write this estimator (parameters, fitted state, weights) to the file ``path``.
@@ -306,111 +344,87 @@ def _is_fitted_name(name: str) -> bool:
 
 
 def _digest(config: str, tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256(config.encode("utf-8"))
-    for key in sorted(tensors):
-        tensor = tensors[key]
-        digest.update(f"\0{key}\0{tensor.dtype}\0{list(tensor.shape)}\0".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    """The checksum of :func:`deepae.modelfile.digest` over in-memory tensors."""
+    return modelfile.digest(config, (
+        (key, str(t.dtype), list(t.shape), [t.reshape(-1).view(torch.uint8).numpy().data])
+        for key, t in sorted(tensors.items())))
 
 
 # --- reading ----------------------------------------------------------------------------------
 
 
-class _FormatError(ValueError):
-    """Raised inside the reader; :func:`load` adds the path."""
-
-
-def _read_bytes(path) -> tuple[str, bytes]:
-    """The path as a string and the file's whole content."""
-    path = os.fspath(path)
-    with open(path, "rb") as file:
-        return path, file.read()
-
-
 def read_header(path) -> dict[str, str]:
-    """The metadata of the model file ``path`` (versions, class, config JSON), unchecked
-    beyond the file's framing; :func:`load` verifies everything."""
-    path, data = _read_bytes(path)
+    """The metadata of the model file ``path`` (versions, class, config JSON), with the file's
+    framing checked; :func:`load` verifies everything."""
     try:
-        return _metadata(data)
-    except _FormatError as error:
-        raise ValueError(f"{path}: not a valid deepae model file: {error}") from None
+        return modelfile.read_header(path).metadata
+    except modelfile.FormatError as error:
+        raise ValueError(f"{os.fspath(path)}: not a valid deepae model file: {error}") from None
 
 
 def load(path):
     """Read an estimator written by ``model.save(path)``.
 
-    Nothing in the file is unpickled or executed. Raises ``FileNotFoundError`` when there is
-    no such file and ``ValueError`` (naming ``path``) when it is not a valid deepae model file:
-    truncated, corrupt or modified, from a newer format version, or naming an unknown class.
+    Nothing in the file is unpickled or executed, and nothing is built before the file is
+    checked: its framing and checksum (:mod:`deepae.modelfile`), the sizes its configuration
+    asks for (:data:`MAX_SIZE`, :data:`MAX_LAYERS`) and the shape of every module weight,
+    compared on torch's ``meta`` device with the tensors in the file. A load's memory is
+    therefore about the file's size (the tensors are read from it once) plus the parsed
+    configuration: at most about 150 MiB for the largest header allowed
+    (:data:`deepae.modelfile.MAX_HEADER_BYTES`), under 1 MiB for usual models.
+
+    Raises ``FileNotFoundError`` when there is no such file and ``ValueError`` (naming
+    ``path``) when it is not a valid deepae model file: truncated, corrupt or modified, from a
+    newer format version, naming an unknown class, or asking for more than its tensors hold.
     """
-    path, data = _read_bytes(path)
+    path = os.fspath(path)
     try:
-        return _load(data)
-    except _FormatError as error:
+        return _load(path)
+    except modelfile.FormatError as error:
         message = str(error)
     except RecursionError:
         message = "its configuration is nested too deeply"
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
     except Exception as error:  # noqa: BLE001 - whatever a corrupt file triggers
         message = f"{type(error).__name__}: {error}"
     raise ValueError(f"{path}: not a valid deepae model file: {message}")
 
 
-def _metadata(data: bytes) -> dict[str, str]:
-    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
-    if len(data) < 10 or data[8:9] != b"{" or size > _MAX_HEADER_BYTES:
-        raise _FormatError(_what_is_it(data))
-    if size > len(data) - 8:
-        raise _FormatError("it is truncated (the header is cut off)")
-    try:
-        header = json.loads(data[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _FormatError(f"its header is not valid JSON ({error})") from None
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise _FormatError("it is a safetensors file without deepae metadata")
-    for key in ("format_version", "config", "sha256", "class"):
-        if not isinstance(metadata.get(key), str):
-            raise _FormatError(f"its metadata has no {key!r}")
-    version = metadata["format_version"]
-    if not version.isdigit():
-        raise _FormatError(f"format_version={version!r} is not a number")
-    if int(version) > FORMAT_VERSION:
-        raise _FormatError(
-            f"it has format version {version} (deepae {metadata.get('deepae_version', '?')}); "
-            f"this deepae reads up to version {FORMAT_VERSION}: upgrade deepae"
-        )
-    return metadata
-
-
-def _what_is_it(data: bytes) -> str:
-    """Why ``data`` (not framed as safetensors) is not a model file."""
-    if data[:1] == b"\x80" or data[:2] in (b"(d", b"(l", b"}q", b"]q", b"(c", b"cb", b"cp"):
-        return "it looks like a pickle, which deepae never loads"
-    if data[:4] == b"PK\x03\x04":
-        return "it is a zip archive (a torch.save file?), not a safetensors file"
-    if len(data) < 10:
-        return f"it is truncated or empty ({len(data)} bytes)"
-    return "it does not start with a safetensors header"
-
-
-def _load(data: bytes):
-    metadata = _metadata(data)
-    try:
-        tensors = load_tensors(data)
-    except Exception as error:  # noqa: BLE001 - SafetensorError is a bare Exception
-        reason = str(error)
-        if "incomplete" in reason or "not fully covered" in reason or "too small" in reason:
-            raise _FormatError(f"it is truncated ({reason})") from None
-        raise _FormatError(f"its tensors cannot be read ({reason})") from None
-    if _digest(metadata["config"], tensors) != metadata["sha256"]:
-        raise _FormatError("its contents do not match their checksum (corrupt or modified)")
-    config = json.loads(metadata["config"])
+def _load(path: str):
+    header = modelfile.read_header(path)
+    config = modelfile.parse_config(header.metadata["config"])
+    tensors = _read_tensors(path, header)
     estimator = _Reader(tensors).value(config, "model")
     if estimator_class(type(estimator).__name__) is not type(estimator):
         raise _FormatError("its configuration does not describe an estimator")
     return estimator
+
+
+def _read_tensors(path: str, header: modelfile.Header) -> dict[str, torch.Tensor]:
+    """The file's tensors, their checksum verified.
+
+    Each tensor's bytes (whose place, dtype and shape :func:`deepae.modelfile.read_header`
+    has checked) are read once into a buffer that the tensor then owns: the load takes the
+    file's size in memory, and a loaded tensor is independent of the file and of the others
+    (safetensors' own reader maps the whole file, and any of its tensors would keep all of it,
+    in memory and when pickled).
+    """
+    buffers = {}
+    with open(path, "rb") as file:
+        for name, entry in header.tensors.items():
+            buffers[name] = bytearray(entry.end - entry.start)
+            file.seek(entry.start)
+            if file.readinto(buffers[name]) != len(buffers[name]):
+                raise _FormatError(f"it is truncated (tensor {name!r})")
+    modelfile.verify_checksum(path, header, buffers)
+    tensors = {}
+    for name, entry in header.tensors.items():
+        dtype = getattr(torch, entry.dtype.removeprefix("torch."))
+        tensor = (torch.frombuffer(buffers[name], dtype=dtype) if buffers[name]
+                  else torch.empty(0, dtype=dtype))
+        tensors[name] = tensor.reshape(entry.shape)
+    return tensors
 
 
 class _PendingModule:
@@ -495,6 +509,9 @@ class _Reader:
                 and math.prod(shape) == len(items)):
             raise _FormatError(f"{where}: bad $ndarray shape {shape!r}")
         dtype = np.dtype(dtype)
+        if dtype.itemsize * len(items) > MAX_TEXT_BYTES:
+            raise _FormatError(f"{where}: a $ndarray of {len(items)} items of dtype {dtype} "
+                               f"would take more than {MAX_TEXT_BYTES:,} bytes")
         values = [self.value(v, f"{where}[{i}]") for i, v in enumerate(items)]
         if dtype.kind == "S":
             values = [_expect(v, str, where).encode("latin-1") for v in values]
@@ -564,7 +581,9 @@ class _Reader:
         unknown = sorted(set(params) - names)
         if unknown:
             raise _FormatError(f"{where}: {name} has no parameter(s) {', '.join(unknown)}")
-        estimator = cls(**{k: self.value(v, f"{where}.{k}") for k, v in params.items()})
+        params = {k: self.value(v, f"{where}.{k}") for k, v in params.items()}
+        check_sizes(params, where)
+        estimator = cls(**params)
 
         pending = []
         for attribute, obj in _expect(body.get("attributes", {}), dict, where).items():
@@ -583,6 +602,7 @@ class _Reader:
             if attribute not in PRIVATE_STATE:
                 raise _FormatError(f"{where}: unexpected private attribute {attribute!r}")
             setattr(estimator, attribute, self.value(obj, f"{where}.{attribute}"))
+        check_sizes(vars(estimator), where)
 
         for attribute, index, saved in pending:
             module = _build_module(estimator, attribute, index, saved, f"{where}.{attribute}")
@@ -593,15 +613,41 @@ class _Reader:
                 items = list(container)
                 items[index] = module
                 setattr(estimator, attribute, type(container)(items))
+        check = getattr(estimator, "_check_loaded_state", None)
+        try:
+            if check is not None:
+                check()
+        except (ValueError, TypeError, AttributeError) as error:
+            raise _FormatError(f"{where}: {error}") from None
         return estimator
 
 
+def check_sizes(values: dict, where: str) -> None:
+    """Raise a format error when a size in ``values`` (see :data:`SIZE_NAMES`) is beyond
+    :data:`MAX_SIZE`, or a list of layer sizes longer than :data:`MAX_LAYERS`."""
+    for name in SIZE_NAMES:
+        value = values.get(name)
+        sizes = value if isinstance(value, (list, tuple)) else [value]
+        if len(sizes) > MAX_LAYERS:
+            raise _FormatError(f"{where}: {name} has {len(sizes)} entries (at most "
+                               f"{MAX_LAYERS})")
+        for size in sizes:
+            if isinstance(size, numbers.Integral) and size > MAX_SIZE:
+                raise _FormatError(f"{where}: {name}={size} is beyond the largest size a model "
+                                   f"file may ask for ({MAX_SIZE:,})")
+
+
 def _build_module(estimator, attribute: str, index, saved: _PendingModule, where: str):
-    """An empty module from the estimator's ``_new_module`` hook, given the saved weights."""
+    """The estimator's module holding the saved weights.
+
+    The module comes from the estimator's ``_new_module`` hook, built on torch's ``meta``
+    device (no memory, no random numbers); its weights' shapes and dtypes are compared with
+    the saved tensors, which then become its weights (no copy).
+    """
     new_module = getattr(estimator, "_new_module", None)
     if new_module is None:
         raise _FormatError(f"{where}: {type(estimator).__name__} cannot rebuild torch modules")
-    with torch.random.fork_rng(devices=[]):
+    with torch.device("meta"):
         if attribute == _MODULE_ATTRIBUTE and index is None:
             module = new_module()
         elif index is None:
@@ -613,13 +659,30 @@ def _build_module(estimator, attribute: str, index, saved: _PendingModule, where
     dtypes = {t.dtype for t in saved.state.values() if t.is_floating_point()}
     if len(dtypes) == 1:
         module = module.to(dtypes.pop())
-    try:
-        module.load_state_dict(saved.state, strict=True)
-    except RuntimeError as error:
+    expected = {name: (t.dtype, tuple(t.shape)) for name, t in module.state_dict().items()}
+    found = {name: (t.dtype, tuple(t.shape)) for name, t in saved.state.items()}
+    if found != expected:
         raise _FormatError(f"{where}: the saved weights do not fit the module "
-                           f"({' '.join(str(error).split())})") from None
+                           f"({_difference(expected, found)})")
+    module.load_state_dict(saved.state, strict=True, assign=True)
+    if any(t.is_meta for t in [*module.parameters(), *module.buffers()]):
+        raise _FormatError(f"{where}: the saved weights do not fill the module")
     module.train(saved.training)
     return module.to(_device_of(estimator))
+
+
+def _difference(expected: dict, found: dict) -> str:
+    """The first difference between two ``{name: (dtype, shape)}`` tables, in words."""
+    for name in sorted(set(expected) | set(found)):
+        if name not in found:
+            return f"missing {name}"
+        if name not in expected:
+            return f"unexpected {name}"
+        if found[name] != expected[name]:
+            (dtype, shape), (saved_dtype, saved_shape) = expected[name], found[name]
+            return (f"{name}: the module needs {dtype} of shape {list(shape)}, the file holds "
+                    f"{saved_dtype} of shape {list(saved_shape)}")
+    return "no difference"
 
 
 def _device_of(estimator) -> torch.device:

@@ -1,11 +1,13 @@
-"""Tables, figures and the HTML page of the demo's report.
+"""Tables, figures and the HTML pages of the reports (the demo's and :func:`deepae.report`'s).
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects, which need no GUI backend,
-and saved as PNG files; the page ``index.html`` refers to them by relative paths, so the
-report is a self-contained folder (no network, no scripts, no external style sheets).
-matplotlib is imported inside the drawing functions, so ``import deepae`` stays light.
+and saved as PNG files; the page ``index.html`` refers to them by relative paths (the demo:
+a self-contained folder) or holds them inline as ``data:`` URIs (one self-contained file).
+No network, no scripts, no external style sheets. matplotlib is imported inside the drawing
+functions, so ``import deepae`` stays light.
 """
 
+import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +75,10 @@ img { max-width: 100%; }
 """
 
 
-def write_page(path: Path, title: str, intro: str, sections: list[Section]) -> None:
-    """Write the report's HTML page (inline style, images by relative path)."""
+def write_page(path: Path, title: str, intro: str, sections: list[Section],
+               images: Path | None = None) -> None:
+    """Write the report's HTML page (inline style): images by relative path, or read from the
+    folder ``images`` and embedded in the page."""
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
@@ -85,21 +89,22 @@ def write_page(path: Path, title: str, intro: str, sections: list[Section]) -> N
                      f"<p>{html.escape(section.text)}</p>\n")
         parts.extend(render_table(table) for table in section.tables)
         for name, caption in section.images:
+            source = name if images is None else "data:image/png;base64," + (
+                base64.b64encode((images / name).read_bytes()).decode("ascii"))
             parts.append(
-                f"<figure><img src=\"{html.escape(name)}\" alt=\"{html.escape(caption)}\">"
+                f"<figure><img src=\"{html.escape(source)}\" alt=\"{html.escape(caption)}\">"
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>\n"
             )
     parts.append("</body>\n</html>\n")
     path.write_text("".join(parts), encoding="utf-8")
 
 
-def check_matplotlib() -> None:
+def check_matplotlib(what: str = "the demo's report") -> None:
     """Fail early, with the way out, when matplotlib (the ``plot`` extra) is missing."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ImportError(
-            "the demo's report needs matplotlib: pip install 'deepae[plot]'") from None
+        raise ImportError(f"{what} needs matplotlib: pip install 'deepae[plot]'") from None
 
 
 def new_figure(width: float, height: float):
@@ -109,14 +114,15 @@ def new_figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def tile(images: np.ndarray, gap: int) -> np.ndarray:
-    """One mosaic of the 8×8 images of an ``(n_rows, n_cols, 64)`` array, NaN between them."""
+def tile(images: np.ndarray, gap: int, shape: tuple[int, int] = IMAGE_SHAPE) -> np.ndarray:
+    """One mosaic of the images (of ``shape``, 8×8 by default) of an ``(n_rows, n_cols,
+    height · width)`` array, NaN between them."""
     n_rows, n_cols = images.shape[:2]
-    height, width = IMAGE_SHAPE
+    height, width = shape
     mosaic = np.full((n_rows * (height + gap), n_cols * (width + gap)), np.nan)
     for (r, c), _ in np.ndenumerate(images[:, :, 0]):
         top, left = r * (height + gap) + gap, c * (width + gap) + gap // 2
-        mosaic[top : top + height, left : left + width] = images[r, c].reshape(IMAGE_SHAPE)
+        mosaic[top : top + height, left : left + width] = images[r, c].reshape(shape)
     return mosaic
 
 
@@ -127,11 +133,12 @@ def save_image_grid(
     row_labels: list[str] | None = None,
     signed: bool = False,
     ncols: int | None = None,
+    shape: tuple[int, int] = IMAGE_SHAPE,
 ) -> None:
-    """Draw 8×8 images in a grid and save it as a PNG.
+    """Draw images of ``shape`` (8×8 by default) in a grid and save it as a PNG.
 
-    ``images`` has shape ``(n_rows, n_cols, 64)``, or ``(n, 64)`` laid out ``ncols`` to a
-    row. Pixel intensities in ``[0, 1]`` are drawn dark on light; ``signed`` images (weights)
+    ``images`` has shape ``(n_rows, n_cols, pixels)``, or ``(n, pixels)`` laid out ``ncols``
+    to a row. Pixel intensities in ``[0, 1]`` are drawn dark on light; ``signed`` images (weights)
     are scaled each to its own largest magnitude, red for positive and blue for negative.
     ``titles`` (one per image, row by row) go above the images, ``row_labels`` on the left.
     """
@@ -147,9 +154,9 @@ def save_image_grid(
         limits = np.nanmax(np.abs(images), axis=2, keepdims=True)
         images = images / np.where(limits > 0, limits, 1.0)
     gap = 4 if titles else 1
-    mosaic = tile(images, gap)
+    mosaic = tile(images, gap, shape)
     colormap = matplotlib.colormaps["RdBu_r" if signed else "gray_r"].with_extremes(bad="white")
-    scale = 0.09  # inches per pixel
+    scale = min(0.09, 9.0 / mosaic.shape[1])  # inches per pixel, at most 9 inches wide
     label_width = 1.2 if row_labels else 0.0
     figure = new_figure(label_width + scale * mosaic.shape[1] + 0.2,
                         scale * mosaic.shape[0] + 0.2)
@@ -160,7 +167,7 @@ def save_image_grid(
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    height, width = IMAGE_SHAPE
+    height, width = shape
     if row_labels:
         ax.set_yticks([r * (height + gap) + gap + height / 2 - 0.5
                        for r in range(len(row_labels))], row_labels)
@@ -223,4 +230,55 @@ def save_codes(path: Path, codes: dict[str, np.ndarray], labels: np.ndarray) -> 
         ax.set_yticks([])
     axes[-1].legend(title="digit", fontsize=7, markerscale=2, loc="center left",
                     bbox_to_anchor=(1.0, 0.5))
+    figure.savefig(path, bbox_inches="tight", pad_inches=0.05)
+
+
+def save_histogram(path: Path, values: np.ndarray, threshold: float | None, xlabel: str) -> None:
+    """A histogram of ``values``, with a vertical line at ``threshold`` (when given); on a
+    logarithmic axis when positive values spread over more than two decades."""
+    figure = new_figure(5.5, 3.2)
+    ax = figure.subplots()
+    bins = min(60, max(10, len(values) // 20))
+    low, high = values.min(), values.max()
+    if low > 0 and high > 100 * np.median(values):
+        bins = np.geomspace(low, high, bins + 1)
+        ax.set_xscale("log")
+    ax.hist(values, bins=bins, color="C0")
+    if threshold is not None:
+        ax.axvline(threshold, color="C3", linestyle="--",
+                   label=f"threshold {threshold:.4g}: {np.mean(values > threshold):.1%} above")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("rows")
+    figure.savefig(path, bbox_inches="tight", pad_inches=0.05)
+
+
+def save_code_map(path: Path, points: np.ndarray, values: np.ndarray, title: str,
+                  label: str) -> None:
+    """A scatter plot of 2-D ``points`` colored by ``values``: one color per class when they
+    are labels (at most 20 distinct), a color scale otherwise."""
+    import matplotlib
+
+    figure = new_figure(5.4, 4.2)
+    ax = figure.subplots()
+    classes = np.unique(values)
+    if values.dtype.kind not in "f" or len(classes) <= 20:
+        colors = matplotlib.colormaps["tab20" if len(classes) > 10 else "tab10"]
+        for index, value in enumerate(classes):
+            chosen = points[values == value]
+            ax.scatter(chosen[:, 0], chosen[:, 1], s=6, color=colors(index), label=str(value))
+        ax.legend(title=label, fontsize=7, markerscale=2, loc="center left",
+                  bbox_to_anchor=(1.0, 0.5))
+    else:
+        order = np.argsort(values)  # the highest values drawn last, on top
+        dots = ax.scatter(points[order, 0], points[order, 1], s=6, c=values[order],
+                          cmap="viridis")
+        figure.colorbar(dots, ax=ax, label=label)
+    low, high = np.percentile(points, [1, 99], axis=0)
+    margin = 0.15 * (high - low)
+    if np.any(points < low - margin) or np.any(points > high + margin):
+        ax.set_xlim(low[0] - margin[0], high[0] + margin[0])  # far-off rows outside the view
+        ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
+        title += " (1st-99th percentile view)"
+    ax.set_title(title, fontsize=9)
     figure.savefig(path, bbox_inches="tight", pad_inches=0.05)

@@ -1,0 +1,169 @@
+"""ONNX export: an estimator's outputs as one ONNX graph (``model.export_onnx(path)``,
+``deepae export MODEL -o model.onnx``).
+
+Every estimator gives, through its ``_export_module()`` hook, a small torch module that
+computes its outputs from the input rows, including any standardization it applies inside,
+with an ``output_names`` tuple naming them after the estimator's methods. The modules below
+wrap the estimators' own torch modules; :func:`export_onnx` turns any of them into ONNX with
+torch's exporter, with one float32 input ``X`` of shape ``(batch, n_features)`` whose batch
+size is free. The packages ``onnx``, ``onnxruntime`` and ``onnxscript`` (the ``deepae[onnx]``
+extra) are needed to export and to run the graph.
+"""
+
+import contextlib
+import copy
+import logging
+import os
+import warnings
+
+import torch
+from torch import nn
+
+#: The optional packages torch's ONNX exporter needs.
+ONNX_PACKAGES = ("onnx", "onnxscript")
+INPUT_NAME = "X"
+
+
+class ReconstructionOutputs(nn.Module):
+    """``transform``, ``reconstruction_error`` and ``score_samples`` of a model whose module
+    (``coder``) has ``encode`` and ``decode``."""
+
+    output_names = ("transform", "reconstruction_error", "score_samples")
+
+    def __init__(self, coder: nn.Module):
+        super().__init__()
+        self.coder = coder
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        codes = self.coder.encode(x)
+        errors = (self.coder.decode(codes) - x).square().sum(1)
+        return codes, errors, -errors
+
+
+class ClassifierOutputs(nn.Module):
+    """``predict_proba``: the softmax of a network's outputs."""
+
+    output_names = ("predict_proba",)
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.network(x).softmax(1),)
+
+
+class RegressorOutputs(nn.Module):
+    """``predict``: a network's outputs mapped back to the targets' scale (one column per
+    target, or a vector for a single 1-D target)."""
+
+    output_names = ("predict",)
+
+    def __init__(self, network: nn.Module, mean: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.network = network
+        self.flat = mean.dim() == 0
+        self.register_buffer("mean", mean.reshape(-1))
+        self.register_buffer("scale", scale.reshape(-1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        prediction = self.network(x) * self.scale + self.mean
+        return (prediction[:, 0] if self.flat else prediction,)
+
+
+class DetectorOutputs(nn.Module):
+    """``score_samples`` (minus the per-row outlier score that ``scores`` computes) and
+    ``decision_function`` (``score_samples − offset``) of an outlier detector."""
+
+    output_names = ("score_samples", "decision_function")
+
+    def __init__(self, scores: nn.Module, offset: float):
+        super().__init__()
+        self.scores = scores
+        self.offset = float(offset)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        scores = -self.scores(x)
+        return scores, scores - self.offset
+
+
+class DetectorScore(nn.Module):
+    """The outlier score of :class:`deepae.ReconstructionOutlierDetector`: the rows scaled
+    (``z = (x − mean) / scale``), then the squared reconstruction error of a ``coder``
+    (``encode`` and ``decode``) — each feature's divided by its ``residual_variance``, plus the
+    squared Mahalanobis distance of the code under ``code_mean`` and ``code_precision``, when
+    these are given (the code density)."""
+
+    def __init__(self, coder: nn.Module, mean: torch.Tensor, scale: torch.Tensor,
+                 residual_variance: torch.Tensor | None = None,
+                 code_mean: torch.Tensor | None = None,
+                 code_precision: torch.Tensor | None = None):
+        super().__init__()
+        self.coder = coder
+        self.density = residual_variance is not None
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+        if self.density:
+            self.register_buffer("weights", 1 / residual_variance)
+            self.register_buffer("code_mean", code_mean)
+            self.register_buffer("code_precision", code_precision)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / self.scale
+        codes = self.coder.encode(z)
+        residuals = (self.coder.decode(codes) - z).square()
+        if not self.density:
+            return residuals.sum(1)
+        centered = codes - self.code_mean
+        return residuals @ self.weights + (centered @ self.code_precision * centered).sum(1)
+
+
+def check_onnx_packages() -> None:
+    """Raise an ImportError naming the extra when an ONNX package is missing."""
+    import importlib.util
+
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ImportError(f"ONNX export needs the package(s) {', '.join(missing)}: install "
+                          "them with pip install 'deepae[onnx]'")
+
+
+def export_onnx(estimator, path) -> tuple[str, ...]:
+    """Write ``estimator``'s outputs to the ONNX file ``path``; return the output names.
+
+    The graph has one float32 input ``X`` of shape ``(batch, n_features_in_)`` (any batch
+    size) and one output per method, named after it (``transform``, ``score_samples``,
+    ``predict_proba``, ...); it computes what the fitted estimator computes on float32 rows.
+    """
+    check_onnx_packages()
+    hook = getattr(estimator, "_export_module", None)
+    if hook is None:
+        raise TypeError(f"{type(estimator).__name__} cannot be exported to ONNX")
+    if not hasattr(estimator, "n_features_in_"):
+        raise ValueError(f"This {type(estimator).__name__} is not fitted yet: fit it before "
+                         "exporting it.")
+    module = copy.deepcopy(hook()).to("cpu", torch.float32).eval()
+    example = torch.zeros(2, estimator.n_features_in_)
+    with quiet_exporter():
+        torch.onnx.export(
+            module, (example,), os.fspath(path), input_names=[INPUT_NAME],
+            output_names=list(module.output_names),
+            dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
+        )
+    return tuple(module.output_names)
+
+
+@contextlib.contextmanager
+def quiet_exporter():
+    """Silence the exporter's progress messages and warnings (about packages it does not
+    need, such as torchvision)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), open(os.devnull, "w") as devnull, \
+                contextlib.redirect_stdout(devnull):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)

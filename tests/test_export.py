@@ -44,6 +44,7 @@ MODELS = {
     "regressor-2d": lambda: deepae.DeepRegressor(**DEEP),
     "detector-default": lambda: deepae.ReconstructionOutlierDetector(),
     "detector-pca": lambda: deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=3)),
+    "rbm": lambda: deepae.RBM(n_components=6, **FAST),  # Bernoulli (digits), Gaussian (random)
 }
 #: ONNX output -> the deepae method it must equal.
 METHODS = {"transform": "transform", "reconstruction_error": "reconstruction_error",

@@ -71,6 +71,24 @@ class RegressorOutputs(nn.Module):
         return (prediction[:, 0] if self.flat else prediction,)
 
 
+class RBMOutputs(nn.Module):
+    """``transform`` (the hidden probabilities) and ``score_samples`` (the exact
+    pseudo-log-likelihood, or ``−F(x)`` for Gaussian visible units) of an RBM."""
+
+    output_names = ("transform", "score_samples")
+
+    def __init__(self, rbm: nn.Module):
+        super().__init__()
+        self.rbm = rbm
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        rbm = self.rbm
+        if rbm.visible == "gaussian":
+            return rbm.hidden_probabilities(x), -rbm(x)
+        # one block of every visible unit: the graph does not depend on the batch size
+        return rbm.hidden_probabilities(x), rbm.pseudo_log_likelihood(x, block=rbm.n_visible)
+
+
 class DetectorOutputs(nn.Module):
     """``score_samples`` (minus the per-row outlier score that ``scores`` computes) and
     ``decision_function`` (``score_samples − offset``) of an outlier detector."""

@@ -377,21 +377,22 @@ class RBM(nn.Module):
             return 0.5 * (v - self.visible_bias).square().sum(dim=1) - hidden
         return -(v @ self.visible_bias) - hidden
 
-    def pseudo_log_likelihood(self, v: torch.Tensor) -> torch.Tensor:
+    def pseudo_log_likelihood(self, v: torch.Tensor, block: int | None = None) -> torch.Tensor:
         """``Σ_i log P(v_i | v_−i)`` of each row (Bernoulli units), exactly: flipping
-        ``v_i`` to ``1 − v_i`` gives ``v′`` and ``P(v_i | v_−i) = σ(F(v′) − F(v))``."""
+        ``v_i`` to ``1 − v_i`` gives ``v′`` and ``P(v_i | v_−i) = σ(F(v′) − F(v))``.
+        ``block`` visible units are flipped at a time (by default about 2²² numbers)."""
         pre = F.linear(v, self.weight, self.hidden_bias)
         base = F.softplus(pre).sum(dim=1, keepdim=True)
         sign = 1 - 2 * v
-        total = torch.zeros(len(v), dtype=v.dtype, device=v.device)
-        block = max(1, (1 << 22) // max(1, len(v) * self.n_hidden))
+        block = block or max(1, (1 << 22) // max(1, len(v) * self.n_hidden))
+        terms = []
         for start in range(0, self.n_visible, block):
             cols = slice(start, start + block)
             flipped = pre[:, None, :] + sign[:, cols, None] * self.weight.t()[None, cols, :]
             gap = (self.visible_bias[cols] * sign[:, cols]
                    + F.softplus(flipped).sum(dim=2) - base)  # F(v) − F(v′)
-            total -= F.softplus(gap).sum(dim=1)
-        return total
+            terms.append(F.softplus(gap).sum(dim=1))
+        return -torch.stack(terms).sum(dim=0)
 
     def extra_repr(self) -> str:
         return (f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, "

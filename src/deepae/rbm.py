@@ -198,6 +198,12 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
             return self._apply(lambda module, x: -module(x), X)
         return self._apply(lambda module, x: module.pseudo_log_likelihood(x), X)
 
+    def _export_module(self):
+        """The torch module of ONNX export: ``transform`` and ``score_samples``."""
+        from .export import RBMOutputs
+
+        return RBMOutputs(self.module_)
+
     def gibbs(self, X) -> np.ndarray:
         """One Gibbs step from each row: ``h ~ P(h | x)``, then ``x′ ~ P(x | h)``."""
         check_is_fitted(self, "module_")

@@ -98,16 +98,19 @@ def randomized_spectrum(
     passes: RowPasses, n_features: int, n_components: int, center: bool, n_oversamples: int,
     iterated_power: int | str, seed: int, device: torch.device | None,
 ) -> Spectrum:
-    """Top ``n_components`` eigenpairs of the scatter by randomized subspace iteration.
+    """Top ``n_components`` eigenpairs of the scatter by randomized block Krylov iteration
+    (Musco & Musco 2015).
 
     Pass ``i`` reads every row chunk ``B`` once and adds ``Bᵀ(B Vᵢ)`` to ``Wᵢ = AᵀA Vᵢ``
     (float64 sums of products in the data's dtype, on ``device`` when one is given), a
     ``d × l`` block with ``l = n_components + n_oversamples``; ``V₀`` is Gaussian and
-    ``Vᵢ₊₁`` is ``Wᵢ`` re-orthonormalized by QR. After ``n_iter + 1`` passes (``n_iter`` is
-    ``iterated_power``, or for ``"auto"`` scikit-learn's 7, or 4 when
-    ``n_components ≥ 0.1 min(n, d)``), the eigenpairs of ``W H⁻¹ Wᵀ`` with ``H = VᵀW`` are
-    those of Halko et al.'s ``BᵀB`` (``B = QᵀA``, ``Q = orth(A V)``) after ``n_iter`` power
-    iterations, obtained without another pass.
+    ``Vᵢ₊₁`` is the part of ``Wᵢ`` outside ``V₀ … Vᵢ``, orthonormalized (see
+    :func:`next_block`). After ``n_iter + 1`` passes (``n_iter`` is ``iterated_power``, or 4
+    for ``"auto"``) the basis ``V = [V₀ … V_n_iter]`` spans the block Krylov space
+    ``[V₀, AᵀA V₀, …, (AᵀA)^n_iter V₀]``, which holds the subspace ``n_iter`` power
+    iterations reach, and the eigenpairs of ``W H⁻¹ Wᵀ`` (``W = AᵀA V``, ``H = VᵀW``) are
+    those of ``BᵀB`` with ``B = QᵀA``, ``Q = orth(A V)`` (Musco & Musco's Rayleigh–Ritz
+    step), obtained without another pass. Memory: the two ``d × (n_iter + 1) l`` blocks.
 
     Centering is a rank-one correction: ``AᵀA V = BᵀB V − s (sᵀV) / n`` with ``s`` the column
     sums of the rows ``B`` about a provisional shift (see :func:`provisional_shift`).
@@ -128,17 +131,47 @@ def randomized_spectrum(
     def centered(W: np.ndarray, V: np.ndarray) -> np.ndarray:
         return W - np.outer(sums, sums @ V) / n if center else W
 
-    W = centered(W, V)
-    n_iter = iterated_power
-    if n_iter == "auto":
-        n_iter = 7 if n_components < 0.1 * min(n, n_features) else 4
-    for _ in range(n_iter):
-        V = np.linalg.qr(W)[0]
-        W = centered(scatter_times(passes.chunks(n_features), V, shift, device)[0], V)
-    eigenvalues, vectors = nystrom_eigen(V, W, seed)
+    n_iter = 4 if iterated_power == "auto" else iterated_power
+    capacity = min((n_iter + 2) * rank, n_features)
+    basis = np.empty((n_features, capacity), order="F")
+    coefficients = np.zeros((capacity, capacity))
+    basis[:, :rank] = V
+    done, filled = 0, rank  # basis columns whose images are known; basis columns
+    for pass_ in range(n_iter + 1):
+        if pass_ > 0:
+            W = scatter_times(passes.chunks(n_features), V, shift, device)[0]
+        V, C = next_block(basis[:, :filled], centered(W, V), capacity - filled)
+        coefficients[: len(C), done:filled] = C
+        done, filled = filled, filled + V.shape[1]
+        basis[:, done:filled] = V
+        if filled == done:  # the Krylov space is invariant: nothing more to find
+            break
+    images = coefficients[:filled, :done]  # AᵀA basis[:, :done] = basis[:, :filled] @ images
+    eigenvalues, vectors = nystrom_eigen(images, basis[:, :filled], rank, seed)
     trace = squares - (sums @ sums / n if center else 0.0)
     offset = np.zeros(n_features) if shift is None else shift
     return Spectrum(eigenvalues, vectors, float(trace), n, offset + sums / n)
+
+
+def next_block(basis: np.ndarray, W: np.ndarray, at_most: int) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal columns ``V`` (at most ``at_most``) spanning the part of ``W`` outside the
+    span of the orthonormal ``basis``, and the coefficients ``C`` of ``W = [basis V] C``.
+
+    Two rounds of Gram–Schmidt against the basis, then the eigenvectors of the rest's Gram
+    matrix (Stathopoulos & Wu's SVQB), dropping directions shorter than float32 rounding of
+    ``W`` (all when the Krylov space is exhausted).
+    """
+    scale = np.linalg.norm(W)
+    C = basis.T @ W
+    W = W - basis @ C
+    again = basis.T @ W
+    W -= basis @ again
+    C += again
+    lam, S = np.linalg.eigh(W.T @ W)
+    lam, S = lam[::-1][:at_most], S[:, ::-1][:, :at_most]
+    keep = np.sqrt(np.clip(lam, 0, None)) > np.finfo(np.float32).eps * scale
+    root, S = np.sqrt(lam[keep]), S[:, keep]
+    return W @ (S / root), np.vstack([C, root[:, None] * S.T])
 
 
 def provisional_shift(first: np.ndarray | None, n_features: int) -> np.ndarray | None:
@@ -224,15 +257,19 @@ def to_tensor(chunk: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.as_tensor(chunk, device=device)
 
 
-def nystrom_eigen(V: np.ndarray, W: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues and eigenvectors (rows, sign-fixed) of ``W H⁺ Wᵀ``, ``H = VᵀW``: with
-    ``H = S Λ Sᵀ`` they are the squared singular values and left singular vectors of
-    ``W S Λ^(-1/2)``; directions ``H`` does not resolve get eigenvalue 0."""
-    H = V.T @ W
+def nystrom_eigen(images: np.ndarray, basis: np.ndarray, count: int,
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``count`` eigenvalues and eigenvectors (rows, sign-fixed) of ``W H⁺ Wᵀ`` for
+    ``W = basis @ images`` (``basis`` orthonormal, ``W = AᵀA V`` for ``V`` its first columns)
+    and ``H = VᵀW`` (the top rows of ``images``): with ``H = S Λ Sᵀ`` they are the squared
+    singular values and left singular vectors of ``W S Λ^(-1/2)``, found from the small
+    ``images S Λ^(-1/2)``; directions ``H`` does not resolve get eigenvalue 0."""
+    H = images[: images.shape[1]]
     lam, S = np.linalg.eigh((H + H.T) / 2)
     keep = lam > max(lam.max(), 0.0) * len(lam) * np.finfo(np.float32).eps
-    U, sigma = np.linalg.svd(W @ (S[:, keep] / np.sqrt(lam[keep])), full_matrices=False)[:2]
-    return completed(sigma**2, U.T, V.shape[1], seed)
+    U, sigma = np.linalg.svd(images @ (S[:, keep] / np.sqrt(lam[keep])),
+                             full_matrices=False)[:2]
+    return completed(sigma[:count] ** 2, (basis @ U[:, :count]).T, count, seed)
 
 
 def completed(values: np.ndarray, vectors: np.ndarray, count: int,

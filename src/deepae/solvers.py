@@ -116,7 +116,8 @@ def randomized_spectrum(
     sums of the rows ``B`` about a provisional shift (see :func:`provisional_shift`).
     """
     rank = min(n_components + n_oversamples, n_features)
-    V = np.linalg.qr(np.random.default_rng(seed).normal(size=(n_features, rank)))[0]
+    V = next_block(np.empty((n_features, 0)),
+                   np.random.default_rng(seed).normal(size=(n_features, rank)), rank)[0]
     chunks = passes.chunks(n_features)
     first = next(chunks, None)
     shift = provisional_shift(first, n_features) if center else None
@@ -157,20 +158,25 @@ def next_block(basis: np.ndarray, W: np.ndarray, at_most: int) -> tuple[np.ndarr
     """Orthonormal columns ``V`` (at most ``at_most``) spanning the part of ``W`` outside the
     span of the orthonormal ``basis``, and the coefficients ``C`` of ``W = [basis V] C``.
 
-    Two rounds of Gram–Schmidt against the basis, then the eigenvectors of the rest's Gram
-    matrix (Stathopoulos & Wu's SVQB), dropping directions shorter than float32 rounding of
-    ``W`` (all when the Krylov space is exhausted).
+    Gram–Schmidt against the basis, then the eigenvectors of the rest's Gram matrix
+    (Stathopoulos & Wu's SVQB), dropping directions shorter than float32 rounding of ``W``
+    (all when the Krylov space is exhausted). A second round of Gram–Schmidt runs only when
+    some direction of the rest is shorter than ``1e-3 ‖W‖`` (when rounding in the first
+    could leave it more than ``1e-13`` away from orthogonal to the basis).
     """
-    scale = np.linalg.norm(W)
-    C = basis.T @ W
-    W = W - basis @ C
-    again = basis.T @ W
-    W -= basis @ again
-    C += again
-    lam, S = np.linalg.eigh(W.T @ W)
-    lam, S = lam[::-1][:at_most], S[:, ::-1][:, :at_most]
-    keep = np.sqrt(np.clip(lam, 0, None)) > np.finfo(np.float32).eps * scale
-    root, S = np.sqrt(lam[keep]), S[:, keep]
+    scale, C, rounds = np.linalg.norm(W), np.zeros((basis.shape[1], W.shape[1])), 0
+    while True:
+        again = basis.T @ W
+        W = W - basis @ again
+        C += again
+        rounds += 1
+        lam, S = np.linalg.eigh(W.T @ W)
+        lam, S = lam[::-1][:at_most], S[:, ::-1][:, :at_most]
+        root = np.sqrt(np.clip(lam, 0, None))
+        keep = root > np.finfo(np.float32).eps * scale
+        if rounds == 2 or root[keep].min(initial=scale) >= 1e-3 * scale:
+            break
+    root, S = root[keep], S[:, keep]
     return W @ (S / root), np.vstack([C, root[:, None] * S.T])
 
 
@@ -207,8 +213,10 @@ def scatter_times(chunks, V: np.ndarray, shift: np.ndarray | None,
 
 
 def chunk_scatter_times(chunks, V, shift, with_sums, device=None):
-    """:func:`scatter_times`'s sums with numpy on the CPU (one BLAS product pair a chunk)."""
-    W, sums, n, squares = np.zeros_like(V), np.zeros(len(V)), 0, 0.0
+    """:func:`scatter_times`'s sums with numpy on the CPU (one BLAS product pair a chunk;
+    ``(B V)ᵀ B`` is summed as an ``l × d`` block, which OpenBLAS multiplies faster than
+    ``Bᵀ(B V)``)."""
+    W, sums, n, squares = np.zeros(V.shape[::-1]), np.zeros(len(V)), 0, 0.0
     buffer = V_cast = ones = None
     for B in chunks:
         if V_cast is None or V_cast.dtype != B.dtype:
@@ -217,14 +225,14 @@ def chunk_scatter_times(chunks, V, shift, with_sums, device=None):
             if buffer is None or buffer.dtype != B.dtype or len(buffer) < len(B):
                 buffer = np.empty_like(B)
             B = np.subtract(B, shift.astype(B.dtype), out=buffer[: len(B)])
-        W += B.T @ (B @ V_cast)
+        W += (B @ V_cast).T @ B
         if with_sums:
             n += len(B)
             if len(ones) < len(B):
                 ones = np.ones(len(B), B.dtype)
             sums += ones[: len(B)] @ B
             squares += np.einsum("ij,ij->i", B, B).sum(dtype=np.float64)
-    return W, n, sums, squares
+    return W.T, n, sums, squares
 
 
 def device_scatter_times(chunks, V, shift, with_sums, device):
@@ -291,7 +299,10 @@ def gram_spectrum(X: np.ndarray, n_components: int | None, center: bool) -> Spec
     ``AAᵀ`` is summed over column blocks of the rows minus a provisional shift (one BLAS
     product each, in ``X``'s dtype, added in float64) and then centered exactly
     (``J AAᵀ J``, ``J = I − 11ᵀ/n``). With ``AAᵀ = U Λ Uᵀ`` the eigenvectors of ``AᵀA`` are
-    the rows of ``Λ^(-1/2) Uᵀ A``, computed in a second pass over the column blocks.
+    the rows of ``Λ^(-1/2) Uᵀ A``, computed in a second pass over the column blocks. For
+    float32 data and few components the eigenproblem is solved in float32 (half the time of
+    float64's) and its eigenpairs refined by Rayleigh–Ritz with the float64 ``AAᵀ``
+    (eigenvalues then accurate to float64 rounding plus the square of float32's error).
     """
     n, d = X.shape
     mean = X.mean(axis=0, dtype=np.float64) if center else np.zeros(d)
@@ -306,7 +317,14 @@ def gram_spectrum(X: np.ndarray, n_components: int | None, center: bool) -> Spec
         G -= G.mean(axis=0)
         G -= G.mean(axis=1)[:, None]
     count = n if n_components is None else n_components
-    values, U = scipy.linalg.eigh(G, subset_by_index=[n - count, n - 1], check_finite=False)
+    top = [n - count, n - 1]
+    if X.dtype == np.float32 and 4 * count < n:
+        U = scipy.linalg.eigh(G.astype(np.float32), subset_by_index=top,
+                              check_finite=False)[1].astype(np.float64)
+        values, rotation = np.linalg.eigh(U.T @ G @ U)
+        U = U @ rotation
+    else:
+        values, U = scipy.linalg.eigh(G, subset_by_index=top, check_finite=False)
     values, U = np.clip(values[::-1], 0, None), U[:, ::-1]
     good = values > values[0] * n * np.finfo(X.dtype).eps
     weights = (U[:, good] / np.sqrt(values[good])).T.astype(X.dtype)

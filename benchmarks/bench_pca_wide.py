@@ -2,13 +2,13 @@
 solver, side by side (time and accuracy), and a 20,000 × 65,536 memory-mapped fit.
 
 Data: float32, a rank-50 signal (standard deviations ``10 · 0.95^i`` along random directions)
-plus unit noise, fixed seed; ``k = 30``. Each fitter runs on the same array in the same run,
-best of 3 fits (of 1 when a fit takes over 5 s). Accuracy against a float64 reference (the top
-30 eigenpairs of the covariance of the same float32 numbers, computed in float64): the largest
-principal angle between the fitted and the exact 30-dimensional subspaces, and the largest
-relative error of the 30 ``explained_variance_``. The memory-mapped case runs in a fresh
-process whose peak resident memory (``VmHWM``) is reported; its file is written once under
-``benchmarks/data/`` (git-ignored).
+plus unit noise, fixed seed; ``k = 30``. Each fitter runs on the same array in the same run, on
+one thread, in interleaved rounds (best of 5; of 1 when a fit takes over 5 s). Accuracy
+against a float64 reference (the top 30 eigenpairs of the covariance of the same float32
+numbers, computed in float64): the largest principal angle between the fitted and the exact
+30-dimensional subspaces, and the largest relative error of the 30 ``explained_variance_``.
+The memory-mapped case runs in a fresh process whose peak resident memory (``VmHWM``) is
+reported; its file is written once under ``benchmarks/data/`` (git-ignored).
 """
 
 import contextlib
@@ -119,7 +119,8 @@ def fit_wide() -> dict:
 
     X = np.load(WIDE_FILE, mmap_mode="r")
     start = time.perf_counter()
-    pca = PCA(K, random_state=0).fit(X)
+    with threadpool_limits(1), torch_threads(1):
+        pca = PCA(K, random_state=0).fit(X)
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_megabytes(),
             "ratio": float(pca.explained_variance_ratio_.sum()),
             "solver": choose_solver(None, X.shape[1], K)}
@@ -182,9 +183,11 @@ def run() -> str:
         f"`deepae.PCA({K})` (default `svd_solver=\"auto\"`, the solver it picked in the second "
         f"column) against scikit-learn's `PCA({K})` with each `svd_solver` (`random_state=0`), "
         f"on the same float32 array in the same run: a rank-{RANK} signal plus unit noise. "
-        "Seconds, best of 3 fits (1 when a fit takes over 5 s); 2 threads on a machine shared "
-        "with other engineers' jobs, so compare within a row. \"—\": not run (sklearn's "
-        "`covariance_eigh` at d = 8,192 takes about a minute). "
+        f"Seconds, best of {ROUNDS} rounds that fit every solver in turn (a fitter whose first "
+        "fit takes over 5 s runs once), each on one thread (`threadpoolctl.threadpool_limits(1)` "
+        "and `torch.set_num_threads(1)`) on a 2-core machine shared with other engineers' jobs "
+        "(load 4–7), so compare within a row. \"—\": not run (sklearn's `covariance_eigh` at "
+        "d = 8,192 takes about a minute). "
         "Reproduce: `.venv/bin/python benchmarks/run.py pca_wide`.",
         "",
         f"| n × d | auto picks | {columns} | deepae / fastest sklearn |",
@@ -206,7 +209,8 @@ def run() -> str:
         "",
         f"**Memory-mapped, {WIDE_SHAPE[0]:,} × {WIDE_SHAPE[1]:,} float32 ({gigabytes:.1f} GB on "
         f"disk)**: `PCA({K}).fit(np.load(path, mmap_mode=\"r\"))` picks `{wide['solver']}` "
-        f"(8 passes over the file, chunk by chunk) and takes {wide['seconds']:.0f} s with a peak "
+        f"(5 passes over the file, chunk by chunk) and takes, on one thread, "
+        f"{wide['seconds']:.0f} s with a peak "
         f"resident memory of {wide['peak_mb'] / 1024:.2f} GB (goal ≤ 1.5 GB: "
         f"{'met' if wide['peak_mb'] <= 1536 else 'NOT met'}; the d × d matrix of the covariance "
         f"solver alone would be {WIDE_SHAPE[1] ** 2 * 8 / 1e9:.0f} GB). The {K} components "

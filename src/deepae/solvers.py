@@ -6,7 +6,7 @@ solver (:class:`deepae.linalg.Moments`) there are
 
 - :func:`gram_spectrum`: the ``n × n`` matrix ``AAᵀ`` for data in memory with ``n < d``;
 - :func:`full_spectrum`: LAPACK's SVD of the centered data (in memory; the exact reference);
-- :func:`randomized_spectrum`: randomized subspace iteration (Halko, Martinsson & Tropp 2011)
+- :func:`randomized_spectrum`: randomized block Krylov iteration (Musco & Musco 2015)
   written against :class:`RowPasses`, a source of row chunks that can be read several times:
   in-memory arrays, memory-mapped files, re-iterable batches, and under ``torchrun`` the
   shards of all ranks (each pass all-reduces one ``d × (k + p)`` block). Its products run in
@@ -36,21 +36,22 @@ def choose_solver(n_samples: int | None, n_features: int, n_components: int | No
     The rule, with ``l = n_components + 10``:
 
     1. ``"gram"`` when the data are in memory, ``n < d`` and either the full spectrum is
-       needed (a float or None ``n_components``) or ``n ≤ 12 l``;
+       needed (a float or None ``n_components``) or ``n ≤ 20 l``;
     2. ``"randomized"`` when ``n_components`` is an int and ``d ≥ 18 l``;
     3. ``"covariance_eigh"`` otherwise (exact, one pass, any source).
 
     Evidence (float32, rank-50 signal plus noise, k = 30, seconds, one thread on a shared
     2-core machine): the covariance solver costs ``n d² / 2`` multiply-adds plus a ``d × d``
-    eigenproblem, randomized about ``16 n d l`` (8 passes) at lower BLAS efficiency, so
-    covariance wins for narrow data (50,000 × 512: 0.17 vs 0.40; 200,000 × 256: 0.22 vs 0.78)
-    and randomized for wider (5,000 × 1,024: 0.09 vs 0.23; 20,000 × 2,048: 1.06 vs 3.4). For
-    few rows the ``n × n`` Gram matrix is cheapest (400 × 784: 0.014 vs 0.022 randomized), but
-    its ``n × n`` eigenproblem grows fast (1,000 × 2,048: 0.12 vs 0.05 randomized).
+    eigenproblem, randomized (5 passes of block Krylov) about ``10 n d l`` plus its
+    orthogonalization, so covariance wins for narrow data (50,000 × 640: 0.23 vs 0.28;
+    200,000 × 256: 0.23 vs 0.69) and randomized for wider (20,000 × 768: 0.17 vs 0.26;
+    5,000 × 1,024: 0.09 vs 0.34). For few rows the ``n × n`` Gram matrix is cheapest
+    (600 × 2,048: 0.033 vs 0.047 randomized; 600 × 8,192: 0.046 vs 0.092), but its ``n × n``
+    eigenproblem grows fast (1,000 × 2,048: 0.058 vs 0.036 randomized; 1,000 × 8,192: even).
     """
     in_memory_wide = n_samples is not None and n_samples < n_features
     rank = (n_components or 0) + 10
-    if in_memory_wide and (n_components is None or n_samples <= 12 * rank):
+    if in_memory_wide and (n_components is None or n_samples <= 20 * rank):
         return "gram"
     if n_components is not None and n_features >= 18 * rank:
         return "randomized"
@@ -193,7 +194,7 @@ def provisional_shift(first: np.ndarray | None, n_features: int) -> np.ndarray |
     if has_rows:
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported later
             mean = first.mean(axis=0, dtype=np.float64)
-            spread = float(np.square(first - mean).sum(axis=1).mean())
+            spread = float(np.vdot(first, first)) / len(first) - mean @ mean  # rough is enough
     total = distributed.all_reduce(np.append(mean, [spread, 1.0]) * has_rows)
     mean, spread = total[:-2] / max(total[-1], 1.0), total[-2] / max(total[-1], 1.0)
     return float32_rounded(mean) if mean @ mean > spread else None

@@ -111,7 +111,9 @@ def randomized_spectrum(
     ``[V₀, AᵀA V₀, …, (AᵀA)^n_iter V₀]``, which holds the subspace ``n_iter`` power
     iterations reach, and the eigenpairs of ``W H⁻¹ Wᵀ`` (``W = AᵀA V``, ``H = VᵀW``) are
     those of ``BᵀB`` with ``B = QᵀA``, ``Q = orth(A V)`` (Musco & Musco's Rayleigh–Ritz
-    step), obtained without another pass. Memory: the two ``d × (n_iter + 1) l`` blocks.
+    step), obtained without another pass: ``W`` is kept as its coefficients in the basis
+    extended by one more block (:func:`next_block` gives them), so the memory is one
+    ``d × (n_iter + 2) l`` matrix, and all that is left is small ``(n_iter + 2) l`` matrices.
 
     Centering is a rank-one correction: ``AᵀA V = BᵀB V − s (sᵀV) / n`` with ``s`` the column
     sums of the rows ``B`` about a provisional shift (see :func:`provisional_shift`).
@@ -138,7 +140,7 @@ def randomized_spectrum(
     basis = np.empty((n_features, capacity), order="F")
     coefficients = np.zeros((capacity, capacity))
     basis[:, :rank] = V
-    done, filled = 0, rank  # basis columns whose images are known; basis columns
+    done, filled = 0, rank  # columns of the basis whose images AᵀA V are known; all columns
     for pass_ in range(n_iter + 1):
         if pass_ > 0:
             W = scatter_times(passes.chunks(n_features), V, shift, device)[0]

@@ -3,8 +3,10 @@ eigendecomposition, and of the data sources the randomized solver reads several 
 
 The data have a prescribed, well-separated spectrum (variances ``9 · 0.64^i``), so with the
 default 10 oversamples each pass of the randomized solver shrinks the error of the top ``k``
-directions by ``0.64^11 < 0.01``: after its 8 passes it is exact to float64 rounding, and the
-tolerances below are those of the exact solvers. For float32 data the reference is the float64
+directions by at least ``0.64^10 ≈ 0.01`` (its block Krylov space holds the subspace that
+power iterations reach), and on the small shapes below its basis of up to ``(4 + 2) 15``
+columns covers the whole row space: it is exact to float64 rounding, and the tolerances below
+are those of the exact solvers. For float32 data the reference is the float64
 eigendecomposition of the same float32 numbers; the tolerances (1e-4 relative on variances,
 1e-3 on the sine of the largest principal angle) are float32 rounding of the products, grown
 by the offset and the conditioning of the smaller variances.

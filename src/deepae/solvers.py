@@ -6,7 +6,7 @@ solver (:class:`deepae.linalg.Moments`) there are
 
 - :func:`gram_spectrum`: the ``n × n`` matrix ``AAᵀ`` for data in memory with ``n < d``;
 - :func:`full_spectrum`: LAPACK's SVD of the centered data (in memory; the exact reference);
-- :func:`randomized_spectrum`: randomized subspace iteration (Halko, Martinsson & Tropp 2011)
+- :func:`randomized_spectrum`: randomized block Krylov iteration (Musco & Musco 2015)
   written against :class:`RowPasses`, a source of row chunks that can be read several times:
   in-memory arrays, memory-mapped files, re-iterable batches, and under ``torchrun`` the
   shards of all ranks (each pass all-reduces one ``d × (k + p)`` block). Its products run in
@@ -36,21 +36,22 @@ def choose_solver(n_samples: int | None, n_features: int, n_components: int | No
     The rule, with ``l = n_components + 10``:
 
     1. ``"gram"`` when the data are in memory, ``n < d`` and either the full spectrum is
-       needed (a float or None ``n_components``) or ``n ≤ 12 l``;
+       needed (a float or None ``n_components``) or ``n ≤ 20 l``;
     2. ``"randomized"`` when ``n_components`` is an int and ``d ≥ 18 l``;
     3. ``"covariance_eigh"`` otherwise (exact, one pass, any source).
 
     Evidence (float32, rank-50 signal plus noise, k = 30, seconds, one thread on a shared
     2-core machine): the covariance solver costs ``n d² / 2`` multiply-adds plus a ``d × d``
-    eigenproblem, randomized about ``16 n d l`` (8 passes) at lower BLAS efficiency, so
-    covariance wins for narrow data (50,000 × 512: 0.17 vs 0.40; 200,000 × 256: 0.22 vs 0.78)
-    and randomized for wider (5,000 × 1,024: 0.09 vs 0.23; 20,000 × 2,048: 1.06 vs 3.4). For
-    few rows the ``n × n`` Gram matrix is cheapest (400 × 784: 0.014 vs 0.022 randomized), but
-    its ``n × n`` eigenproblem grows fast (1,000 × 2,048: 0.12 vs 0.05 randomized).
+    eigenproblem, randomized (5 passes of block Krylov) about ``10 n d l`` plus its
+    orthogonalization, so covariance wins for narrow data (50,000 × 640: 0.23 vs 0.28;
+    200,000 × 256: 0.23 vs 0.69) and randomized for wider (20,000 × 768: 0.17 vs 0.26;
+    5,000 × 1,024: 0.09 vs 0.34). For few rows the ``n × n`` Gram matrix is cheapest
+    (600 × 2,048: 0.033 vs 0.047 randomized; 600 × 8,192: 0.046 vs 0.092), but its ``n × n``
+    eigenproblem grows fast (1,000 × 2,048: 0.058 vs 0.036 randomized; 1,000 × 8,192: even).
     """
     in_memory_wide = n_samples is not None and n_samples < n_features
     rank = (n_components or 0) + 10
-    if in_memory_wide and (n_components is None or n_samples <= 12 * rank):
+    if in_memory_wide and (n_components is None or n_samples <= 20 * rank):
         return "gram"
     if n_components is not None and n_features >= 18 * rank:
         return "randomized"
@@ -98,22 +99,28 @@ def randomized_spectrum(
     passes: RowPasses, n_features: int, n_components: int, center: bool, n_oversamples: int,
     iterated_power: int | str, seed: int, device: torch.device | None,
 ) -> Spectrum:
-    """Top ``n_components`` eigenpairs of the scatter by randomized subspace iteration.
+    """Top ``n_components`` eigenpairs of the scatter by randomized block Krylov iteration
+    (Musco & Musco 2015).
 
     Pass ``i`` reads every row chunk ``B`` once and adds ``Bᵀ(B Vᵢ)`` to ``Wᵢ = AᵀA Vᵢ``
     (float64 sums of products in the data's dtype, on ``device`` when one is given), a
     ``d × l`` block with ``l = n_components + n_oversamples``; ``V₀`` is Gaussian and
-    ``Vᵢ₊₁`` is ``Wᵢ`` re-orthonormalized by QR. After ``n_iter + 1`` passes (``n_iter`` is
-    ``iterated_power``, or for ``"auto"`` scikit-learn's 7, or 4 when
-    ``n_components ≥ 0.1 min(n, d)``), the eigenpairs of ``W H⁻¹ Wᵀ`` with ``H = VᵀW`` are
-    those of Halko et al.'s ``BᵀB`` (``B = QᵀA``, ``Q = orth(A V)``) after ``n_iter`` power
-    iterations, obtained without another pass.
+    ``Vᵢ₊₁`` is the part of ``Wᵢ`` outside ``V₀ … Vᵢ``, orthonormalized (see
+    :func:`next_block`). After ``n_iter + 1`` passes (``n_iter`` is ``iterated_power``, or 4
+    for ``"auto"``) the basis ``V = [V₀ … V_n_iter]`` spans the block Krylov space
+    ``[V₀, AᵀA V₀, …, (AᵀA)^n_iter V₀]``, which holds the subspace ``n_iter`` power
+    iterations reach, and the eigenpairs of ``W H⁻¹ Wᵀ`` (``W = AᵀA V``, ``H = VᵀW``) are
+    those of ``BᵀB`` with ``B = QᵀA``, ``Q = orth(A V)`` (Musco & Musco's Rayleigh–Ritz
+    step), obtained without another pass: ``W`` is kept as its coefficients in the basis
+    extended by one more block (:func:`next_block` gives them), so the memory is one
+    ``d × (n_iter + 2) l`` matrix, and all that is left is small ``(n_iter + 2) l`` matrices.
 
     Centering is a rank-one correction: ``AᵀA V = BᵀB V − s (sᵀV) / n`` with ``s`` the column
     sums of the rows ``B`` about a provisional shift (see :func:`provisional_shift`).
     """
     rank = min(n_components + n_oversamples, n_features)
-    V = np.linalg.qr(np.random.default_rng(seed).normal(size=(n_features, rank)))[0]
+    V = next_block(np.empty((n_features, 0)),
+                   np.random.default_rng(seed).normal(size=(n_features, rank)), rank)[0]
     chunks = passes.chunks(n_features)
     first = next(chunks, None)
     shift = provisional_shift(first, n_features) if center else None
@@ -128,17 +135,52 @@ def randomized_spectrum(
     def centered(W: np.ndarray, V: np.ndarray) -> np.ndarray:
         return W - np.outer(sums, sums @ V) / n if center else W
 
-    W = centered(W, V)
-    n_iter = iterated_power
-    if n_iter == "auto":
-        n_iter = 7 if n_components < 0.1 * min(n, n_features) else 4
-    for _ in range(n_iter):
-        V = np.linalg.qr(W)[0]
-        W = centered(scatter_times(passes.chunks(n_features), V, shift, device)[0], V)
-    eigenvalues, vectors = nystrom_eigen(V, W, seed)
+    n_iter = 4 if iterated_power == "auto" else iterated_power
+    capacity = min((n_iter + 2) * rank, n_features)
+    basis = np.empty((n_features, capacity), order="F")
+    coefficients = np.zeros((capacity, capacity))
+    basis[:, :rank] = V
+    done, filled = 0, rank  # columns of the basis whose images AᵀA V are known; all columns
+    for pass_ in range(n_iter + 1):
+        if pass_ > 0:
+            W = scatter_times(passes.chunks(n_features), V, shift, device)[0]
+        V, C = next_block(basis[:, :filled], centered(W, V), capacity - filled)
+        coefficients[: len(C), done:filled] = C
+        done, filled = filled, filled + V.shape[1]
+        basis[:, done:filled] = V
+        if filled == done:  # the Krylov space is invariant: nothing more to find
+            break
+    images = coefficients[:filled, :done]  # AᵀA basis[:, :done] = basis[:, :filled] @ images
+    eigenvalues, vectors = nystrom_eigen(images, basis[:, :filled], rank, seed)
     trace = squares - (sums @ sums / n if center else 0.0)
     offset = np.zeros(n_features) if shift is None else shift
     return Spectrum(eigenvalues, vectors, float(trace), n, offset + sums / n)
+
+
+def next_block(basis: np.ndarray, W: np.ndarray, at_most: int) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal columns ``V`` (at most ``at_most``) spanning the part of ``W`` outside the
+    span of the orthonormal ``basis``, and the coefficients ``C`` of ``W = [basis V] C``.
+
+    Gram–Schmidt against the basis, then the eigenvectors of the rest's Gram matrix
+    (Stathopoulos & Wu's SVQB), dropping directions shorter than float32 rounding of ``W``
+    (all when the Krylov space is exhausted). A second round of Gram–Schmidt runs only when
+    some direction of the rest is shorter than ``1e-3 ‖W‖`` (when rounding in the first
+    could leave it more than ``1e-13`` away from orthogonal to the basis).
+    """
+    scale, C, rounds = np.linalg.norm(W), np.zeros((basis.shape[1], W.shape[1])), 0
+    while True:
+        again = basis.T @ W
+        W = W - basis @ again
+        C += again
+        rounds += 1
+        lam, S = np.linalg.eigh(W.T @ W)
+        lam, S = lam[::-1][:at_most], S[:, ::-1][:, :at_most]
+        root = np.sqrt(np.clip(lam, 0, None))
+        keep = root > np.finfo(np.float32).eps * scale
+        if rounds == 2 or root[keep].min(initial=scale) >= 1e-3 * scale:
+            break
+    root, S = root[keep], S[:, keep]
+    return W @ (S / root), np.vstack([C, root[:, None] * S.T])
 
 
 def provisional_shift(first: np.ndarray | None, n_features: int) -> np.ndarray | None:
@@ -154,7 +196,7 @@ def provisional_shift(first: np.ndarray | None, n_features: int) -> np.ndarray |
     if has_rows:
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported later
             mean = first.mean(axis=0, dtype=np.float64)
-            spread = float(np.square(first - mean).sum(axis=1).mean())
+            spread = float(np.vdot(first, first)) / len(first) - mean @ mean  # rough is enough
     total = distributed.all_reduce(np.append(mean, [spread, 1.0]) * has_rows)
     mean, spread = total[:-2] / max(total[-1], 1.0), total[-2] / max(total[-1], 1.0)
     return float32_rounded(mean) if mean @ mean > spread else None
@@ -174,8 +216,10 @@ def scatter_times(chunks, V: np.ndarray, shift: np.ndarray | None,
 
 
 def chunk_scatter_times(chunks, V, shift, with_sums, device=None):
-    """:func:`scatter_times`'s sums with numpy on the CPU (one BLAS product pair a chunk)."""
-    W, sums, n, squares = np.zeros_like(V), np.zeros(len(V)), 0, 0.0
+    """:func:`scatter_times`'s sums with numpy on the CPU (one BLAS product pair a chunk;
+    ``(B V)ᵀ B`` is summed as an ``l × d`` block, which OpenBLAS multiplies faster than
+    ``Bᵀ(B V)``)."""
+    W, sums, n, squares = np.zeros(V.shape[::-1]), np.zeros(len(V)), 0, 0.0
     buffer = V_cast = ones = None
     for B in chunks:
         if V_cast is None or V_cast.dtype != B.dtype:
@@ -184,14 +228,14 @@ def chunk_scatter_times(chunks, V, shift, with_sums, device=None):
             if buffer is None or buffer.dtype != B.dtype or len(buffer) < len(B):
                 buffer = np.empty_like(B)
             B = np.subtract(B, shift.astype(B.dtype), out=buffer[: len(B)])
-        W += B.T @ (B @ V_cast)
+        W += (B @ V_cast).T @ B
         if with_sums:
             n += len(B)
             if len(ones) < len(B):
                 ones = np.ones(len(B), B.dtype)
             sums += ones[: len(B)] @ B
             squares += np.einsum("ij,ij->i", B, B).sum(dtype=np.float64)
-    return W, n, sums, squares
+    return W.T, n, sums, squares
 
 
 def device_scatter_times(chunks, V, shift, with_sums, device):
@@ -224,15 +268,19 @@ def to_tensor(chunk: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.as_tensor(chunk, device=device)
 
 
-def nystrom_eigen(V: np.ndarray, W: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues and eigenvectors (rows, sign-fixed) of ``W H⁺ Wᵀ``, ``H = VᵀW``: with
-    ``H = S Λ Sᵀ`` they are the squared singular values and left singular vectors of
-    ``W S Λ^(-1/2)``; directions ``H`` does not resolve get eigenvalue 0."""
-    H = V.T @ W
+def nystrom_eigen(images: np.ndarray, basis: np.ndarray, count: int,
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``count`` eigenvalues and eigenvectors (rows, sign-fixed) of ``W H⁺ Wᵀ`` for
+    ``W = basis @ images`` (``basis`` orthonormal, ``W = AᵀA V`` for ``V`` its first columns)
+    and ``H = VᵀW`` (the top rows of ``images``): with ``H = S Λ Sᵀ`` they are the squared
+    singular values and left singular vectors of ``W S Λ^(-1/2)``, found from the small
+    ``images S Λ^(-1/2)``; directions ``H`` does not resolve get eigenvalue 0."""
+    H = images[: images.shape[1]]
     lam, S = np.linalg.eigh((H + H.T) / 2)
     keep = lam > max(lam.max(), 0.0) * len(lam) * np.finfo(np.float32).eps
-    U, sigma = np.linalg.svd(W @ (S[:, keep] / np.sqrt(lam[keep])), full_matrices=False)[:2]
-    return completed(sigma**2, U.T, V.shape[1], seed)
+    U, sigma = np.linalg.svd(images @ (S[:, keep] / np.sqrt(lam[keep])),
+                             full_matrices=False)[:2]
+    return completed(sigma[:count] ** 2, (basis @ U[:, :count]).T, count, seed)
 
 
 def completed(values: np.ndarray, vectors: np.ndarray, count: int,
@@ -254,7 +302,10 @@ def gram_spectrum(X: np.ndarray, n_components: int | None, center: bool) -> Spec
     ``AAᵀ`` is summed over column blocks of the rows minus a provisional shift (one BLAS
     product each, in ``X``'s dtype, added in float64) and then centered exactly
     (``J AAᵀ J``, ``J = I − 11ᵀ/n``). With ``AAᵀ = U Λ Uᵀ`` the eigenvectors of ``AᵀA`` are
-    the rows of ``Λ^(-1/2) Uᵀ A``, computed in a second pass over the column blocks.
+    the rows of ``Λ^(-1/2) Uᵀ A``, computed in a second pass over the column blocks. For
+    float32 data and few components the eigenproblem is solved in float32 (half the time of
+    float64's) and its eigenpairs refined by Rayleigh–Ritz with the float64 ``AAᵀ``
+    (eigenvalues then accurate to float64 rounding plus the square of float32's error).
     """
     n, d = X.shape
     mean = X.mean(axis=0, dtype=np.float64) if center else np.zeros(d)
@@ -269,7 +320,14 @@ def gram_spectrum(X: np.ndarray, n_components: int | None, center: bool) -> Spec
         G -= G.mean(axis=0)
         G -= G.mean(axis=1)[:, None]
     count = n if n_components is None else n_components
-    values, U = scipy.linalg.eigh(G, subset_by_index=[n - count, n - 1], check_finite=False)
+    top = [n - count, n - 1]
+    if X.dtype == np.float32 and 4 * count < n:
+        U = scipy.linalg.eigh(G.astype(np.float32), subset_by_index=top,
+                              check_finite=False)[1].astype(np.float64)
+        values, rotation = np.linalg.eigh(U.T @ G @ U)
+        U = U @ rotation
+    else:
+        values, U = scipy.linalg.eigh(G, subset_by_index=top, check_finite=False)
     values, U = np.clip(values[::-1], 0, None), U[:, ::-1]
     good = values > values[0] * n * np.finfo(X.dtype).eps
     weights = (U[:, good] / np.sqrt(values[good])).T.astype(X.dtype)

@@ -217,7 +217,7 @@ def test_divergence_is_a_clear_error():
     model = Autoencoder(4, optimizer="sgd", learning_rate=1e3, max_epochs=5, random_state=0)
     with pytest.raises(FloatingPointError, match="learning rate"):
         model.fit(X * 1e3)
-    assert np.isfinite(model.module_.weight.detach().numpy()).all()
+    assert np.isfinite(model.module_.weight.detach().cpu().numpy()).all()
 
 
 def test_interrupt_keeps_the_best_weights():

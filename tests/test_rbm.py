@@ -119,8 +119,10 @@ def test_gaussian_visible_units_for_real_valued_data():
     model = RBM(n_components=3, learning_rate=0.01, max_epochs=5, random_state=0).fit(X)
     assert model.visible_ == "gaussian"
     assert model.gibbs(X[:4]).dtype == np.float64 and not np.isin(model.gibbs(X), (0, 1)).all()
-    np.testing.assert_allclose(model.score_samples(X[:3]), -model.module_.double()(
-        torch.as_tensor(X[:3])).detach().numpy(), rtol=1e-5)
+    module = model.module_.double()  # on the GPU with device="auto" where there is one
+    rows = torch.as_tensor(X[:3], device=module.weight.device)
+    np.testing.assert_allclose(model.score_samples(X[:3]), -module(rows).detach().cpu().numpy(),
+                               rtol=1e-5)
 
 
 def test_model_file_round_trip_is_bit_for_bit(binary_digits, tmp_path):

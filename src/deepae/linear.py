@@ -131,7 +131,7 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
             X = self._check_fit_data(X, reset=True)
         solver = self._fit_solver(X, batches)
         if solver == "covariance_eigh":
-            self._moments = self._accumulate(X, reset=batches)  # an array is checked already
+            self._moments = self._accumulate(X, reset=batches, checked=not batches)
             self._check_enough_samples(self._moments.n_samples)
             return self._solve()
         self.__dict__.pop("_moments", None)  # partial_fit after this fit starts afresh
@@ -225,11 +225,13 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
             self._solve()
         return self
 
-    def _accumulate(self, X, reset: bool) -> Moments:
-        """The statistics of the rows of ``X`` (summed over ranks under a process group)."""
+    def _accumulate(self, X, reset: bool, checked: bool = False) -> Moments:
+        """The statistics of the rows of ``X`` (summed over ranks under a process group);
+        ``checked``: ``X`` is an array validated already."""
         moments, device = None, self._device()
         for batch in map(first_item, X) if is_batches(X) else [X]:
-            batch = self._check_fit_data(batch, reset=reset and moments is None)
+            if not checked:
+                batch = self._check_fit_data(batch, reset=reset and moments is None)
             moments = moments or Moments(batch.shape[1], device)
             moments.update(batch)
         if moments is None:

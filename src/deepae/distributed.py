@@ -9,6 +9,7 @@ Without a process group every function here is the one-process identity.
 """
 
 import atexit
+import gc
 import os
 
 import numpy as np
@@ -35,8 +36,11 @@ def active() -> bool:
 
 def _finish() -> None:
     """At exit, close the process group this module started, once every rank is done (a rank
-    leaving early can make the others abort)."""
+    leaving early can make the others abort). Unreachable objects that still hold the group
+    (``DistributedDataParallel`` wrappers in reference cycles) are freed first: freed after
+    it, at the interpreter's teardown, they can abort the process."""
     if dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn.covariance import LedoitWolf
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
@@ -25,14 +24,7 @@ from deepae.outliers import ReconstructionOutlierDetector, default_model
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Train the tiny models here on one thread: with several, torch's thread pool stalls
-    them many-fold when the machine is busy (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,7 @@ from deepae.modules import DeepAutoencoder
 from deepae.pretraining import unrolled
 from deepae.rbm import contrastive_divergence
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batches of 10 rows: torch's thread pool costs 10× more than it gains on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def test_accuracy_table_has_a_row_per_task_labels_and_net(quick_run):
             if line.startswith(("1 vs 5", "all ten")) and ("shallow" in line or "deep" in line)]
     assert len(rows) == 8  # 2 tasks × 2 label fractions × (shallow, deep)
     for row in rows:
-        accuracies = [float(cell) for cell in row.split()[-3:]]
+        accuracies = [float(cell) for cell in row.split()[-len(demo.PRETRAININGS):]]
         assert all(0.0 <= value <= 1.0 for value in accuracies)
 
 
@@ -53,6 +53,7 @@ def test_report_references_only_files_it_wrote(quick_run):
     references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page)
     assert set(references) == {
         "learning_curves.png", "filters_autoencoder.png", "filters_denoising.png",
+        "filters_sparse.png",
         "denoising.png", "error_vs_components.png", "codes_2d.png", "outliers.png"}
     for reference in references:
         path = out / reference

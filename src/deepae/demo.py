@@ -42,7 +42,8 @@ from .figures import (
 from .linear import PCA, LinearAutoencoder
 from .outliers import ReconstructionOutlierDetector, default_model
 
-PRETRAININGS = {"random init": None, "autoencoder": "autoencoder", "denoising": "denoising"}
+PRETRAININGS = {"random init": None, "autoencoder": "autoencoder", "denoising": "denoising",
+                "sparse": "sparse", "contractive": "contractive", "RBM": "rbm"}
 TEST_NOISE = 0.3  # fraction of the pixels masked in the denoising pictures
 N_OUTLIERS = 16
 
@@ -144,7 +145,7 @@ def fit(bar: tqdm, label: str, model, X: np.ndarray, y: np.ndarray | None = None
 def count_fits(settings: Settings) -> int:
     """How many models :func:`run_demo` trains (the progress bar's total)."""
     classifiers = 2 * len(settings.label_fractions) * 2 * len(PRETRAININGS)
-    return classifiers + 5  # autoencoder, denoising, linear by gradient, deep codes, outliers
+    return classifiers + 6  # 3 autoencoders, linear by gradient, deep codes, outliers
 
 
 def compare_classifiers(data: Digits, settings: Settings, seed: int,
@@ -182,10 +183,10 @@ def mask_pixels(X: np.ndarray, level: float, seed: int) -> np.ndarray:
 
 
 def train_autoencoders(data: Digits, settings: Settings, seed: int,
-                       bar: tqdm) -> tuple[Autoencoder, DenoisingAutoencoder]:
-    """A plain and a denoising autoencoder of the same size: sigmoid units, cross-entropy
-    for pixels in [0, 1], and weight decay, which keeps the filters of the blank border
-    pixels small."""
+                       bar: tqdm) -> tuple[Autoencoder, DenoisingAutoencoder, Autoencoder]:
+    """A plain, a denoising and a sparse autoencoder of the same size: sigmoid units,
+    cross-entropy for pixels in [0, 1], and weight decay, which keeps the filters of the blank
+    border pixels small; the sparse one keeps each unit's mean activation near 0.05."""
     shared = dict(hidden_size=settings.hidden_size, activation="sigmoid",
                   output_activation="sigmoid", loss="binary_cross_entropy",
                   learning_rate=1e-2, weight_decay=1e-2,
@@ -194,7 +195,9 @@ def train_autoencoders(data: Digits, settings: Settings, seed: int,
     denoising = fit(bar, "denoising autoencoder",
                     DenoisingAutoencoder(noise="masking", noise_level=TEST_NOISE, **shared),
                     data.X_train)
-    return plain, denoising
+    sparse = fit(bar, "sparse autoencoder",
+                 Autoencoder(sparsity_target=0.05, sparsity_weight=1.0, **shared), data.X_train)
+    return plain, denoising, sparse
 
 
 def rebuild(model, X: np.ndarray) -> np.ndarray:
@@ -238,11 +241,16 @@ def show_denoising(data: Digits, plain, denoising, seed: int, out: Path) -> Sect
     )
 
 
-def show_filters(plain, denoising, out: Path) -> Section:
-    """The hidden units' weights of both autoencoders drawn as 8×8 images."""
+def show_filters(plain, denoising, sparse, data: Digits, out: Path) -> Section:
+    """The hidden units' weights of the three autoencoders drawn as 8×8 images."""
+    activity = {name: model.transform(data.X_train).mean()
+                for name, model in (("plain", plain), ("sparse", sparse))}
     weights = {
-        "filters_autoencoder.png": (plain.components_, "plain autoencoder"),
+        "filters_autoencoder.png": (plain.components_, "plain autoencoder (mean unit "
+                                    f"activation {activity['plain']:.2f})"),
         "filters_denoising.png": (denoising.components_, "denoising autoencoder"),
+        "filters_sparse.png": (sparse.components_, "sparse autoencoder (KL penalty towards a "
+                               f"mean activation of 0.05; reached {activity['sparse']:.2f})"),
     }
     images = []
     for name, (matrix, caption) in weights.items():
@@ -395,11 +403,9 @@ def describe_pretraining(models: dict, data: Digits) -> str:
     """A sentence with the deep net's test accuracy on all ten digits from each start."""
     parts = []
     for fraction in sorted({key[1] for key in models}, reverse=True):
-        scores = [models["all ten", fraction, "deep", name].score(data.X_test, data.y_test)
-                  for name in PRETRAININGS]
-        parts.append(f"with {fraction:.0%} of the labels, {scores[0]:.1%} from random "
-                     f"weights, {scores[1]:.1%} autoencoder-pretrained and {scores[2]:.1%} "
-                     "denoising-pretrained")
+        scores = [f"{models['all ten', fraction, 'deep', name].score(data.X_test, data.y_test):.1%}"
+                  f" {name}" for name in PRETRAININGS]
+        parts.append(f"with {fraction:.0%} of the labels, {', '.join(scores)}")
     return f"Here the deep net scored, on all ten digits, {'; '.join(parts)}."
 
 
@@ -417,9 +423,10 @@ def show_classifiers(table: Table, models: dict, data: Digits, out: Path) -> Sec
     return Section(
         "Shallow vs deep, random vs pretrained",
         "The lecture's deep nets learn features layer by layer and start from weights that "
-        "preserve information: greedy layer-wise pretraining by (denoising) autoencoders "
-        "on all the training images, then fine-tuning by backpropagation on the labeled "
-        "ones; here unlabeled images help only through pretraining (consistency=0: by "
+        "preserve information: greedy layer-wise pretraining by (denoising, sparse or "
+        "contractive) autoencoders or by restricted Boltzmann machines (contrastive "
+        "divergence) on all the training images, then fine-tuning by backpropagation on the "
+        "labeled ones; here unlabeled images help only through pretraining (consistency=0: by "
         "default DeepClassifier also uses them in fine-tuning, through a consistency term). "
         f"{describe_pretraining(models, data)} The test sets hold {n_test[0]} images (all "
         f"ten) and {n_test[1]} (1 vs 5): one image is {1 / n_test[0]:.1%} and "
@@ -459,10 +466,10 @@ def run_demo(seed: int = 0, out: str | Path = "report", quick: bool = False) -> 
     with one_torch_thread(), tqdm(total=count_fits(settings), desc="deepae demo",
                                   unit="model") as bar:
         table, classifiers = compare_classifiers(data, settings, seed, bar)
-        plain, denoising = train_autoencoders(data, settings, seed, bar)
+        plain, denoising, sparse = train_autoencoders(data, settings, seed, bar)
         sections = [
             show_classifiers(table, classifiers, data, out),
-            show_filters(plain, denoising, out),
+            show_filters(plain, denoising, sparse, data, out),
             show_denoising(data, plain, denoising, seed, out),
             show_linear(data, settings, seed, bar, out),
             show_outliers(data, settings, seed, bar, out),

@@ -20,6 +20,7 @@ _HOMES = {
     "DeepRegressor": "deep",
     "ReconstructionOutlierDetector": "outliers",
     "RBM": "rbm",
+    "VariationalAutoencoder": "vae",
     "load": "persistence",
     "report": "model_report",
 }
@@ -34,6 +35,7 @@ __all__ = [
     "LinearAutoencoder",
     "ReconstructionOutlierDetector",
     "StackedAutoencoder",
+    "VariationalAutoencoder",
     "__version__",
     "distributed",
     "load",

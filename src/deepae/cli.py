@@ -40,6 +40,7 @@ MODELS = {
     "regressor": "DeepRegressor",
     "outliers": "ReconstructionOutlierDetector",
     "rbm": "RBM",
+    "vae": "VariationalAutoencoder",
 }
 DATA_SUFFIXES = (".npy", ".npz", ".csv")
 OUTPUT_SUFFIXES = (".npy", ".csv")

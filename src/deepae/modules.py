@@ -1,5 +1,5 @@
-"""Torch modules of the library (no scikit-learn here): one-layer and deep autoencoders, and
-the deep feed-forward network of the classifier and regressor."""
+"""Torch modules of the library (no scikit-learn here): one-layer and deep autoencoders, the
+deep feed-forward network of the classifier and regressor, and the variational autoencoder."""
 
 import math
 from itertools import pairwise
@@ -416,3 +416,131 @@ class LinearCoder(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The reconstruction from a code."""
         return (z * self.scale) @ self.components + self.mean
+
+
+DECODERS = ("bernoulli", "gaussian")
+LOG_2PI = math.log(2 * math.pi)
+#: Floor of the Gaussian decoder's log-variance: a constant feature cannot drive it to −∞.
+MIN_LOGVAR = math.log(1e-6)
+
+
+class VAE(nn.Module):
+    """A variational autoencoder (Kingma & Welling 2014): encoder ``d → hidden → (μ, log σ²)``
+    of a diagonal Gaussian ``q(z | x)`` over codes of size ``code_size``, prior
+    ``p(z) = N(0, I)``, decoder ``code → hidden → d``.
+
+    The decoder ``p(x | z)`` is Bernoulli (its output are logits; data in ``[0, 1]``) or
+    Gaussian (its output is the mean, with a learned per-feature log-variance, floored at
+    :data:`MIN_LOGVAR`).
+
+    Parameters
+    ----------
+    n_features : int
+        Input size ``d``.
+    code_size : int
+        Size of the latent code ``z``.
+    hidden_size : int
+        Units of the encoder's and the decoder's hidden layer.
+    activation : {"tanh", "sigmoid", "relu", "linear"}
+        Hidden activation.
+    decoder : {"bernoulli", "gaussian"}
+        The likelihood ``p(x | z)``.
+    """
+
+    def __init__(self, n_features: int, code_size: int, hidden_size: int,
+                 activation: str = "relu", decoder: str = "bernoulli"):
+        super().__init__()
+        self.n_features = n_features
+        self.code_size = code_size
+        self.hidden_size = hidden_size
+        self.activation = activation
+        self.decoder = decoder
+        self.encoder_hidden = nn.Linear(n_features, hidden_size)
+        self.encoder_mean = nn.Linear(hidden_size, code_size)
+        self.encoder_logvar = nn.Linear(hidden_size, code_size)
+        self.decoder_hidden = nn.Linear(code_size, hidden_size)
+        self.decoder_output = nn.Linear(hidden_size, n_features)
+        self.output_logvar = nn.Parameter(torch.empty(n_features)) if decoder == "gaussian" else (
+            None)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Glorot-uniform weights (×4 before sigmoid units), zero biases and output
+        log-variances (unit variance)."""
+        for layer in (self.encoder_hidden, self.decoder_hidden):
+            glorot_(layer.weight.data, self.activation, generator)
+            nn.init.zeros_(layer.bias)
+        for layer in (self.encoder_mean, self.encoder_logvar, self.decoder_output):
+            glorot_(layer.weight.data, "linear", generator)
+            nn.init.zeros_(layer.bias)
+        if self.output_logvar is not None:
+            nn.init.zeros_(self.output_logvar)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of ``q(z | x)``."""
+        h = ACTIVATIONS[self.activation](self.encoder_hidden(x))
+        return self.encoder_mean(h), self.encoder_logvar(h)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output: Bernoulli logits or the Gaussian mean."""
+        return self.decoder_output(ACTIVATIONS[self.activation](self.decoder_hidden(z)))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The mean of ``p(x | z)``."""
+        out = self.decode_logits(z)
+        return torch.sigmoid(out) if self.decoder == "bernoulli" else out
+
+    def log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``log p(x | z)`` summed over the last axis, from the decoder's output ``out``."""
+        if self.decoder == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(
+                out, x.expand_as(out), reduction="none").sum(-1)
+        logvar = self.output_logvar.clamp(min=MIN_LOGVAR)
+        return -0.5 * (LOG_2PI + logvar + (x - out).square() * torch.exp(-logvar)).sum(-1)
+
+    def sample_code(self, mean: torch.Tensor, logvar: torch.Tensor,
+                    generator: torch.Generator | None, n: int | None = None) -> torch.Tensor:
+        """Draws ``z = μ + σ ε`` (reparameterized), ``n`` of them stacked in front if given."""
+        shape = mean.shape if n is None else (n, *mean.shape)
+        noise = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * noise
+
+    def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None,
+             beta: float = 1.0) -> torch.Tensor:
+        """Per-sample evidence lower bound ``E_q[log p(x | z)] − β KL(q(z | x) ‖ p(z))``, the
+        expectation from one draw of ``z``, the KL divergence in closed form."""
+        mean, logvar = self.encode(x)
+        z = self.sample_code(mean, logvar, generator)
+        return self.log_likelihood(x, self.decode_logits(z)) - beta * gaussian_kl(mean, logvar)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                beta: float = 1.0) -> torch.Tensor:
+        """The per-sample :meth:`elbo`."""
+        return self.elbo(x, generator, beta)
+
+    def importance_weighted(self, x: torch.Tensor, k: int,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+        """Per-sample importance-weighted bound (Burda et al. 2016) with ``k`` draws from
+        ``q(z | x)``: ``log (1/k) Σ_i p(x, z_i) / q(z_i | x)``; the draws are decoded in
+        chunks of about 2²² output numbers."""
+        mean, logvar = self.encode(x)
+        chunk = max(1, (1 << 22) // max(1, len(x) * self.n_features))
+        log_weights = []
+        for start in range(0, k, chunk):
+            z = self.sample_code(mean, logvar, generator, min(chunk, k - start))
+            log_prior = -0.5 * (LOG_2PI + z.square()).sum(-1)
+            log_posterior = -0.5 * (LOG_2PI + logvar + (z - mean).square()
+                                    * torch.exp(-logvar)).sum(-1)
+            log_weights.append(self.log_likelihood(x, self.decode_logits(z))
+                               + log_prior - log_posterior)
+        return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(k)
+
+    def extra_repr(self) -> str:
+        return (f"n_features={self.n_features}, code_size={self.code_size}, "
+                f"hidden_size={self.hidden_size}, activation={self.activation}, "
+                f"decoder={self.decoder}")
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)`` of each row."""
+    return 0.5 * (mean.square() + torch.exp(logvar) - 1 - logvar).sum(-1)

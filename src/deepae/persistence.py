@@ -106,6 +106,7 @@ ESTIMATOR_CLASSES = (
     "DeepRegressor",
     "ReconstructionOutlierDetector",
     "RBM",
+    "VariationalAutoencoder",
 )
 #: The deepae modules the classes of :data:`ESTIMATOR_CLASSES` are looked up in, in order.
 _CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers")
@@ -117,7 +118,7 @@ MAX_SIZE = 2**24
 #: The most hidden layers a configuration may ask for.
 MAX_LAYERS = 64
 #: The parameters and fitted attributes that are sizes (of layers, codes, inputs, outputs).
-SIZE_NAMES = ("hidden_size", "hidden_layer_sizes", "n_components", "n_components_",
+SIZE_NAMES = ("hidden_size", "code_size", "hidden_layer_sizes", "n_components", "n_components_",
               "n_features_in_", "n_outputs_")
 #: The most bytes a string array (``$ndarray``) of a configuration may take.
 MAX_TEXT_BYTES = 4 * modelfile.MAX_HEADER_BYTES

@@ -1,0 +1,245 @@
+"""Scikit-learn face of the variational autoencoder: a generative model of the data with an
+encoder to a Gaussian code, trained on the evidence lower bound with KL warm-up."""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from . import modules
+from ._base import TorchEstimatorMixin, resolve_device, seed_from
+from ._validation import FLOAT_DTYPES, check_option
+from .data import feature_range
+from .persistence import SaveMixin
+from .training import train
+
+#: The seed of the draws behind :meth:`VariationalAutoencoder.score_samples`.
+SCORE_SEED = 0
+
+
+def elbo_objective(beta: float, warmup_rows: int):
+    """The loss function of :func:`train` for a VAE: minus the mean ELBO of the batch.
+
+    In training the KL weight ramps linearly from 0 to ``beta`` over the first
+    ``warmup_rows`` training rows seen (KL warm-up, Sønderby et al. 2016); evaluation (the
+    validation loss) always uses ``beta``, so early stopping watches the true objective.
+    """
+    seen = 0
+
+    def loss_fn(model, batch, generator):
+        nonlocal seen
+        x = batch[0]
+        weight = beta
+        if model.training and seen < warmup_rows:
+            weight = beta * seen / warmup_rows
+            seen += len(x)
+        return -model(x, generator, weight).mean()
+
+    return loss_fn
+
+
+def count_rows(data) -> int:
+    """Rows per epoch of a training source (one pass over the user's batches)."""
+    if hasattr(data, "__len__"):
+        return len(data)
+    return sum(len(batch[0]) for batch in data.batches(0, None))
+
+
+class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                             TorchEstimatorMixin, BaseEstimator):
+    """Variational autoencoder ``d → hidden → code → hidden → d`` (Kingma & Welling 2014).
+
+    The encoder gives a diagonal Gaussian ``q(z | x)``, the prior is ``N(0, I)`` and the
+    decoder a Bernoulli or Gaussian ``p(x | z)``. Training maximizes the mean evidence lower
+    bound (ELBO) ``E_q[log p(x | z)] − β KL(q(z | x) ‖ p(z))`` by mini-batch gradient
+    descent with the reparameterization trick.
+
+    Parameters
+    ----------
+    code_size : int, default=10
+        Size of the latent code ``z``.
+    hidden_size : int, default=256
+        Units of the encoder's and the decoder's hidden layer.
+    activation : {"relu", "tanh", "sigmoid", "linear"}, default="relu"
+    decoder : {"auto", "bernoulli", "gaussian"}, default="auto"
+        ``p(x | z)``: Bernoulli (data in ``[0, 1]``, read as probabilities) or Gaussian with a
+        learned per-feature variance. ``auto``: Bernoulli when all the training data lie in
+        ``[0, 1]``, else Gaussian.
+    beta : float, default=1.0
+        Weight of the KL term (``β > 1``: a β-VAE).
+    warmup_epochs : int, default=10
+        The KL weight ramps linearly from 0 to ``beta`` over this many epochs of training
+        rows (0: no warm-up). The validation loss of early stopping always uses ``beta``.
+    n_importance_samples : int, default=0
+        When positive, :meth:`score_samples` is the importance-weighted bound with this many
+        draws (tighter than the ELBO); 0 gives the ELBO.
+    optimizer : {"adam", "sgd"}, default="adam"
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=0.0
+    batch_size : int, default=64
+    max_epochs : int, default=100
+    early_stopping : bool, default=True
+    validation_fraction : float, default=0.1
+    patience : int, default=10
+    random_state : int, RandomState or None, default=None
+    device : str or torch.device, default="auto"
+    verbose : int, default=0
+        See :class:`deepae.Autoencoder` for the training parameters.
+
+    Attributes
+    ----------
+    module_ : deepae.modules.VAE
+        The trained torch module.
+    decoder_ : str
+        The decoder used (``auto`` resolved).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``seconds`` (losses are minus
+        the mean ELBO).
+    n_epochs_ : int
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        code_size=10,
+        hidden_size=256,
+        activation="relu",
+        decoder="auto",
+        beta=1.0,
+        warmup_epochs=10,
+        n_importance_samples=0,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.code_size = code_size
+        self.hidden_size = hidden_size
+        self.activation = activation
+        self.decoder = decoder
+        self.beta = beta
+        self.warmup_epochs = warmup_epochs
+        self.n_importance_samples = n_importance_samples
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        check_scalar(self.code_size, "code_size", numbers.Integral, min_val=1)
+        check_scalar(self.hidden_size, "hidden_size", numbers.Integral, min_val=1)
+        check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
+        check_option("decoder", self.decoder, ("auto", *modules.DECODERS))
+        check_scalar(self.beta, "beta", numbers.Real, min_val=0)
+        check_scalar(self.warmup_epochs, "warmup_epochs", numbers.Integral, min_val=0)
+        check_scalar(self.n_importance_samples, "n_importance_samples", numbers.Integral,
+                     min_val=0)
+        self._check_training_params()
+
+    def fit(self, X, y=None):
+        """Train on ``X`` (the sources of :meth:`deepae.Autoencoder.fit`); ``y`` is ignored."""
+        seed = seed_from(self.random_state)
+        device = resolve_device(self.device)
+        train_data, valid_data = self._training_sources(X, seed, device)
+        self._check_params()
+        self.decoder_ = self._resolve_decoder(train_data, valid_data)
+        module = self._new_module()
+        module.reset_parameters(torch.Generator().manual_seed(seed))
+        self.module_ = module.to(device)
+        warmup_rows = int(self.warmup_epochs) * count_rows(train_data)
+        self.history_ = train(
+            self.module_,
+            elbo_objective(float(self.beta), warmup_rows),
+            train_data,
+            self._training_config(seed, type(self).__name__),
+            valid_data,
+        )
+        self.n_epochs_ = len(self.history_)
+        return self
+
+    def _resolve_decoder(self, *sources) -> str:
+        """``decoder`` with ``auto`` resolved; Bernoulli needs all the data in [0, 1]."""
+        ranges = [feature_range(s) for s in sources if s is not None]
+        unit = all(low.min() >= 0 and high.max() <= 1 for low, high in ranges)
+        if self.decoder == "auto":
+            return "bernoulli" if unit else "gaussian"
+        if self.decoder == "bernoulli" and not unit:
+            raise ValueError("decoder='bernoulli' needs data in [0, 1].")
+        return self.decoder
+
+    def _new_module(self) -> modules.VAE:
+        """An untrained module of this estimator's architecture (needs ``n_features_in_``
+        and ``decoder_``)."""
+        return modules.VAE(self.n_features_in_, int(self.code_size), int(self.hidden_size),
+                           self.activation, self.decoder_)
+
+    def transform(self, X):
+        """The mean ``μ(x)`` of ``q(z | x)`` for each row."""
+        check_is_fitted(self, "module_")
+        return self._apply(lambda module, x: module.encode(x)[0], X)
+
+    def inverse_transform(self, X):
+        """The decoder's mean ``E[x | z]`` for codes of shape (n_samples, code_size)."""
+        check_is_fitted(self, "module_")
+        codes = check_array(X, dtype=FLOAT_DTYPES)
+        if codes.shape[1] != self.module_.code_size:
+            raise ValueError(f"X has {codes.shape[1]} code columns, but {type(self).__name__} "
+                             f"has code_size={self.module_.code_size}.")
+        return self._run(lambda module, z: module.decode(z), codes)
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """Per-sample squared error ``‖x − E[x | z = μ(x)]‖²`` of the mean reconstruction."""
+        check_is_fitted(self, "module_")
+        return self._apply(lambda m, x: (m.decode(m.encode(x)[0]) - x).square().sum(1), X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """A lower bound of ``log p(x)`` per row: the ELBO from one draw of ``z``, or the
+        importance-weighted bound with ``n_importance_samples`` draws; the draws come from a
+        fixed seed, so repeated calls agree."""
+        check_is_fitted(self, "module_")
+        device = next(self.module_.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(SCORE_SEED)
+        k = int(self.n_importance_samples)
+        if k > 0:
+            return self._apply(lambda m, x: m.importance_weighted(x, k, generator), X)
+        return self._apply(lambda m, x: m.elbo(x, generator), X)
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples`."""
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
+        """Decoder means ``E[x | z]`` of ``n_samples`` codes drawn from the prior ``N(0, I)``
+        (probabilities in ``[0, 1]`` for the Bernoulli decoder), as float32."""
+        check_is_fitted(self, "module_")
+        check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
+        generator = torch.Generator().manual_seed(seed_from(random_state))
+        codes = torch.randn(n_samples, self.module_.code_size, generator=generator)
+        return self._run(lambda module, z: module.decode(z), codes.numpy())
+
+    @property
+    def _n_features_out(self):
+        return self.module_.code_size
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.non_deterministic = False
+        return tags

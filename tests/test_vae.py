@@ -1,0 +1,233 @@
+"""Tests of the variational autoencoder: the ELBO and IWAE bounds against hand computations,
+the estimator (scikit-learn checks, sampling, save and load, command line, parameters)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import deepae
+from deepae import VariationalAutoencoder, cli
+from deepae.modules import VAE
+from deepae.vae import elbo_objective
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = dict(code_size=3, hidden_size=32, max_epochs=15, learning_rate=3e-3, warmup_epochs=3,
+            random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data[:600] / 16.0
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    return VariationalAutoencoder(**FAST).fit(digits)
+
+
+# score_samples draws z for each row from one seeded generator, so a row's draw (and score)
+# depends on its position: repeatable, but not invariant to the order or subset of the rows.
+@parametrize_with_checks(
+    [VariationalAutoencoder(code_size=2, hidden_size=8, max_epochs=5)],
+    expected_failed_checks=lambda _: {
+        "check_methods_sample_order_invariance": "score_samples draws z in row order",
+        "check_methods_subset_invariance": "score_samples draws z in row order"},
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# --- the bounds against numpy ----------------------------------------------------------------
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def tiny_module(decoder: str) -> VAE:
+    """A VAE with 3 features, 2 hidden units and a 2-dimensional code, fixed weights."""
+    module = VAE(3, 2, 2, "relu", decoder).double()
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.as_tensor(rng.normal(scale=0.7, size=p.shape)))
+    return module
+
+
+def numpy_layers(module: VAE) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {name: (layer.weight.detach().numpy(), layer.bias.detach().numpy())
+            for name, layer in module.named_children()}
+
+
+@pytest.mark.parametrize("decoder", ["bernoulli", "gaussian"])
+def test_elbo_terms_match_a_hand_computation(decoder):
+    module = tiny_module(decoder)
+    x = np.array([[0.2, 0.9, 0.0], [1.0, 0.5, 0.3]])
+    layers = numpy_layers(module)
+
+    def dense(name, h):
+        weight, bias = layers[name]
+        return h @ weight.T + bias
+
+    h = relu(dense("encoder_hidden", x))
+    mean, logvar = dense("encoder_mean", h), dense("encoder_logvar", h)
+    kl = 0.5 * np.sum(mean**2 + np.exp(logvar) - 1 - logvar, axis=1)
+    eps = torch.randn(2, 2, generator=torch.Generator().manual_seed(5),
+                      dtype=torch.float64).numpy()
+    z = mean + np.exp(logvar / 2) * eps
+    out = dense("decoder_output", relu(dense("decoder_hidden", z)))
+    if decoder == "bernoulli":
+        p = 1 / (1 + np.exp(-out))
+        log_lik = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
+    else:
+        v = np.exp(module.output_logvar.detach().numpy())
+        log_lik = np.sum(-0.5 * np.log(2 * np.pi * v) - (x - out) ** 2 / (2 * v), axis=1)
+    xt = torch.as_tensor(x)
+    for beta in (1.0, 0.25):
+        ours = module.elbo(xt, torch.Generator().manual_seed(5), beta)
+        np.testing.assert_allclose(ours.detach().numpy(), log_lik - beta * kl, rtol=1e-10)
+    kl_only = module.elbo(xt, torch.Generator().manual_seed(5), 0.0) - module.elbo(
+        xt, torch.Generator().manual_seed(5), 1.0)
+    np.testing.assert_allclose(kl_only.detach().numpy(), kl, rtol=1e-10)
+
+
+def test_importance_weight_of_one_draw_is_p_of_x_and_z_over_q_of_z():
+    module = tiny_module("bernoulli")
+    x = torch.rand(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    iwae = module.importance_weighted(x, 1, torch.Generator().manual_seed(3))
+    log_lik = module.elbo(x, torch.Generator().manual_seed(3), beta=0.0)  # log p(x | z)
+    mean, logvar = (t.detach().numpy() for t in module.encode(x))
+    eps = torch.randn(4, 2, generator=torch.Generator().manual_seed(3),
+                      dtype=torch.float64).numpy()
+    z = mean + np.exp(logvar / 2) * eps
+    log_prior = np.sum(-0.5 * np.log(2 * np.pi) - z**2 / 2, axis=1)
+    log_q = np.sum(-0.5 * np.log(2 * np.pi) - logvar / 2 - eps**2 / 2, axis=1)
+    np.testing.assert_allclose(iwae.detach().numpy(),
+                               log_lik.detach().numpy() + log_prior - log_q, rtol=1e-10)
+
+
+def test_importance_weighted_bound_is_above_the_elbo_and_grows_with_k(fitted, digits):
+    x = torch.as_tensor(digits[:200], dtype=torch.float32)
+    module = fitted.module_
+
+    def mean_bound(k, seed):
+        with torch.no_grad():
+            return float(module.importance_weighted(x, k, torch.Generator().manual_seed(seed))
+                         .mean())
+
+    elbo = np.mean([float(module.elbo(x, torch.Generator().manual_seed(s)).mean().detach())
+                    for s in range(5)])
+    k1 = np.mean([mean_bound(1, s) for s in range(5)])
+    k50 = np.mean([mean_bound(50, s) for s in range(5)])
+    assert elbo <= k50
+    assert k1 <= k50
+    np.testing.assert_allclose(k1, elbo, rtol=0.02)  # both estimate the ELBO
+
+
+def test_kl_warm_up_ramps_in_training_and_not_in_evaluation():
+    module = tiny_module("bernoulli")
+    x = torch.rand(10, 3, dtype=torch.float64)
+    loss_fn = elbo_objective(beta=2.0, warmup_rows=20)
+
+    def expected(beta):
+        return -module.elbo(x, torch.Generator().manual_seed(0), beta).mean()
+
+    for beta in (0.0, 1.0, 2.0, 2.0):  # 10 rows a batch: weights 0, 10/20, 20/20 of beta
+        torch.testing.assert_close(loss_fn(module, (x,), torch.Generator().manual_seed(0)),
+                                   expected(beta))
+    evaluating = elbo_objective(beta=2.0, warmup_rows=20)
+    module.eval()
+    torch.testing.assert_close(evaluating(module, (x,), torch.Generator().manual_seed(0)),
+                               expected(2.0))
+
+
+# --- the estimator -----------------------------------------------------------------------------
+
+def test_training_raises_the_elbo_and_the_model_reconstructs(fitted, digits):
+    losses = [h["valid_loss"] for h in fitted.history_]
+    assert fitted.decoder_ == "bernoulli"
+    assert losses[-1] < 0.8 * losses[0]
+    untrained = VariationalAutoencoder(**{**FAST, "max_epochs": 1}).fit(digits)
+    assert fitted.score(digits) > untrained.score(digits)
+    error = fitted.reconstruction_error(digits).mean()
+    assert error < 0.8 * np.square(digits - digits.mean(0)).sum(1).mean()  # beats the mean
+    assert fitted.transform(digits).shape == (600, 3)
+    assert fitted.inverse_transform(fitted.transform(digits[:5])).shape == (5, 64)
+
+
+def test_score_samples_is_repeatable_and_the_iwae_bound_is_higher(fitted, digits):
+    elbo = fitted.score_samples(digits[:100])
+    np.testing.assert_array_equal(elbo, fitted.score_samples(digits[:100]))
+    iwae = copy.deepcopy(fitted).set_params(n_importance_samples=50)
+    assert iwae.score(digits[:100]) > elbo.mean()
+
+
+def test_samples_have_the_data_shape_and_bernoulli_means_are_probabilities(fitted):
+    samples = fitted.sample(50, random_state=1)
+    assert samples.shape == (50, 64)
+    assert samples.min() >= 0 and samples.max() <= 1
+    np.testing.assert_array_equal(samples, fitted.sample(50, random_state=1))
+    assert not np.array_equal(samples, fitted.sample(50, random_state=2))
+
+
+def test_gaussian_decoder_on_unbounded_data():
+    X = np.random.default_rng(0).normal(size=(300, 6)) @ np.diag([3, 2, 1, 1, 1, 0.1])
+    model = VariationalAutoencoder(**FAST).fit(X)
+    assert model.decoder_ == "gaussian"
+    assert np.isfinite(model.score_samples(X)).all()
+    assert model.module_.output_logvar.shape == (6,)
+    assert model.sample(7, random_state=0).shape == (7, 6)
+
+
+def test_save_and_load_round_trip_bit_for_bit(fitted, digits, tmp_path):
+    fitted.save(tmp_path / "vae.deepae")
+    loaded = deepae.load(tmp_path / "vae.deepae")
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.decoder_ == fitted.decoder_ and loaded.history_ == fitted.history_
+    for name, value in fitted.module_.state_dict().items():
+        assert torch.equal(loaded.module_.state_dict()[name], value), name
+    for method in ("transform", "score_samples", "reconstruction_error"):
+        np.testing.assert_array_equal(getattr(loaded, method)(digits),
+                                      getattr(fitted, method)(digits))
+    np.testing.assert_array_equal(loaded.sample(5, random_state=3),
+                                  fitted.sample(5, random_state=3))
+
+
+def test_command_line_fit(digits, tmp_path, capsys):
+    np.save(tmp_path / "data.npy", digits)
+    code = cli.main(["fit", "vae", str(tmp_path / "data.npy"), "-o", str(tmp_path / "vae.deepae"),
+                     "--param", "code_size=2", "--param", "max_epochs=2",
+                     "--param", "random_state=0"])
+    assert code == 0, capsys.readouterr()
+    model = deepae.load(tmp_path / "vae.deepae")
+    assert isinstance(model, VariationalAutoencoder)
+    assert model.transform(digits[:4]).shape == (4, 2)
+
+
+def test_reconstruction_error_works_in_the_outlier_detector(digits):
+    detector = deepae.ReconstructionOutlierDetector(VariationalAutoencoder(**FAST),
+                                                    contamination=0.05).fit(digits)
+    assert (detector.predict(digits) == -1).mean() == pytest.approx(0.05, abs=0.02)
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"code_size": 0}, "code_size"),
+    ({"hidden_size": 1.5}, "hidden_size"),
+    ({"decoder": "poisson"}, "decoder"),
+    ({"beta": -1.0}, "beta"),
+    ({"warmup_epochs": -1}, "warmup_epochs"),
+    ({"n_importance_samples": -2}, "n_importance_samples"),
+    ({"activation": "swish"}, "activation"),
+])
+def test_bad_parameters_are_value_errors(digits, params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        VariationalAutoencoder(**params).fit(digits[:50])
+
+
+def test_bernoulli_decoder_needs_data_in_the_unit_interval(digits):
+    with pytest.raises(ValueError, match=r"decoder='bernoulli' needs data in \[0, 1\]"):
+        VariationalAutoencoder(decoder="bernoulli").fit(digits[:50] * 2)

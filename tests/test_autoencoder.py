@@ -357,3 +357,22 @@ def test_wrong_feature_count_after_fit(digits):
         model.transform(X[:, :10])
     with pytest.raises(ValueError, match="hidden_size"):
         model.inverse_transform(np.zeros((2, 5)))
+
+
+def test_reversed_and_strided_views_are_accepted():
+    """A view with a negative stride (``X[::-1]``) is copied before torch sees it."""
+    from deepae import DeepClassifier, VariationalAutoencoder
+
+    X = linear_data(60)
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    for model in (Autoencoder(3, max_epochs=2, random_state=0, device="cpu"),
+                  VariationalAutoencoder(code_size=2, hidden_size=4, max_epochs=2,
+                                         random_state=0, device="cpu")):
+        model.fit(X[::-1])
+        np.testing.assert_allclose(model.transform(X[::-1]), model.transform(X)[::-1],
+                                   rtol=1e-6)
+        codes = model.transform(X)[::-1]
+        assert model.inverse_transform(codes).shape == X.shape
+    classifier = DeepClassifier((4,), max_epochs=2, pretrain_epochs=1, random_state=0,
+                                device="cpu").fit(X[::-1], y[::-1])
+    np.testing.assert_array_equal(classifier.predict(X[::-1]), classifier.predict(X)[::-1])

@@ -10,7 +10,14 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import validate_data
 
 from . import distributed
-from ._validation import FLOAT_DTYPES, check_option, check_X, map_chunks, to_numpy
+from ._validation import (
+    FLOAT_DTYPES,
+    check_option,
+    check_X,
+    map_chunks,
+    positive_strides,
+    to_numpy,
+)
 from .data import (
     ArrayRows,
     IterableRows,
@@ -138,6 +145,7 @@ class TorchEstimatorMixin:
         It runs in the array's dtype (float64 input uses a float64 copy of the module, so
         results do not depend on the batch split) and returns numpy in that dtype.
         """
+        array = positive_strides(array)
         module, dtype = self.module_, getattr(torch, array.dtype.name)
         if dtype != torch.float32:
             module = copy.deepcopy(module).to(dtype)

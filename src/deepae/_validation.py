@@ -25,8 +25,14 @@ def check_X(estimator, X, *, reset: bool) -> np.ndarray:
     rows are checked for NaN and infinity chunk by chunk as :func:`map_chunks` reads them).
     """
     X = to_numpy(X)
-    return validate_data(estimator, X, reset=reset, dtype=FLOAT_DTYPES,
-                         ensure_all_finite=not is_memmap(X))
+    return positive_strides(validate_data(estimator, X, reset=reset, dtype=FLOAT_DTYPES,
+                                          ensure_all_finite=not is_memmap(X)))
+
+
+def positive_strides(X: np.ndarray) -> np.ndarray:
+    """``X``, copied when a stride is negative (a reversed view, ``X[::-1]``): torch cannot
+    take such arrays."""
+    return np.ascontiguousarray(X) if any(step < 0 for step in X.strides) else X
 
 
 def map_chunks(function, X: np.ndarray) -> np.ndarray:
@@ -52,7 +58,8 @@ def check_option(name: str, value, options) -> None:
 def check_X_y(estimator, X, y, *, regression: bool) -> tuple[np.ndarray, np.ndarray]:
     """Validate features and targets together (float features; numeric targets for regression,
     one or several columns)."""
-    return validate_data(
+    X, y = validate_data(
         estimator, to_numpy(X), to_numpy(y), dtype=FLOAT_DTYPES, y_numeric=regression,
         multi_output=regression,
     )
+    return positive_strides(X), positive_strides(y)

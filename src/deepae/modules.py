@@ -499,18 +499,23 @@ class VAE(nn.Module):
         return -0.5 * (LOG_2PI + logvar + (x - out).square() * torch.exp(-logvar)).sum(-1)
 
     def sample_code(self, mean: torch.Tensor, logvar: torch.Tensor,
-                    generator: torch.Generator | None, n: int | None = None) -> torch.Tensor:
-        """Draws ``z = μ + σ ε`` (reparameterized), ``n`` of them stacked in front if given."""
-        shape = mean.shape if n is None else (n, *mean.shape)
+                    generator: torch.Generator | None, n: int | None = None,
+                    common: bool = False) -> torch.Tensor:
+        """Draws ``z = μ + σ ε`` (reparameterized), ``n`` of them stacked in front if given.
+        With ``common`` every row uses the same ``ε`` (common random numbers: a row's draw
+        does not depend on the other rows or its position)."""
+        rows = 1 if common else len(mean)
+        shape = (rows, mean.shape[-1]) if n is None else (n, rows, mean.shape[-1])
         noise = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + torch.exp(0.5 * logvar) * noise
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None,
-             beta: float = 1.0) -> torch.Tensor:
+             beta: float = 1.0, common: bool = False) -> torch.Tensor:
         """Per-sample evidence lower bound ``E_q[log p(x | z)] − β KL(q(z | x) ‖ p(z))``, the
-        expectation from one draw of ``z``, the KL divergence in closed form."""
+        expectation from one draw of ``z`` (see :meth:`sample_code` for ``common``), the KL
+        divergence in closed form."""
         mean, logvar = self.encode(x)
-        z = self.sample_code(mean, logvar, generator)
+        z = self.sample_code(mean, logvar, generator, common=common)
         return self.log_likelihood(x, self.decode_logits(z)) - beta * gaussian_kl(mean, logvar)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -519,7 +524,8 @@ class VAE(nn.Module):
         return self.elbo(x, generator, beta)
 
     def importance_weighted(self, x: torch.Tensor, k: int,
-                            generator: torch.Generator | None = None) -> torch.Tensor:
+                            generator: torch.Generator | None = None,
+                            common: bool = False) -> torch.Tensor:
         """Per-sample importance-weighted bound (Burda et al. 2016) with ``k`` draws from
         ``q(z | x)``: ``log (1/k) Σ_i p(x, z_i) / q(z_i | x)``; the draws are decoded in
         chunks of about 2²² output numbers."""
@@ -527,7 +533,7 @@ class VAE(nn.Module):
         chunk = max(1, (1 << 22) // max(1, len(x) * self.n_features))
         log_weights = []
         for start in range(0, k, chunk):
-            z = self.sample_code(mean, logvar, generator, min(chunk, k - start))
+            z = self.sample_code(mean, logvar, generator, min(chunk, k - start), common)
             log_prior = -0.5 * (LOG_2PI + z.square()).sum(-1)
             log_posterior = -0.5 * (LOG_2PI + logvar + (z - mean).square()
                                     * torch.exp(-logvar)).sum(-1)

@@ -211,15 +211,20 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     def score_samples(self, X) -> np.ndarray:
         """A lower bound of ``log p(x)`` per row: the ELBO from one draw of ``z``, or the
-        importance-weighted bound with ``n_importance_samples`` draws; the draws come from a
-        fixed seed, so repeated calls agree."""
+        importance-weighted bound with ``n_importance_samples`` draws. The standard normal
+        draws ``ε`` (``z = μ + σ ε``) come from a fixed seed and are shared by all rows, so a
+        row's score depends neither on the call nor on the other rows."""
         check_is_fitted(self, "module_")
         device = next(self.module_.parameters()).device
-        generator = torch.Generator(device=device).manual_seed(SCORE_SEED)
         k = int(self.n_importance_samples)
-        if k > 0:
-            return self._apply(lambda m, x: m.importance_weighted(x, k, generator), X)
-        return self._apply(lambda m, x: m.elbo(x, generator), X)
+
+        def bound(module, x):
+            generator = torch.Generator(device=device).manual_seed(SCORE_SEED)
+            if k > 0:
+                return module.importance_weighted(x, k, generator, common=True)
+            return module.elbo(x, generator, common=True)
+
+        return self._apply(bound, X)
 
     def score(self, X, y=None) -> float:
         """Mean of :meth:`score_samples`."""

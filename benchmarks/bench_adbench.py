@@ -12,6 +12,7 @@ The data folder is ``DEEPAE_ADBENCH`` or ``../shared/data/adbench`` beside the r
 (one ``.npz`` per data set with ``X`` and ``y``, 1 = outlier).
 """
 
+import importlib
 import os
 import time
 import warnings
@@ -68,15 +69,15 @@ def deepae_pca(X_train, X_test):
     return -detector.fit(X_train).score_samples(X_test)
 
 
+PYOD_MODULES = {"IForest": "iforest", "ECOD": "ecod", "KNN": "knn", "PCA": "pca",
+                "AutoEncoder": "auto_encoder", "VAE": "vae"}
+
+
 def pyod(name: str, **params):
     """A function fitting PyOD's detector ``name`` and returning its test scores."""
     def outlier_scores(X_train, X_test):
-        import importlib
-        module, cls = {"IForest": ("iforest", "IForest"), "ECOD": ("ecod", "ECOD"),
-                       "KNN": ("knn", "KNN"), "PCA": ("pca", "PCA"),
-                       "AutoEncoder": ("auto_encoder", "AutoEncoder"),
-                       "VAE": ("vae", "VAE")}[name]
-        detector = getattr(importlib.import_module(f"pyod.models.{module}"), cls)(**params)
+        module = importlib.import_module(f"pyod.models.{PYOD_MODULES[name]}")
+        detector = getattr(module, name)(**params)
         return detector.fit(X_train).decision_function(X_test)
     return outlier_scores
 

@@ -255,11 +255,11 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
         A variance is at least 1e-6 of the mean column variance, so that a feature the model
         rebuilds exactly (a constant column) still gives finite scores."""
-        residuals = self.reconstruction_error(Z, per_feature=True, scaled=True)
+        residuals, codes = self._residuals_and_codes(Z)
         totals = distributed.all_reduce(np.append(residuals.sum(axis=0), len(Z)))
         floor = 1e-6 * max(float(np.mean(np.var(Z, axis=0))), np.finfo(np.float32).tiny)
         self.residual_variance_ = np.maximum(totals[:-1] / totals[-1], floor)
-        codes = np.concatenate(distributed.gather_objects(self.model_.transform(Z)))
+        codes = np.concatenate(distributed.gather_objects(codes))
         gaussian = LedoitWolf().fit(np.asarray(codes, dtype=np.float64))
         self.code_mean_, self.code_precision_ = gaussian.location_, gaussian.precision_
 
@@ -267,10 +267,15 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """Outlier scores (higher is more abnormal) of scaled rows."""
         if self.code_mean_ is None:
             return self.model_.reconstruction_error(Z)
-        residuals = self.reconstruction_error(Z, per_feature=True, scaled=True)
-        codes = np.asarray(self.model_.transform(Z), dtype=np.float64) - self.code_mean_
+        residuals, codes = self._residuals_and_codes(Z)
+        codes = np.asarray(codes, dtype=np.float64) - self.code_mean_
         distances = np.einsum("ij,jk,ik->i", codes, self.code_precision_, codes)
         return residuals @ (1 / self.residual_variance_) + distances
+
+    def _residuals_and_codes(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared residuals ``(z − g(z))²`` and codes of scaled rows (one encoding pass)."""
+        codes = self.model_.transform(Z)
+        return np.square(Z - self.model_.inverse_transform(codes)), codes
 
     def _check_loaded_state(self) -> None:
         """Raise a ValueError unless the model and the scaling read as many features as the
@@ -285,8 +290,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
                 raise ValueError(f"{name} has shape {np.shape(value)}, the detector reads {n} "
                                  "features")
 
-    def reconstruction_error(self, X, per_feature: bool = False, scaled: bool = False
-                             ) -> np.ndarray:
+    def reconstruction_error(self, X, per_feature: bool = False) -> np.ndarray:
         """Squared reconstruction errors of the rows of ``X``, in the scaled units.
 
         Parameters
@@ -295,21 +299,16 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         per_feature : bool, default=False
             Return the squared residuals ``(z − g(z))²`` of each feature (which pixels or
             columns make a sample atypical) instead of their per-sample sums.
-        scaled : bool, default=False
-            ``X`` is already scaled (``(x − mean_) / scale_``).
 
         Returns
         -------
         errors : ndarray of shape (n_samples,) or (n_samples, n_features)
         """
         check_is_fitted(self, "model_")
-        Z = check_X(self, X, reset=False)
-        if not scaled:
-            Z = self._scaled(Z)
+        Z = self._scaled(check_X(self, X, reset=False))
         if not per_feature:
             return self.model_.reconstruction_error(Z)
-        rebuilt = self.model_.inverse_transform(self.model_.transform(Z))
-        return np.square(Z - rebuilt)
+        return self._residuals_and_codes(Z)[0]
 
     def _export_module(self):
         """The torch module of ONNX export: ``score_samples`` and ``decision_function``,

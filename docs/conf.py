@@ -42,7 +42,7 @@ default_role = "literal"
 
 autosummary_generate = True
 autodoc_typehints = "none"
-autodoc_default_options = {"members": True}
+autodoc_default_options = {"members": True, "inherited-members": True}  # see skip_foreign_member
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 

@@ -50,6 +50,7 @@ def keep_screenshots(shots: Path) -> list[str]:
 
 
 def run() -> str:
+    """Build and check the site; the markdown section (raises if the site has problems)."""
     build = load_build()
     chromium = build.check_site.find_chromium()
     seconds = build.build()

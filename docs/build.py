@@ -63,6 +63,7 @@ def check(chromium: str | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build, check and report; the exit status (1 when the site has problems)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-browser", action="store_true",
                         help="skip the headless Chromium check and the screenshots")

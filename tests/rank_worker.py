@@ -43,6 +43,22 @@ def fit_loader(data, rank, directory):
     return {"components": model.components_, "decoder": model.decoder_intercept_}
 
 
+def vae_shard(X, rank):
+    """Rank ``rank``'s rows of the first 300 (every other row), standardized, in batches of 8."""
+    X = X[:300]
+    shard = torch.as_tensor((X[rank::2] - X.mean(0)) / X.std(0), dtype=torch.float32)
+    return DataLoader(TensorDataset(shard), batch_size=8, shuffle=False)
+
+
+VAE_PARAMS = dict(code_size=2, hidden_size=6, max_epochs=3, warmup_epochs=1, learning_rate=1e-2,
+                  random_state=0)
+
+
+def fit_vae(data, rank, directory):
+    model = deepae.VariationalAutoencoder(**VAE_PARAMS).fit(vae_shard(data["X"], rank))
+    return {name: value.numpy() for name, value in model.module_.state_dict().items()}
+
+
 def fit_deep(data, rank, directory):
     X, y = np.array_split(data["X"], 2)[rank], np.array_split(data["y"], 2)[rank]
     common = dict(max_epochs=6, patience=2, random_state=0, batch_size=16)
@@ -81,7 +97,8 @@ if __name__ == "__main__":
     assert distributed.active()
     rank = distributed.rank()
     data = np.load(os.path.join(directory, "data.npz"))
-    result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep}[case](
+    result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep,
+              "vae": fit_vae}[case](
         data, rank, directory)
     np.savez(os.path.join(directory, f"rank{rank}.npz"), **result)
     print("rank", rank, "wrote its results", flush=True)

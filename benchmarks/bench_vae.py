@@ -12,10 +12,8 @@ importance-weighted bound with k = 100, and the gap between them.
 import importlib.util
 import time
 
-import torch
-from bench_outliers import mnist_split, one_class
+from bench_outliers import mnist_split, one_class, one_cpu_thread, per_digit, warm_up
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from deepae import VariationalAutoencoder
 from deepae.outliers import ReconstructionOutlierDetector
@@ -59,11 +57,7 @@ def detection_table(split) -> list[str]:
         ratio = f"{r['wall'] / pyod['wall']:.2f}" if pyod else "—"
         lines.append(f"| {name} | {r['auc']:.3f} | {r['wall']:.1f} s | {r['cpu']:.1f} s | "
                      f"{ratio} |")
-    lines += ["", "Per digit (ROC-AUC):", "",
-              "| detector | " + " | ".join(str(d) for d in range(10)) + " |",
-              "| --- |" + " ---: |" * 10]
-    for name, r in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{a:.3f}" for a in r["aucs"]) + " |")
+    lines += ["", *per_digit(results)]
     vae = next(iter(results.values()))
     verdict = f"VAE detector: mean ROC-AUC {vae['auc']:.3f} (goal ≥ {GOALS['auc']})"
     verdict += (f", time {vae['wall'] / pyod['wall']:.2f}× PyOD VAE's (goal < 1)."
@@ -91,14 +85,10 @@ def likelihood_table(split) -> list[str]:
 
 
 def run() -> str:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            split = mnist_split()
-            detection, likelihood = detection_table(split), likelihood_table(split)
-    finally:
-        torch.set_num_threads(threads)
+    with one_cpu_thread():
+        warm_up()
+        split = mnist_split()
+        detection, likelihood = detection_table(split), likelihood_table(split)
     return "\n".join([
         "## Variational autoencoder on MNIST-5k",
         "",

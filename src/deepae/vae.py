@@ -59,7 +59,7 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     Parameters
     ----------
-    code_size : int, default=10
+    code_size : int, default=20
         Size of the latent code ``z``.
     hidden_size : int, default=256
         Units of the encoder's and the decoder's hidden layer.
@@ -103,11 +103,23 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         the mean ELBO).
     n_epochs_ : int
     n_features_in_ : int
+
+    Notes
+    -----
+    As the model of :class:`deepae.ReconstructionOutlierDetector` it scores each sample by
+    minus :meth:`score_samples`. ``export_onnx`` writes ``transform``, ``reconstruction_error``
+    and ``score_samples``, the bound at the fixed draws of :meth:`score_noise`.
+
+    The defaults were measured on MNIST-5k (4,000 training, 1,000 test images, Bernoulli
+    decoder, early stopping; test ELBO / importance-weighted bound with k = 100, in nats):
+    10 codes −121.0 / −115.1, 20 codes −116.9 / −107.9 (kept), 20 codes with 512 hidden
+    units −116.2 / −106.8 for twice the time, 128 hidden units −122.0 / −116.5, learning rate
+    3e-3 −123.0 / −115.5 (early stopping after 50 epochs), no KL warm-up −121.5 / −115.7.
     """
 
     def __init__(
         self,
-        code_size=10,
+        code_size=20,
         hidden_size=256,
         activation="relu",
         decoder="auto",

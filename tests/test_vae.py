@@ -218,7 +218,9 @@ def test_gaussian_decoder_on_unbounded_data():
     assert model.decoder_ == "gaussian"
     assert np.isfinite(model.score_samples(X)).all()
     assert model.module_.output_logvar.shape == (6,)
-    assert model.sample(7, random_state=0).shape == (7, 6)
+    samples = model.sample(200, random_state=0)
+    assert samples.shape == (200, 6)
+    assert (samples >= X.min(0)).all() and (samples <= X.max(0)).all()  # the data's range
 
 
 def test_save_and_load_round_trip_bit_for_bit(fitted, digits, tmp_path):

@@ -507,20 +507,17 @@ class VAE(nn.Module):
         return -0.5 * (LOG_2PI + logvar + (x - out).square() * torch.exp(-logvar)).sum(-1)
 
     def standard_noise(self, x: torch.Tensor, generator: torch.Generator | None,
-                       n: int | None = None, common: bool = False) -> torch.Tensor:
-        """Standard normal draws ``ε`` of shape ``(rows, code_size)``, or ``(n, rows,
-        code_size)`` for ``n`` draws per row; ``rows`` is 1 with ``common`` (common random
-        numbers: a row's draw does not depend on the other rows or its position)."""
-        rows = 1 if common else len(x)
-        shape = (rows, self.code_size) if n is None else (n, rows, self.code_size)
+                       n: int | None = None) -> torch.Tensor:
+        """Standard normal draws ``ε`` for the rows of ``x``: shape ``(rows, code_size)``, or
+        ``(n, rows, code_size)`` for ``n`` draws per row."""
+        shape = (len(x), self.code_size) if n is None else (n, len(x), self.code_size)
         return torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None,
-             beta: float = 1.0, common: bool = False) -> torch.Tensor:
+             beta: float = 1.0) -> torch.Tensor:
         """Per-sample evidence lower bound ``E_q[log p(x | z)] − β KL(q(z | x) ‖ p(z))``, the
-        expectation from one draw of ``z`` (see :meth:`standard_noise` for ``common``), the
-        KL divergence in closed form."""
-        return self.elbo_at(x, self.standard_noise(x, generator, common=common), beta)
+        expectation from one draw of ``z`` for each row, the KL divergence in closed form."""
+        return self.elbo_at(x, self.standard_noise(x, generator), beta)
 
     def elbo_at(self, x: torch.Tensor, noise: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
         """The :meth:`elbo` at given standard normal draws ``noise`` (``z = μ + σ ε``)."""
@@ -534,14 +531,12 @@ class VAE(nn.Module):
         return self.elbo(x, generator, beta)
 
     def importance_weighted(self, x: torch.Tensor, k: int,
-                            generator: torch.Generator | None = None,
-                            common: bool = False) -> torch.Tensor:
+                            generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-sample importance-weighted bound (Burda et al. 2016) with ``k`` draws from
-        ``q(z | x)``: ``log (1/k) Σ_i p(x, z_i) / q(z_i | x)``; the draws are decoded in
-        chunks of about 2²² output numbers."""
+        ``q(z | x)`` for each row: ``log (1/k) Σ_i p(x, z_i) / q(z_i | x)``; the draws are
+        decoded in chunks of about 2²² output numbers."""
         chunk = max(1, (1 << 22) // max(1, len(x) * self.n_features))
-        return self.importance_weighted_at(x, self.standard_noise(x, generator, k, common),
-                                           chunk)
+        return self.importance_weighted_at(x, self.standard_noise(x, generator, k), chunk)
 
     def importance_weighted_at(self, x: torch.Tensor, noise: torch.Tensor,
                                chunk: int | None = None) -> torch.Tensor:

@@ -139,7 +139,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         such as images, whose pixels share one unit.
     code_density : {"auto", True, False}, default="auto"
         Add the Gaussian density of the codes to the score (see above); ``"auto"`` does so
-        for tabular data (at most 50 columns) and a model scored by its likelihood.
+        for tabular data (at most 50 columns), unless the model is scored by its likelihood
+        (``True`` is then an error).
 
     Attributes
     ----------

@@ -236,7 +236,6 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         importance-weighted bound with ``n_importance_samples`` draws. The standard normal
         draws ``ε`` (``z = μ + σ ε``) are :meth:`score_noise`, shared by all rows, so a row's
         score depends neither on the call, the device nor the other rows."""
-        check_is_fitted(self, "module_")
         noise = self.score_noise()
         if self.n_importance_samples == 0:
             return self._apply(lambda module, x: module.elbo_at(x, noise[0].to(x)), X)
@@ -247,6 +246,8 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         """The draws ``ε`` behind :meth:`score_samples`: shape ``(max(1, k), 1, code_size)``
         for ``k = n_importance_samples``, from the seed :data:`SCORE_SEED` (on the CPU)."""
         check_is_fitted(self, "module_")
+        check_scalar(self.n_importance_samples, "n_importance_samples", numbers.Integral,
+                     min_val=0)
         generator = torch.Generator().manual_seed(SCORE_SEED)
         shape = (max(1, int(self.n_importance_samples)), 1, self.module_.code_size)
         return torch.randn(shape, generator=generator)

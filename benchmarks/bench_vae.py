@@ -103,7 +103,14 @@ def run() -> str:
         "scorings. The VAE detector's model: "
         "`VariationalAutoencoder(code_size=20, hidden_size=128, decoder='gaussian', "
         "decoder_variance=0.01, max_epochs=30, warmup_epochs=5, learning_rate=3e-3, "
-        "early_stopping=False, random_state=0)`.",
+        "early_stopping=False, random_state=0)`. How it was chosen (exploratory runs, mean "
+        "ROC-AUC over digits 2, 5 and 8, the hardest; 30 epochs, 128 hidden units): the "
+        "Bernoulli decoder, whose likelihood favours images with little ink, 0.85–0.86 (10, "
+        "20 or 32 codes; 0.83 with k = 10 or β = 0.25); a Gaussian decoder with learned "
+        "per-pixel variances 0.88; fixed variance 0.01: 0.921 (0.003: 0.920, 0.05: 0.911; 10 "
+        "codes 0.918, 40 codes 0.914; tanh 0.909; learning rate 1e-2 0.912, 1e-3 0.907). Over "
+        "the ten digits: 0.956; 256 hidden units 0.957, 60 epochs 0.957, β = 0.5 0.954, "
+        "k = 10 0.953.",
         "",
         *detection,
         "",

@@ -35,14 +35,6 @@ def fit_linear(data, rank, directory):
                               "singular_values_", "n_samples_seen_")}
 
 
-def fit_loader(data, rank, directory):
-    shard = torch.as_tensor(data["X"][rank::2], dtype=torch.float32)
-    loader = DataLoader(TensorDataset(shard), batch_size=8, shuffle=False)
-    model = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0)
-    model.fit(loader)
-    return {"components": model.components_, "decoder": model.decoder_intercept_}
-
-
 def vae_shard(X, rank):
     """Rank ``rank``'s rows of the first 300 (every other row), standardized, in batches of 8."""
     X = X[:300]
@@ -54,9 +46,14 @@ VAE_PARAMS = dict(code_size=2, hidden_size=6, max_epochs=3, warmup_epochs=1, lea
                   random_state=0)
 
 
-def fit_vae(data, rank, directory):
-    model = deepae.VariationalAutoencoder(**VAE_PARAMS).fit(vae_shard(data["X"], rank))
-    return {name: value.numpy() for name, value in model.module_.state_dict().items()}
+def fit_loader(data, rank, directory):
+    shard = torch.as_tensor(data["X"][rank::2], dtype=torch.float32)
+    loader = DataLoader(TensorDataset(shard), batch_size=8, shuffle=False)
+    model = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0)
+    model.fit(loader)
+    vae = deepae.VariationalAutoencoder(**VAE_PARAMS).fit(vae_shard(data["X"], rank))
+    return {"components": model.components_, "decoder": model.decoder_intercept_,
+            **{f"vae.{name}": value.numpy() for name, value in vae.module_.state_dict().items()}}
 
 
 def fit_deep(data, rank, directory):
@@ -97,8 +94,7 @@ if __name__ == "__main__":
     assert distributed.active()
     rank = distributed.rank()
     data = np.load(os.path.join(directory, "data.npz"))
-    result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep,
-              "vae": fit_vae}[case](
+    result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep}[case](
         data, rank, directory)
     np.savez(os.path.join(directory, f"rank{rank}.npz"), **result)
     print("rank", rank, "wrote its results", flush=True)

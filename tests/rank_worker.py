@@ -35,12 +35,25 @@ def fit_linear(data, rank, directory):
                               "singular_values_", "n_samples_seen_")}
 
 
+def vae_shard(X, rank):
+    """Rank ``rank``'s rows of the first 300 (every other row), standardized, in batches of 8."""
+    X = X[:300]
+    shard = torch.as_tensor((X[rank::2] - X.mean(0)) / X.std(0), dtype=torch.float32)
+    return DataLoader(TensorDataset(shard), batch_size=8, shuffle=False)
+
+
+VAE_PARAMS = dict(code_size=2, hidden_size=6, max_epochs=3, warmup_epochs=1, learning_rate=1e-2,
+                  random_state=0)
+
+
 def fit_loader(data, rank, directory):
     shard = torch.as_tensor(data["X"][rank::2], dtype=torch.float32)
     loader = DataLoader(TensorDataset(shard), batch_size=8, shuffle=False)
     model = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0)
     model.fit(loader)
-    return {"components": model.components_, "decoder": model.decoder_intercept_}
+    vae = deepae.VariationalAutoencoder(**VAE_PARAMS).fit(vae_shard(data["X"], rank))
+    return {"components": model.components_, "decoder": model.decoder_intercept_,
+            **{f"vae.{name}": value.numpy() for name, value in vae.module_.state_dict().items()}}
 
 
 def fit_deep(data, rank, directory):

@@ -26,7 +26,8 @@ def test_quick_demo_prints_every_table(quick_run):
     assert status == 0
     for title in ("Test accuracy", "Mean squared error to the clean test digits",
                   "closed form vs gradient descent", "against code size",
-                  "Two-dimensional codes", "most atypical test digits"):
+                  "Two-dimensional codes", "most atypical test digits",
+                  "test log-likelihood bounds (nats)"):
         assert title in stdout
     for row in ("1 vs 5", "all ten", "shallow", "deep"):
         assert re.search(rf"^{row}|\s{row}\s", stdout, re.MULTILINE)
@@ -54,14 +55,15 @@ def test_report_references_only_files_it_wrote(quick_run):
     assert set(references) == {
         "learning_curves.png", "filters_autoencoder.png", "filters_denoising.png",
         "filters_sparse.png",
-        "denoising.png", "error_vs_components.png", "codes_2d.png", "outliers.png"}
+        "denoising.png", "error_vs_components.png", "codes_2d.png", "outliers.png",
+        "vae_samples.png"}
     for reference in references:
         path = out / reference
         assert path.is_file(), reference
         assert path.resolve().parent == out.resolve()
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {p.name for p in out.glob("*.png")} == set(references)
-    assert page.count("<h2>") == 5
+    assert page.count("<h2>") == 6
 
 
 def test_residual_curve_matches_models_of_each_size():

@@ -13,9 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rank_worker import VAE_PARAMS, vae_shard
 from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
+from deepae._base import seed_from
+from deepae.modules import VAE
+from deepae.training import TrainingConfig, make_optimizer
+from deepae.vae import elbo_objective
 
 WORKER = Path(__file__).with_name("rank_worker.py")
 RNG = np.random.default_rng(0)
@@ -71,8 +76,13 @@ def test_all_reduced_linear_models_equal_the_one_process_fit(linear_results, nam
                                        getattr(single, attribute), rtol=1e-10, atol=1e-10)
 
 
-def test_ddp_training_equals_one_process_with_the_same_global_batch(tmp_path):
-    ranks = run_ranks("loader", tmp_path)
+@pytest.fixture(scope="module")
+def loader_results(tmp_path_factory):
+    return run_ranks("loader", tmp_path_factory.mktemp("loader"))
+
+
+def test_ddp_training_equals_one_process_with_the_same_global_batch(loader_results):
+    ranks = loader_results
     # Rank r trains on rows r, r+2, ... in batches of 8: together, the 16 consecutive rows
     # that one process sees in its batches of 16.
     loader = DataLoader(TensorDataset(torch.as_tensor(X, dtype=torch.float32)), batch_size=16)
@@ -82,6 +92,30 @@ def test_ddp_training_equals_one_process_with_the_same_global_batch(tmp_path):
     for result in ranks:
         np.testing.assert_allclose(result["components"], single.components_, atol=2e-5)
         np.testing.assert_allclose(result["decoder"], single.decoder_intercept_, atol=2e-5)
+
+
+def test_ddp_vae_equals_one_process_averaging_the_two_ranks_losses(loader_results):
+    """Each rank draws its codes' noise from its own generator (seed + 7919 · rank); one
+    process that averages the two ranks' batch losses at every step, with those generators,
+    takes the same steps as the two DDP ranks."""
+    seed = seed_from(VAE_PARAMS["random_state"])
+    module = VAE(10, VAE_PARAMS["code_size"], VAE_PARAMS["hidden_size"], "relu", "gaussian")
+    module.reset_parameters(torch.Generator().manual_seed(seed))
+    optimizer = make_optimizer(module, TrainingConfig(learning_rate=VAE_PARAMS["learning_rate"]))
+    losses = [elbo_objective(1.0, warmup_rows=150) for _ in range(2)]
+    generators = [torch.Generator().manual_seed(seed + 7919 * r) for r in range(2)]
+    loaders = [vae_shard(X, r) for r in range(2)]
+    for _ in range(VAE_PARAMS["max_epochs"]):
+        for batches in zip(*loaders, strict=True):
+            loss = sum(f(module, b, g) for f, b, g in zip(losses, batches, generators,
+                                                             strict=True)) / 2
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    for result in loader_results:
+        for name, value in module.state_dict().items():
+            np.testing.assert_allclose(result[f"vae.{name}"], value.detach().numpy(),
+                                       atol=2e-5, err_msg=name)
 
 
 def test_every_rank_ends_with_the_same_deep_models(tmp_path):

@@ -45,6 +45,12 @@ MODELS = {
     "detector-default": lambda: deepae.ReconstructionOutlierDetector(),
     "detector-pca": lambda: deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=3)),
     "rbm": lambda: deepae.RBM(n_components=6, **FAST),  # Bernoulli (digits), Gaussian (random)
+    # Bernoulli (digits) and Gaussian (random) decoders; scores at the fixed draws
+    "vae": lambda: deepae.VariationalAutoencoder(code_size=3, hidden_size=8, **FAST),
+    "vae-iwae": lambda: deepae.VariationalAutoencoder(code_size=3, hidden_size=8,
+                                                      n_importance_samples=7, **FAST),
+    "detector-vae": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.VariationalAutoencoder(code_size=3, hidden_size=8, **FAST)),
 }
 #: ONNX output -> the deepae method it must equal.
 METHODS = {"transform": "transform", "reconstruction_error": "reconstruction_error",

@@ -6,8 +6,11 @@ import copy
 import numpy as np
 import pytest
 import torch
+from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA as SklearnPCA
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
 from deepae import VariationalAutoencoder, cli
@@ -43,9 +46,9 @@ def relu(x):
     return np.maximum(x, 0)
 
 
-def tiny_module(decoder: str) -> VAE:
+def tiny_module(decoder: str, variance: float | None = None) -> VAE:
     """A VAE with 3 features, 2 hidden units and a 2-dimensional code, fixed weights."""
-    module = VAE(3, 2, 2, "relu", decoder).double()
+    module = VAE(3, 2, 2, "relu", decoder, variance).double()
     rng = np.random.default_rng(0)
     with torch.no_grad():
         for p in module.parameters():
@@ -58,9 +61,10 @@ def numpy_layers(module: VAE) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             for name, layer in module.named_children()}
 
 
-@pytest.mark.parametrize("decoder", ["bernoulli", "gaussian"])
-def test_elbo_terms_match_a_hand_computation(decoder):
-    module = tiny_module(decoder)
+@pytest.mark.parametrize(("decoder", "variance"),
+                         [("bernoulli", None), ("gaussian", None), ("gaussian", 0.3)])
+def test_elbo_terms_match_a_hand_computation(decoder, variance):
+    module = tiny_module(decoder, variance)
     x = np.array([[0.2, 0.9, 0.0], [1.0, 0.5, 0.3]])
     layers = numpy_layers(module)
 
@@ -79,7 +83,7 @@ def test_elbo_terms_match_a_hand_computation(decoder):
         p = 1 / (1 + np.exp(-out))
         log_lik = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
     else:
-        v = np.exp(module.output_logvar.detach().numpy())
+        v = np.exp(module.output_logvar.detach().numpy())  # learned, or log(variance)
         log_lik = np.sum(-0.5 * np.log(2 * np.pi * v) - (x - out) ** 2 / (2 * v), axis=1)
     xt = torch.as_tensor(x)
     for beta in (1.0, 0.25):
@@ -169,13 +173,54 @@ def test_samples_have_the_data_shape_and_bernoulli_means_are_probabilities(fitte
     assert not np.array_equal(samples, fitted.sample(50, random_state=2))
 
 
+def test_linear_vae_learns_the_probabilistic_pca_likelihood():
+    """Data from a linear-Gaussian model: a linear VAE's decoder is a linear-Gaussian model
+    too, whose exact marginal likelihood (closed form) approaches probabilistic PCA's maximum
+    (scikit-learn's ``PCA.score``); the importance-weighted bound rises with k towards it
+    (independent draws for each row, averaged over the rows), and ``score`` with k = 1000
+    (draws shared by the rows) is close to it, above the ELBO."""
+    rng = np.random.default_rng(0)
+    W, mu = 2 * rng.normal(size=(5, 2)), rng.normal(size=5)
+    X = rng.normal(size=(1000, 2)) @ W.T + mu + np.sqrt(0.1) * rng.normal(size=(1000, 5))
+    model = VariationalAutoencoder(code_size=2, hidden_size=6, activation="linear",
+                                   warmup_epochs=0, learning_rate=1e-2, batch_size=100,
+                                   max_epochs=200, early_stopping=False, random_state=0).fit(X)
+    module = model.module_.double()
+    hidden, output = module.decoder_hidden, module.decoder_output
+    A = (output.weight @ hidden.weight).detach().numpy()
+    b = (output.weight @ hidden.bias + output.bias).detach().numpy()
+    covariance = A @ A.T + np.diag(np.exp(module.output_logvar.detach().numpy()))
+    exact = multivariate_normal(b, covariance).logpdf(X).mean()
+    assert exact == pytest.approx(SklearnPCA(2).fit(X).score(X), abs=0.03)
+    x = torch.as_tensor(X)
+    with torch.no_grad():
+        bounds = [float(module.importance_weighted(x, k, torch.Generator().manual_seed(0))
+                        .mean()) for k in (1, 10, 100)]
+    assert bounds[0] < bounds[1] < bounds[2] < exact + 0.005
+    assert exact - bounds[2] < 0.03
+    elbo, iwae = (model.set_params(n_importance_samples=k).score(X) for k in (0, 1000))
+    assert elbo < iwae == pytest.approx(exact, abs=0.03)
+
+
+def test_fixed_decoder_variance_stays_fixed(digits):
+    X = digits * 4 - 1
+    model = VariationalAutoencoder(**FAST, decoder_variance=0.5).fit(X)
+    assert model.decoder_ == "gaussian"
+    assert "output_logvar" not in dict(model.module_.named_parameters())
+    np.testing.assert_allclose(model.module_.output_logvar.numpy(), np.log(0.5), rtol=1e-6)
+    with pytest.raises(ValueError, match="decoder_variance"):
+        VariationalAutoencoder(decoder_variance=0.0).fit(X)
+
+
 def test_gaussian_decoder_on_unbounded_data():
     X = np.random.default_rng(0).normal(size=(300, 6)) @ np.diag([3, 2, 1, 1, 1, 0.1])
     model = VariationalAutoencoder(**FAST).fit(X)
     assert model.decoder_ == "gaussian"
     assert np.isfinite(model.score_samples(X)).all()
     assert model.module_.output_logvar.shape == (6,)
-    assert model.sample(7, random_state=0).shape == (7, 6)
+    samples = model.sample(200, random_state=0)
+    assert samples.shape == (200, 6)
+    assert (samples >= X.min(0)).all() and (samples <= X.max(0)).all()  # the data's range
 
 
 def test_save_and_load_round_trip_bit_for_bit(fitted, digits, tmp_path):
@@ -201,12 +246,48 @@ def test_command_line_fit(digits, tmp_path, capsys):
     model = deepae.load(tmp_path / "vae.deepae")
     assert isinstance(model, VariationalAutoencoder)
     assert model.transform(digits[:4]).shape == (4, 2)
+    code = cli.main(["score", str(tmp_path / "vae.deepae"), str(tmp_path / "data.npy"),
+                     "-o", str(tmp_path / "scores.npy")])
+    assert code == 0, capsys.readouterr()
+    np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), -model.score_samples(digits))
 
 
-def test_reconstruction_error_works_in_the_outlier_detector(digits):
+def test_the_detector_scores_a_vae_by_its_likelihood(digits, tmp_path):
     detector = deepae.ReconstructionOutlierDetector(VariationalAutoencoder(**FAST),
                                                     contamination=0.05).fit(digits)
-    assert (detector.predict(digits) == -1).mean() == pytest.approx(0.05, abs=0.02)
+    assert detector.code_mean_ is None and (detector.scale_ == 1).all()  # images: unscaled
+    np.testing.assert_array_equal(detector.score_samples(digits[:50]),
+                                  detector.model_.score_samples(digits[:50]))
+    assert (detector.predict(digits) == -1).mean() == pytest.approx(0.05, abs=0.01)
+    detector.save(tmp_path / "detector.deepae")
+    np.testing.assert_array_equal(deepae.load(tmp_path / "detector.deepae").decision_function(
+        digits), detector.decision_function(digits))
+
+
+def test_the_detector_scales_tabular_data_for_a_vae_and_refuses_a_code_density():
+    X = np.random.default_rng(0).normal(size=(200, 4)) * [1, 10, 100, 1000]
+    detector = deepae.ReconstructionOutlierDetector(VariationalAutoencoder(**FAST)).fit(X)
+    Z = (X - X.mean(0)) / X.std(0)
+    assert detector.code_mean_ is None
+    np.testing.assert_allclose(detector.score_samples(X), detector.model_.score_samples(Z),
+                               rtol=1e-10)
+    with pytest.raises(ValueError, match="code_density=True needs a model scored by its "
+                                         "reconstruction error"):
+        deepae.ReconstructionOutlierDetector(VariationalAutoencoder(),
+                                             code_density=True).fit(X)
+
+
+def test_trains_on_a_memory_mapped_file_and_on_a_dataloader(digits, tmp_path):
+    np.save(tmp_path / "digits.npy", digits)
+    mapped = np.load(tmp_path / "digits.npy", mmap_mode="r")
+    from_file = VariationalAutoencoder(**FAST).fit(mapped)
+    in_memory = VariationalAutoencoder(**FAST).fit(digits)
+    assert from_file.history_[-1]["valid_loss"] is not None
+    assert from_file.score(mapped) == pytest.approx(in_memory.score(digits), rel=0.05)
+    loader = DataLoader(TensorDataset(torch.as_tensor(digits)), batch_size=50)
+    streamed = VariationalAutoencoder(**FAST).fit(loader)
+    assert streamed.n_epochs_ == FAST["max_epochs"] and streamed.decoder_ == "bernoulli"
+    assert streamed.history_[-1]["train_loss"] < 0.8 * streamed.history_[0]["train_loss"]
 
 
 @pytest.mark.parametrize(("params", "match"), [

@@ -221,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply = {
         "transform": "encode DATA: the model's codes",
         "reconstruct": "inverse_transform(transform(DATA)): the reconstructions",
-        "score": "per-sample reconstruction error (outlier score for outlier detectors); "
-                 "higher is more atypical",
+        "score": "per-sample reconstruction error (outlier score for outlier detectors, "
+                 "minus the log-likelihood estimate for a variational autoencoder); higher is "
+                 "more atypical",
         "predict": "predictions (labels, values, or -1/1 for outlier detectors)",
     }
     for name, text in apply.items():
@@ -509,6 +510,10 @@ def outlier_scores(model, X) -> tuple[np.ndarray, list[str]]:
     """Per-sample scores where higher means more atypical, and their column name."""
     from sklearn.base import is_outlier_detector
 
+    from .outliers import scores_by_likelihood
+
+    if scores_by_likelihood(model):
+        return -np.asarray(model.score_samples(X)), ["negative_log_likelihood_bound"]
     if not is_outlier_detector(model) and hasattr(model, "reconstruction_error"):
         return model.reconstruction_error(X), ["reconstruction_error"]
     if hasattr(model, "score_samples"):

@@ -9,7 +9,8 @@ On scikit-learn's 8×8 handwritten digits (pixels scaled to [0, 1]) it shows, in
 3. denoising: masked digits rebuilt by a plain and by a denoising autoencoder;
 4. the linear autoencoder = PCA: the closed form next to gradient descent, the error against
    the number of components, and the 2-D codes of PCA and of a deep autoencoder;
-5. outliers: the test digits with the largest reconstruction error.
+5. outliers: the test digits with the largest reconstruction error;
+6. a variational autoencoder: digits drawn from it, and its test log-likelihood bounds.
 
 It prints the tables and writes them with the pictures to ``OUT/index.html``.
 """
@@ -41,11 +42,14 @@ from .figures import (
 )
 from .linear import PCA, LinearAutoencoder
 from .outliers import ReconstructionOutlierDetector, default_model
+from .vae import VariationalAutoencoder
 
 PRETRAININGS = {"random init": None, "autoencoder": "autoencoder", "denoising": "denoising",
                 "sparse": "sparse", "contractive": "contractive", "RBM": "rbm"}
 TEST_NOISE = 0.3  # fraction of the pixels masked in the denoising pictures
 N_OUTLIERS = 16
+N_VAE_SAMPLES = 20
+VAE_IMPORTANCE_SAMPLES = 100
 
 
 @dataclass(frozen=True)
@@ -64,17 +68,20 @@ class Settings:
     code_layers: tuple[int, ...]
     code_epochs: int
     outlier_epochs: int
+    vae_epochs: int
 
 
 FULL = Settings(
     shallow=(100,), deep=(100, 100, 100), label_fractions=(1.0, 0.1), pretrain_epochs=10,
     max_epochs=100, hidden_size=32, autoencoder_epochs=150, linear_code_size=10,
     linear_epochs=1000, code_layers=(64, 32, 2), code_epochs=200, outlier_epochs=50,
+    vae_epochs=100,
 )
 QUICK = Settings(
     shallow=(32,), deep=(32, 32), label_fractions=(1.0, 0.1), pretrain_epochs=2,
     max_epochs=5, hidden_size=16, autoencoder_epochs=5, linear_code_size=5,
     linear_epochs=100, code_layers=(16, 2), code_epochs=5, outlier_epochs=5,
+    vae_epochs=5,
 )
 
 
@@ -145,7 +152,7 @@ def fit(bar: tqdm, label: str, model, X: np.ndarray, y: np.ndarray | None = None
 def count_fits(settings: Settings) -> int:
     """How many models :func:`run_demo` trains (the progress bar's total)."""
     classifiers = 2 * len(settings.label_fractions) * 2 * len(PRETRAININGS)
-    return classifiers + 6  # 3 autoencoders, linear by gradient, deep codes, outliers
+    return classifiers + 7  # 3 autoencoders, linear by gradient, deep codes, outliers, VAE
 
 
 def compare_classifiers(data: Digits, settings: Settings, seed: int,
@@ -205,6 +212,11 @@ def rebuild(model, X: np.ndarray) -> np.ndarray:
     return model.inverse_transform(model.transform(X))
 
 
+def first_of_each_digit(y: np.ndarray) -> list[int]:
+    """The index of the first image of each digit 0–9."""
+    return [int(np.flatnonzero(y == digit)[0]) for digit in range(10)]
+
+
 def mean_error(X: np.ndarray, clean: np.ndarray) -> str:
     """Mean over images of the squared distance to the clean images, formatted."""
     return f"{np.square(X - clean).sum(axis=1).mean():.3f}"
@@ -222,7 +234,7 @@ def show_denoising(data: Digits, plain, denoising, seed: int, out: Path) -> Sect
                    ["masked", mean_error(noisy, data.X_test),
                     mean_error(rebuilt_plain, data.X_test),
                     mean_error(rebuilt_denoising, data.X_test)]])
-    shown = [int(np.flatnonzero(data.y_test == digit)[0]) for digit in range(10)]
+    shown = first_of_each_digit(data.y_test)
     grid = np.stack([data.X_test[shown], noisy[shown], rebuilt_plain[shown],
                      rebuilt_denoising[shown]])
     save_image_grid(out / "denoising.png", grid,
@@ -399,6 +411,37 @@ def show_outliers(data: Digits, settings: Settings, seed: int, bar: tqdm,
     )
 
 
+def show_vae(data: Digits, settings: Settings, seed: int, bar: tqdm, out: Path) -> Section:
+    """Digits drawn from a variational autoencoder, test digits and their reconstructions,
+    and the test log-likelihood bounds."""
+    vae = fit(bar, "variational autoencoder",
+              VariationalAutoencoder(code_size=8, hidden_size=128,
+                                     max_epochs=settings.vae_epochs, random_state=seed),
+              data.X_train)
+    samples = vae.sample(N_VAE_SAMPLES, random_state=seed).reshape(2, N_VAE_SAMPLES // 2, -1)
+    test = data.X_test[first_of_each_digit(data.y_test)]
+    save_image_grid(out / "vae_samples.png",
+                    np.concatenate([samples, [test, rebuild(vae, test)]]),
+                    row_labels=["drawn", "drawn", "test digit", "rebuilt"])
+    elbo = vae.score(data.X_test)
+    iwae = vae.set_params(n_importance_samples=VAE_IMPORTANCE_SAMPLES).score(data.X_test)
+    table = Table("Variational autoencoder: mean test log-likelihood bounds (nats)",
+                  ["ELBO", f"importance-weighted, k = {VAE_IMPORTANCE_SAMPLES}", "gap"],
+                  [[f"{elbo:.2f}", f"{iwae:.2f}", f"{iwae - elbo:.2f}"]])
+    return Section(
+        "A variational autoencoder",
+        "A variational autoencoder is a generative model: its encoder gives a Gaussian "
+        "distribution over codes, its decoder a Bernoulli distribution over the pixels, and "
+        "codes drawn from the prior N(0, I) decode to new digits. Training maximizes the "
+        "evidence lower bound (ELBO) of the log-likelihood; with more draws of the code the "
+        "importance-weighted bound comes closer to the log-likelihood itself.",
+        [table],
+        [("vae_samples.png", f"{N_VAE_SAMPLES} digits drawn from the VAE (decoder means of "
+          "codes from the prior), then a test digit of each class and its reconstruction from "
+          "the code mean.")],
+    )
+
+
 def describe_pretraining(models: dict, data: Digits) -> str:
     """A sentence with the deep net's test accuracy on all ten digits from each start."""
     parts = []
@@ -473,6 +516,7 @@ def run_demo(seed: int = 0, out: str | Path = "report", quick: bool = False) -> 
             show_denoising(data, plain, denoising, seed, out),
             show_linear(data, settings, seed, bar, out),
             show_outliers(data, settings, seed, bar, out),
+            show_vae(data, settings, seed, bar, out),
         ]
     intro = (f"deepae demo on scikit-learn's digits: {len(data.X_train)} training and "
              f"{len(data.X_test)} test images of 8×8 pixels, seed {seed}"

@@ -89,6 +89,41 @@ class RBMOutputs(nn.Module):
         return rbm.hidden_probabilities(x), rbm.pseudo_log_likelihood(x, block=rbm.n_visible)
 
 
+class VAEBound(nn.Module):
+    """The log-likelihood estimate of a variational autoencoder at fixed standard normal draws
+    ``noise`` of shape ``(k, 1, code_size)`` shared by all rows: the ELBO (closed-form KL) at
+    the first draw, or with ``importance`` the importance-weighted bound of the ``k`` draws
+    — what :meth:`deepae.VariationalAutoencoder.score_samples` computes."""
+
+    def __init__(self, vae: nn.Module, noise: torch.Tensor, importance: bool):
+        super().__init__()
+        self.vae = vae
+        self.importance = importance
+        self.register_buffer("noise", noise)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.importance:
+            return self.vae.importance_weighted_at(x, self.noise)
+        return self.vae.elbo_at(x, self.noise[0])
+
+
+class VAEOutputs(nn.Module):
+    """``transform`` (the means of ``q(z | x)``), ``reconstruction_error`` (of the decoded
+    means) and ``score_samples`` (a :class:`VAEBound`) of a variational autoencoder."""
+
+    output_names = ("transform", "reconstruction_error", "score_samples")
+
+    def __init__(self, bound: VAEBound):
+        super().__init__()
+        self.bound = bound
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        vae = self.bound.vae
+        codes = vae.encode(x)[0]
+        errors = (vae.decode(codes) - x).square().sum(1)
+        return codes, errors, self.bound(x)
+
+
 class DetectorOutputs(nn.Module):
     """``score_samples`` (minus the per-row outlier score that ``scores`` computes) and
     ``decision_function`` (``score_samples − offset``) of an outlier detector."""
@@ -134,6 +169,21 @@ class DetectorScore(nn.Module):
             return residuals.sum(1)
         centered = codes - self.code_mean
         return residuals @ self.weights + (centered @ self.code_precision * centered).sum(1)
+
+
+class LikelihoodScore(nn.Module):
+    """The outlier score of :class:`deepae.ReconstructionOutlierDetector` with a density
+    model: minus the ``likelihood`` module's log-likelihood estimate of the scaled rows
+    ``z = (x − mean) / scale``."""
+
+    def __init__(self, likelihood: nn.Module, mean: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.likelihood = likelihood
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.likelihood((x - self.mean) / self.scale)
 
 
 def check_onnx_packages() -> None:

@@ -430,8 +430,8 @@ class VAE(nn.Module):
     ``p(z) = N(0, I)``, decoder ``code → hidden → d``.
 
     The decoder ``p(x | z)`` is Bernoulli (its output are logits; data in ``[0, 1]``) or
-    Gaussian (its output is the mean, with a learned per-feature log-variance, floored at
-    :data:`MIN_LOGVAR`).
+    Gaussian (its output is the mean; the per-feature log-variance is learned, floored at
+    :data:`MIN_LOGVAR`, or fixed).
 
     Parameters
     ----------
@@ -445,27 +445,35 @@ class VAE(nn.Module):
         Hidden activation.
     decoder : {"bernoulli", "gaussian"}
         The likelihood ``p(x | z)``.
+    decoder_variance : float or None
+        The Gaussian decoder's fixed variance of every feature; None learns one per feature.
     """
 
     def __init__(self, n_features: int, code_size: int, hidden_size: int,
-                 activation: str = "relu", decoder: str = "bernoulli"):
+                 activation: str = "relu", decoder: str = "bernoulli",
+                 decoder_variance: float | None = None):
         super().__init__()
         self.n_features = n_features
         self.code_size = code_size
         self.hidden_size = hidden_size
         self.activation = activation
         self.decoder = decoder
+        self.decoder_variance = decoder_variance
         self.encoder_hidden = nn.Linear(n_features, hidden_size)
         self.encoder_mean = nn.Linear(hidden_size, code_size)
         self.encoder_logvar = nn.Linear(hidden_size, code_size)
         self.decoder_hidden = nn.Linear(code_size, hidden_size)
         self.decoder_output = nn.Linear(hidden_size, n_features)
-        self.output_logvar = nn.Parameter(torch.empty(n_features)) if decoder == "gaussian" else (
-            None)
+        if decoder == "gaussian" and decoder_variance is not None:
+            self.register_buffer("output_logvar", torch.full(
+                (n_features,), math.log(decoder_variance)))
+        else:
+            self.output_logvar = nn.Parameter(torch.empty(n_features)) if (
+                decoder == "gaussian") else None
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Glorot-uniform weights (×4 before sigmoid units), zero biases and output
+        """Glorot-uniform weights (×4 before sigmoid units), zero biases and learned output
         log-variances (unit variance)."""
         for layer in (self.encoder_hidden, self.decoder_hidden):
             glorot_(layer.weight.data, self.activation, generator)
@@ -473,7 +481,7 @@ class VAE(nn.Module):
         for layer in (self.encoder_mean, self.encoder_logvar, self.decoder_output):
             glorot_(layer.weight.data, "linear", generator)
             nn.init.zeros_(layer.bias)
-        if self.output_logvar is not None:
+        if isinstance(self.output_logvar, nn.Parameter):
             nn.init.zeros_(self.output_logvar)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -498,24 +506,23 @@ class VAE(nn.Module):
         logvar = self.output_logvar.clamp(min=MIN_LOGVAR)
         return -0.5 * (LOG_2PI + logvar + (x - out).square() * torch.exp(-logvar)).sum(-1)
 
-    def sample_code(self, mean: torch.Tensor, logvar: torch.Tensor,
-                    generator: torch.Generator | None, n: int | None = None,
-                    common: bool = False) -> torch.Tensor:
-        """Draws ``z = μ + σ ε`` (reparameterized), ``n`` of them stacked in front if given.
-        With ``common`` every row uses the same ``ε`` (common random numbers: a row's draw
-        does not depend on the other rows or its position)."""
-        rows = 1 if common else len(mean)
-        shape = (rows, mean.shape[-1]) if n is None else (n, rows, mean.shape[-1])
-        noise = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + torch.exp(0.5 * logvar) * noise
+    def standard_noise(self, x: torch.Tensor, generator: torch.Generator | None,
+                       n: int | None = None) -> torch.Tensor:
+        """Standard normal draws ``ε`` for the rows of ``x``: shape ``(rows, code_size)``, or
+        ``(n, rows, code_size)`` for ``n`` draws per row."""
+        shape = (len(x), self.code_size) if n is None else (n, len(x), self.code_size)
+        return torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None,
-             beta: float = 1.0, common: bool = False) -> torch.Tensor:
+             beta: float = 1.0) -> torch.Tensor:
         """Per-sample evidence lower bound ``E_q[log p(x | z)] − β KL(q(z | x) ‖ p(z))``, the
-        expectation from one draw of ``z`` (see :meth:`sample_code` for ``common``), the KL
-        divergence in closed form."""
+        expectation from one draw of ``z`` for each row, the KL divergence in closed form."""
+        return self.elbo_at(x, self.standard_noise(x, generator), beta)
+
+    def elbo_at(self, x: torch.Tensor, noise: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+        """The :meth:`elbo` at given standard normal draws ``noise`` (``z = μ + σ ε``)."""
         mean, logvar = self.encode(x)
-        z = self.sample_code(mean, logvar, generator, common=common)
+        z = mean + torch.exp(0.5 * logvar) * noise
         return self.log_likelihood(x, self.decode_logits(z)) - beta * gaussian_kl(mean, logvar)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -524,19 +531,26 @@ class VAE(nn.Module):
         return self.elbo(x, generator, beta)
 
     def importance_weighted(self, x: torch.Tensor, k: int,
-                            generator: torch.Generator | None = None,
-                            common: bool = False) -> torch.Tensor:
+                            generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-sample importance-weighted bound (Burda et al. 2016) with ``k`` draws from
-        ``q(z | x)``: ``log (1/k) Σ_i p(x, z_i) / q(z_i | x)``; the draws are decoded in
-        chunks of about 2²² output numbers."""
-        mean, logvar = self.encode(x)
+        ``q(z | x)`` for each row: ``log (1/k) Σ_i p(x, z_i) / q(z_i | x)``; the draws are
+        decoded in chunks of about 2²² output numbers."""
         chunk = max(1, (1 << 22) // max(1, len(x) * self.n_features))
+        return self.importance_weighted_at(x, self.standard_noise(x, generator, k), chunk)
+
+    def importance_weighted_at(self, x: torch.Tensor, noise: torch.Tensor,
+                               chunk: int | None = None) -> torch.Tensor:
+        """The :meth:`importance_weighted` bound at given standard normal draws ``noise`` of
+        shape ``(k, rows or 1, code_size)``, decoded ``chunk`` draws at a time (all at once
+        when None)."""
+        mean, logvar = self.encode(x)
+        std, k = torch.exp(0.5 * logvar), noise.shape[0]
         log_weights = []
-        for start in range(0, k, chunk):
-            z = self.sample_code(mean, logvar, generator, min(chunk, k - start), common)
+        for start in range(0, k, chunk or k):
+            eps = noise[start:start + (chunk or k)]
+            z = mean + std * eps
             log_prior = -0.5 * (LOG_2PI + z.square()).sum(-1)
-            log_posterior = -0.5 * (LOG_2PI + logvar + (z - mean).square()
-                                    * torch.exp(-logvar)).sum(-1)
+            log_posterior = -0.5 * (LOG_2PI + logvar + eps.square()).sum(-1)
             log_weights.append(self.log_likelihood(x, self.decode_logits(z))
                                + log_prior - log_posterior)
         return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(k)
@@ -544,7 +558,7 @@ class VAE(nn.Module):
     def extra_repr(self) -> str:
         return (f"n_features={self.n_features}, code_size={self.code_size}, "
                 f"hidden_size={self.hidden_size}, activation={self.activation}, "
-                f"decoder={self.decoder}")
+                f"decoder={self.decoder}, decoder_variance={self.decoder_variance}")
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -85,6 +85,13 @@ def default_model(X: np.ndarray) -> Autoencoder:
     )
 
 
+def scores_by_likelihood(model) -> bool:
+    """Whether the detector scores ``model`` by its log-likelihood estimate (a density model,
+    such as :class:`deepae.VariationalAutoencoder`, which gives an exportable one through
+    ``_likelihood_module``) rather than by its reconstruction error."""
+    return hasattr(model, "_likelihood_module")
+
+
 def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each column over all ranks' rows (1 for a constant
     column, which is then only centered)."""
@@ -107,6 +114,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     squared Mahalanobis distance of the
     sample's code under a Gaussian fitted (Ledoit–Wolf shrinkage) to the training codes — a
     sample can be atypical off the manifold (poorly rebuilt) or on it (an unusual code).
+    A density model (:class:`deepae.VariationalAutoencoder`) instead scores each sample by
+    minus its log-likelihood estimate (the model's ``score_samples``), which already weighs
+    the reconstruction against the code's prior density; it takes no code density.
     ``score_samples`` is minus the score; the threshold leaves a fraction ``contamination``
     of the training samples below it, as scikit-learn's ``IsolationForest`` does. Under a
     process group each rank passes its shard; the scaling, the model, the code Gaussian and
@@ -116,8 +126,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     ----------
     model : estimator or None, default=None
         Any deepae model with ``reconstruction_error`` (``PCA``, ``LinearAutoencoder``,
-        ``Autoencoder``, ``DenoisingAutoencoder``, ``StackedAutoencoder``); it is cloned at
-        fit. ``None`` uses :func:`default_model`.
+        ``Autoencoder``, ``DenoisingAutoencoder``, ``StackedAutoencoder``,
+        ``VariationalAutoencoder``); it is cloned at fit. ``None`` uses
+        :func:`default_model`.
     contamination : float, default=0.1
         Expected fraction of outliers in the training data, in ``(0, 0.5]``; it sets
         ``offset_`` (and so :meth:`predict`), not the scores.
@@ -128,7 +139,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         such as images, whose pixels share one unit.
     code_density : {"auto", True, False}, default="auto"
         Add the Gaussian density of the codes to the score (see above); ``"auto"`` does so
-        for tabular data (at most 50 columns).
+        for tabular data (at most 50 columns), unless the model is scored by its likelihood
+        (``True`` is then an error).
 
     Attributes
     ----------
@@ -219,7 +231,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         model = default_model(Z) if self.model is None else clone(self.model)
         self.model_ = model.fit(Z)
         self.residual_variance_ = self.code_mean_ = self.code_precision_ = None
-        if self.code_density is True or (self.code_density == "auto" and tabular):
+        if self.code_density is True or (self.code_density == "auto" and tabular
+                                         and not scores_by_likelihood(model)):
             self._fit_code_density(Z)
         self.decision_scores_ = self._outlier_scores(Z)
         all_scores = np.concatenate(distributed.gather_objects(self.decision_scores_))
@@ -246,6 +259,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
                 "model must be a deepae model with fit and reconstruction_error (PCA, "
                 f"Autoencoder, ...), got {type(model).__name__}."
             )
+        if self.code_density is True and scores_by_likelihood(model):
+            raise ValueError(f"code_density=True needs a model scored by its reconstruction "
+                             f"error; {type(model).__name__} is scored by its likelihood.")
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
@@ -265,6 +281,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def _outlier_scores(self, Z: np.ndarray) -> np.ndarray:
         """Outlier scores (higher is more abnormal) of scaled rows."""
+        if scores_by_likelihood(self.model_):
+            return -self.model_.score_samples(Z)
         if self.code_mean_ is None:
             return self.model_.reconstruction_error(Z)
         residuals, codes = self._residuals_and_codes(Z)
@@ -313,12 +331,17 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _export_module(self):
         """The torch module of ONNX export: ``score_samples`` and ``decision_function``,
         computed as :meth:`score_samples` does (scaling, the model's ``_coder()``, the code
-        density); ``export_onnx`` needs only this hook."""
+        density; or the model's ``_likelihood_module()``); ``export_onnx`` needs only this
+        hook."""
         import torch
 
-        from .export import DetectorOutputs, DetectorScore
+        from .export import DetectorOutputs, DetectorScore, LikelihoodScore
 
         check_is_fitted(self, "model_")
+        if scores_by_likelihood(self.model_):
+            scaling = (torch.tensor(a, dtype=torch.float32) for a in (self.mean_, self.scale_))
+            return DetectorOutputs(LikelihoodScore(self.model_._likelihood_module(), *scaling),
+                                   self.offset_)
         tensors = [None if a is None else torch.tensor(np.asarray(a), dtype=torch.float32)
                    for a in (self.mean_, self.scale_, self.residual_variance_,
                              self.code_mean_, self.code_precision_)]

@@ -24,6 +24,8 @@ from .persistence import SaveMixin
 TABULAR_MAX_FEATURES = 50
 #: The trimmed loss of the tabular default model (fraction of each batch left out).
 DEFAULT_TRIM_FRACTION = 0.2
+#: Fraction of the training rows left out when the code density is fitted.
+DEFAULT_DENSITY_TRIM = 0.2
 
 
 def is_tabular(n_features: int) -> bool:
@@ -95,6 +97,20 @@ def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
+def residual_means(residuals: np.ndarray, floor: float) -> np.ndarray:
+    """Mean of each column of ``residuals`` over all ranks' rows, at least ``floor``."""
+    totals = distributed.all_reduce(np.append(residuals.sum(axis=0), len(residuals)))
+    return np.maximum(totals[:-1] / totals[-1], floor)
+
+
+def rows_kept(scores: np.ndarray, trim: float) -> np.ndarray:
+    """Mask of this rank's rows whose ``scores`` are among the ``1 − trim`` smallest of all
+    ranks' rows (at least two rows; ties at the cut are all kept)."""
+    all_scores = np.sort(np.concatenate(distributed.gather_objects(scores)))
+    n_kept = max(2, int(np.ceil((1 - trim) * len(all_scores))))
+    return scores <= all_scores[min(n_kept, len(all_scores)) - 1]
+
+
 class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector scoring each sample by how poorly a deepae model rebuilds it.
 
@@ -129,6 +145,15 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     code_density : {"auto", True, False}, default="auto"
         Add the Gaussian density of the codes to the score (see above); ``"auto"`` does so
         for tabular data (at most 50 columns).
+    density_trim : float, default=0.2
+        With ``code_density``: the fraction of the training rows, in ``[0, 0.5)``, left out
+        when the residual variances and the code Gaussian are fitted — those with the
+        largest variance-weighted residual sums under a first fit on all rows (one
+        concentration step, as in the minimum covariance determinant). The training data
+        of an outlier detector holds outliers; fitted on all rows, their large residuals
+        inflate the variances of exactly the features where they stand out, and so lower
+        those features' weights. ``0`` fits on all rows. The default leaves out as many as
+        the default model's trimmed loss.
 
     Attributes
     ----------
@@ -137,11 +162,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     mean_, scale_ : ndarray of shape (n_features,)
         The scaling: ``z = (x − mean_) / scale_`` (zeros and ones without scaling).
     residual_variance_ : ndarray of shape (n_features,) or None
-        Mean squared reconstruction error of each feature on the training data (with
-        ``code_density``).
+        Mean squared reconstruction error of each feature on the training rows kept by
+        ``density_trim`` (with ``code_density``).
     code_mean_ : ndarray of shape (n_codes,) or None
     code_precision_ : ndarray of shape (n_codes, n_codes) or None
-        The Gaussian of the training codes (with ``code_density``).
+        The Gaussian of the codes of the training rows kept by ``density_trim`` (with
+        ``code_density``).
     offset_ : float
         The ``100 · contamination`` percentile of the training scores;
         ``decision_function = score_samples − offset_``.
@@ -161,10 +187,20 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     columns raised the mean ROC-AUC from 0.772 to 0.805, the trimmed loss from 0.79 to 0.80,
     the code density by about 0.01; per-feature and pooled residual variances scored alike
     (0.804, 0.806), the per-feature ones were kept as they find a single broken column (a
-    test's planted outliers: 0.94 against 0.86). The result, 0.804 with the best mean rank,
-    is ahead of PyOD's IsolationForest (0.792), ECOD (0.778), AutoEncoder (0.777), VAE
-    (0.770), KNN (0.728) and PCA (0.719), in a tenth of PyOD AutoEncoder's time; the
-    previous default scored 0.724. Ensembles (robustly standardized scores, averaged) added
+    test's planted outliers: 0.94 against 0.86). Fitting those variances and the code
+    Gaussian on all training rows gave 0.804 (mean AP 0.447); leaving out the 20% worst-rebuilt
+    rows (``density_trim=0.2``) gives 0.814 (AP 0.445), better on 16 of the 30 sets, worse on
+    8 (the others are wide or saturated); a robust spread per feature instead (the median of
+    the squared residuals) gave 0.813 (AP 0.428), one per column trimmed mean 0.813. The
+    result is the best mean ROC-AUC and mean rank, ahead of PyOD's IsolationForest (0.792),
+    ECOD (0.778), AutoEncoder (0.777), VAE (0.770), KNN (0.728) and PCA (0.719), in about a
+    tenth of PyOD AutoEncoder's time (the trimming adds one pass over the residuals); the
+    default before the code density scored 0.724. Measured and not kept, with the median
+    spread (0.813): absolute or logarithmic residuals (0.810, 0.790), the Gaussian of the
+    scaled input instead of or beside that of the codes (0.811), twice the steps (0.814),
+    twice the hidden units (0.809), ECOD-like marginal tails added to the score (0.812);
+    robust column scaling (median and IQR) gave 0.811 with per-feature means.
+    Ensembles (robustly standardized scores, averaged) added
     little for their cost: three seeds 0.000, four models on random halves 0.005, three
     capacities (``d/4``, ``d/2``, ``d`` units) 0.006 for three times the time; a Gaussian
     mixture or nearest-neighbour density of the codes instead of one Gaussian lost 0.01 to
@@ -188,11 +224,13 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     180
     """
 
-    def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto"):
+    def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto",
+                 density_trim=DEFAULT_DENSITY_TRIM):
         self.model = model
         self.contamination = contamination
         self.scaling = scaling
         self.code_density = code_density
+        self.density_trim = density_trim
 
     def fit(self, X, y=None) -> "ReconstructionOutlierDetector":
         """Scale ``X``, fit a copy of the model on it, fit the code Gaussian, and set the
@@ -233,6 +271,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             raise TypeError("contamination must be a float in (0, 0.5], got a bool.")
         check_scalar(self.contamination, "contamination", numbers.Real, min_val=0,
                      max_val=0.5, include_boundaries="right")
+        if isinstance(self.density_trim, bool):
+            raise TypeError("density_trim must be a float in [0, 0.5), got a bool.")
+        check_scalar(self.density_trim, "density_trim", numbers.Real, min_val=0, max_val=0.5,
+                     include_boundaries="left")
         if self.scaling not in ("auto", "standard", None):
             raise ValueError(f"scaling must be 'auto', 'standard' or None, got {self.scaling!r}.")
         if not (self.code_density is True or self.code_density is False
@@ -253,12 +295,20 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _fit_code_density(self, Z: np.ndarray) -> None:
         """The per-feature residual variances and the Gaussian of the codes, over all ranks.
 
-        A variance is at least 1e-6 of the mean column variance, so that a feature the model
-        rebuilds exactly (a constant column) still gives finite scores."""
+        Both are fitted twice: on all rows, then, when ``density_trim`` is positive, on the
+        rows whose variance-weighted residual sum under the first fit is among the
+        ``1 − density_trim`` smallest (at least two rows), so that the outliers hidden in
+        the training data do not inflate them. A variance is at least 1e-6 of the mean
+        column variance, so that a feature the model rebuilds exactly (a constant column)
+        still gives finite scores."""
         residuals, codes = self._residuals_and_codes(Z)
-        totals = distributed.all_reduce(np.append(residuals.sum(axis=0), len(Z)))
         floor = 1e-6 * max(float(np.mean(np.var(Z, axis=0))), np.finfo(np.float32).tiny)
-        self.residual_variance_ = np.maximum(totals[:-1] / totals[-1], floor)
+        variance = residual_means(residuals, floor)
+        if self.density_trim > 0:
+            kept = rows_kept(residuals @ (1 / variance), self.density_trim)
+            residuals, codes = residuals[kept], codes[kept]
+            variance = residual_means(residuals, floor)
+        self.residual_variance_ = variance
         codes = np.concatenate(distributed.gather_objects(codes))
         gaussian = LedoitWolf().fit(np.asarray(codes, dtype=np.float64))
         self.code_mean_, self.code_precision_ = gaussian.location_, gaussian.precision_

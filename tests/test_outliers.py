@@ -194,9 +194,11 @@ def test_default_model_follows_the_data():
     assert default_model(np.zeros((60_000, 784))).max_epochs == 10
     # tabular: free decoder, linear output, trimmed loss, about 300 steps of 64 samples
     tabular = default_model(np.zeros((7000, 20)))
-    assert (tabular.hidden_size, tabular.tied, tabular.output_activation) == (5, False, "linear")
+    assert (tabular.hidden_size, tabular.tied, tabular.output_activation) == (6, False, "linear")
     assert (tabular.loss, tabular.trim_fraction, tabular.max_epochs) == ("squared_error", 0.2, 5)
     assert default_model(np.zeros((5, 1))).hidden_size == 2
+    assert default_model(np.zeros((5, 9))).hidden_size == 3
+    assert default_model(np.zeros((5, 50))).hidden_size == 16
     assert default_model(np.zeros((50, 3))).max_epochs == 300
 
 

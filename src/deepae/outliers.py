@@ -193,35 +193,38 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     the code density by about 0.01; per-feature and pooled residual variances scored alike
     (0.804, 0.806), the per-feature ones were kept as they find a single broken column (a
     test's planted outliers: 0.94 against 0.86). Fitting those variances and the code
-    Gaussian on all training rows gave 0.804 (mean AP 0.447); leaving out the 20%
-    worst-rebuilt rows (``density_trim=0.2``) gives 0.814 (AP 0.445), better on 16 of the 30
-    sets, worse on 8 (the others are wide or saturated), and the gain held for the model's
-    seeds 1 and 2 (0.797 to 0.807, 0.802 to 0.811; one seed to the next moves the mean by up
-    to 0.007); 10% and 30% (with the model's trimmed loss at the same fraction) gave 0.806
-    and 0.814, a second concentration step 0.001 more; a robust spread per feature instead
-    (the median of the squared residuals) gave 0.813 (AP 0.428), a per-column trimmed mean
-    0.813. The result is the best mean ROC-AUC and mean rank, ahead of PyOD's
-    IsolationForest (0.792), ECOD (0.778), AutoEncoder (0.777), VAE (0.770), KNN (0.728) and
-    PCA (0.719), in about a tenth of PyOD AutoEncoder's time (the trimming adds one pass
-    over the residuals); the default before the code density scored 0.724. Measured and not
-    kept, with the median spread (0.813): absolute or logarithmic residuals (0.810, 0.790),
-    the Gaussian of the scaled input instead of or beside that of the codes (0.811), twice
-    the steps (0.814), twice the hidden units (0.809), ECOD-like marginal tails added to the
-    score (0.812); robust column scaling (median and IQR) gave 0.811 with per-feature means.
-    Ensembles (robustly standardized scores, averaged) added little for their cost: three
-    seeds 0.000, four models on random halves 0.005, three capacities (``d/4``, ``d/2``,
-    ``d`` units) 0.006 for three times the time; a Gaussian mixture or nearest-neighbour
-    density of the codes instead of one Gaussian lost 0.01 to 0.025. The four sets wider
-    than 50 columns would gain from the tabular path (0.816 in all, ADBench's mnist 0.78 to
-    0.90), but no rule on the data told them from images (8×8 digits have 64 columns,
-    campaign 62); the code density with one pooled residual variance on wide data added
-    0.001 (images unchanged) and was not kept. On images the same three choices hurt:
-    one-class MNIST-5k fell from 0.966 to about 0.90 with standardized pixels (low-variance
-    border pixels then weigh as much as the strokes), to 0.94 with the trimmed loss (its
-    training data is clean) and to 0.90 with a code density beside an unnormalized error.
-    Hence the ``"auto"`` rule by the number of columns, and the tied sigmoid/cross-entropy
-    model for wide data in ``[0, 1]`` (MNIST-5k 0.966, 8×8 digits 0.993). ``save(path)``
-    writes the fitted detector to a safe model file; ``deepae.load(path)`` reads it back.
+    Gaussian on all training rows gave 0.804 (mean AP 0.447, ``d // 4`` hidden units);
+    leaving out the 20% worst-rebuilt rows (``density_trim=0.2``) gave 0.814 (AP 0.445),
+    better on 16 of the 30 sets, worse on 8 (the others are wide or saturated), and the gain
+    held for the model's seeds 1 and 2 (0.797 to 0.807, 0.802 to 0.811; one seed to the next
+    moves the mean by up to 0.007); 10% and 30% (with the model's trimmed loss at the same
+    fraction) gave 0.806 and 0.814, a second concentration step 0.001 more; a robust spread
+    per feature instead (the median of the squared residuals) gave 0.813 (AP 0.428), a
+    per-column trimmed mean 0.813. With ``d // 3`` hidden units in the default model instead
+    of ``d // 4`` (see :func:`default_model`) the default scores 0.819 (AP 0.459; 0.809 with
+    ``density_trim=0``), better than the previous default (0.804) on 16 sets and worse on 9:
+    the best mean ROC-AUC and mean rank, ahead of PyOD's IsolationForest (0.792), ECOD
+    (0.778), AutoEncoder (0.777), VAE (0.770), KNN (0.728) and PCA (0.719), in about a tenth
+    of PyOD AutoEncoder's time (the trimming adds one pass over the residuals); the default
+    before the code density scored 0.724. Measured and not kept, with the median spread
+    (0.813): absolute or logarithmic residuals (0.810, 0.790), the Gaussian of the scaled
+    input instead of or beside that of the codes (0.811), twice the steps (0.814), twice the
+    hidden units (0.809), ECOD-like marginal tails added to the score (0.812); robust column
+    scaling (median and IQR) gave 0.811 with per-feature means. Ensembles (robustly
+    standardized scores, averaged) added little for their cost: three seeds 0.000, four
+    models on random halves 0.005, three capacities (``d/4``, ``d/2``, ``d`` units) 0.006
+    for three times the time; a Gaussian mixture or nearest-neighbour density of the codes
+    instead of one Gaussian lost 0.01 to 0.025. The four sets wider than 50 columns would
+    gain from the tabular path (0.816 in all, ADBench's mnist 0.78 to 0.90), but no rule on
+    the data told them from images (8×8 digits have 64 columns, campaign 62); the code
+    density with one pooled residual variance on wide data added 0.001 (images unchanged)
+    and was not kept. On images the same three choices hurt: one-class MNIST-5k fell from
+    0.966 to about 0.90 with standardized pixels (low-variance border pixels then weigh as
+    much as the strokes), to 0.94 with the trimmed loss (its training data is clean) and to
+    0.90 with a code density beside an unnormalized error. Hence the ``"auto"`` rule by the
+    number of columns, and the tied sigmoid/cross-entropy model for wide data in ``[0, 1]``
+    (MNIST-5k 0.966, 8×8 digits 0.993). ``save(path)`` writes the fitted detector to a safe
+    model file; ``deepae.load(path)`` reads it back.
 
     Examples
     --------

@@ -85,6 +85,10 @@ def fit_deep(data, rank, directory):
     out["outliers.code_precision"] = models["outliers"].code_precision_
     out["outliers.residual_variance"] = models["outliers"].residual_variance_
     out["outliers.local_scores"] = models["outliers"].decision_scores_
+    trimmed = deepae.ReconstructionOutlierDetector(deepae.PCA(3), code_density=True,
+                                                  density_trim=0.3).fit(X)
+    out["trimmed.residual_variance"] = trimmed.residual_variance_
+    out["trimmed.code_precision"] = trimmed.code_precision_
     return out
 
 

@@ -408,15 +408,19 @@ def test_outlier_detector_options(data, tmp_path, capsys):
     model = tmp_path / "od.deepae"
     code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--scaling", "none",
                              "--code-density", "true", "--base-model", "autoencoder",
-                             "--trim-fraction", "0.1", "--max-epochs", "2", "-q", capsys=capsys)
+                             "--trim-fraction", "0.1", "--max-epochs", "2", "--density-trim",
+                             "0.3", "-q", capsys=capsys)
     assert code == 0, err
     loaded = deepae.load(model)
-    assert (loaded.scaling, loaded.code_density) == (None, True)
+    assert (loaded.scaling, loaded.code_density, loaded.density_trim) == (None, True, 0.3)
     assert loaded.model_.trim_fraction == 0.1
     assert loaded.code_precision_ is not None
     code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--code-density",
                              "maybe", capsys=capsys)
     assert code == 2 and "auto, true or false" in err
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--density-trim",
+                             "0.5", capsys=capsys)
+    assert code != 0 and "density_trim" in err
 
 
 def test_none_given_on_the_command_line_overrides_a_default(data, tmp_path, capsys):

@@ -126,6 +126,13 @@ def test_every_rank_ends_with_the_same_deep_models(tmp_path):
     scores = np.concatenate([first["outliers.local_scores"], second["outliers.local_scores"]])
     assert first["outliers.threshold"] == pytest.approx(np.percentile(scores, 90), rel=1e-12)
     np.testing.assert_allclose(first["outliers.scaling"], np.r_[X.mean(0), X.std(0)], rtol=1e-9)
+    # the rows kept by density_trim are chosen among all ranks' rows
+    single = deepae.ReconstructionOutlierDetector(deepae.PCA(3), code_density=True,
+                                                 density_trim=0.3).fit(X)
+    np.testing.assert_allclose(first["trimmed.residual_variance"], single.residual_variance_,
+                               rtol=1e-7)
+    np.testing.assert_allclose(first["trimmed.code_precision"], single.code_precision_,
+                               rtol=1e-7)
     np.testing.assert_array_equal(first["classifier.classes"], [0, 1, 2])
     target = X[:, 0] * 100 + 5
     np.testing.assert_allclose(first["regressor.y_mean"], target.mean(), rtol=1e-12)

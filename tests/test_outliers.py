@@ -55,6 +55,8 @@ def fast_autoencoder(**params):
     ReconstructionOutlierDetector(LinearAutoencoder(n_components=1), contamination=0.2),
     ReconstructionOutlierDetector(scaling=None, code_density=False),
     ReconstructionOutlierDetector(PCA(n_components=1), scaling="standard", code_density=True),
+    ReconstructionOutlierDetector(PCA(n_components=1), code_density=True, density_trim=0.0),
+    ReconstructionOutlierDetector(code_density=True, density_trim=0.4),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -192,9 +194,11 @@ def test_default_model_follows_the_data():
     assert default_model(np.zeros((60_000, 784))).max_epochs == 10
     # tabular: free decoder, linear output, trimmed loss, about 300 steps of 64 samples
     tabular = default_model(np.zeros((7000, 20)))
-    assert (tabular.hidden_size, tabular.tied, tabular.output_activation) == (5, False, "linear")
+    assert (tabular.hidden_size, tabular.tied, tabular.output_activation) == (6, False, "linear")
     assert (tabular.loss, tabular.trim_fraction, tabular.max_epochs) == ("squared_error", 0.2, 5)
     assert default_model(np.zeros((5, 1))).hidden_size == 2
+    assert default_model(np.zeros((5, 9))).hidden_size == 3
+    assert default_model(np.zeros((5, 50))).hidden_size == 16
     assert default_model(np.zeros((50, 3))).max_epochs == 300
 
 
@@ -330,7 +334,8 @@ def test_options_of_the_score(mixed_table):
     expected = -PCA(2).fit(Z).reconstruction_error(Z)
     np.testing.assert_allclose(scaled.fit(X).score_samples(X), expected, rtol=1e-9)
     # code density with PCA: each residual² / its training mean + Mahalanobis of the codes
-    dense = ReconstructionOutlierDetector(PCA(2), scaling=None, code_density=True).fit(X)
+    dense = ReconstructionOutlierDetector(PCA(2), scaling=None, code_density=True,
+                                          density_trim=0).fit(X)
     pca = PCA(2).fit(X)
     codes = pca.transform(X)
     residuals = np.square(X - pca.inverse_transform(codes))
@@ -339,9 +344,47 @@ def test_options_of_the_score(mixed_table):
     np.testing.assert_allclose(-dense.score_samples(X), expected, rtol=1e-9)
 
 
+def pca_density_by_hand(X, trim):
+    """The trimmed code density of a PCA(2) detector on unscaled ``X``, with numpy and
+    scikit-learn: the variances and Gaussian of all rows, then of the ``ceil((1 − trim) n)``
+    rows with the smallest variance-weighted residual sums."""
+    pca = PCA(2).fit(X)
+    codes = pca.transform(X)
+    residuals = np.square(X - pca.inverse_transform(codes))
+    first = (residuals / residuals.mean(axis=0)).sum(axis=1)
+    kept = np.argsort(first, kind="stable")[:int(np.ceil((1 - trim) * len(X)))]
+    variance = residuals[kept].mean(axis=0)
+    gaussian = LedoitWolf().fit(codes[kept])
+    return variance, gaussian, (residuals / variance).sum(axis=1) + gaussian.mahalanobis(codes)
+
+
+@pytest.mark.parametrize("trim", [0.1, 0.2, 0.45])
+def test_density_trim_fits_the_density_on_the_best_rebuilt_rows(mixed_table, trim):
+    X, _ = mixed_table
+    detector = ReconstructionOutlierDetector(PCA(2), scaling=None, code_density=True,
+                                             density_trim=trim).fit(X)
+    variance, gaussian, expected = pca_density_by_hand(X, trim)
+    np.testing.assert_allclose(detector.residual_variance_, variance, rtol=1e-9)
+    np.testing.assert_allclose(detector.code_mean_, gaussian.location_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(detector.code_precision_, gaussian.precision_, rtol=1e-9)
+    np.testing.assert_allclose(-detector.score_samples(X), expected, rtol=1e-9)
+
+
+def test_density_trim_lowers_the_variance_the_outliers_inflate(mixed_table):
+    X, is_outlier = mixed_table
+    kept = ReconstructionOutlierDetector(PCA(2), code_density=True, density_trim=0.2).fit(X)
+    every = ReconstructionOutlierDetector(PCA(2), code_density=True, density_trim=0).fit(X)
+    # the planted counts (column 2) and constant-column breaks (column 4) are left out
+    assert (kept.residual_variance_[[2, 4]] < every.residual_variance_[[2, 4]] / 2).all()
+    assert roc_auc_score(is_outlier, kept.decision_scores_) >= roc_auc_score(
+        is_outlier, every.decision_scores_)
+
+
 @pytest.mark.parametrize("params, error", [
     ({"scaling": "minmax"}, ValueError), ({"code_density": "yes"}, ValueError),
-    ({"code_density": 1}, ValueError),
+    ({"code_density": 1}, ValueError), ({"density_trim": 0.5}, ValueError),
+    ({"density_trim": -0.1}, ValueError), ({"density_trim": True}, TypeError),
+    ({"density_trim": "auto"}, TypeError),
 ])
 def test_bad_options(params, error):
     with pytest.raises(error, match=next(iter(params))):
@@ -358,3 +401,8 @@ def test_tabular_detector_round_trip(mixed_table, tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
     np.testing.assert_array_equal(loaded.code_precision_, detector.code_precision_)
     np.testing.assert_array_equal(loaded.residual_variance_, detector.residual_variance_)
+    trimmed = ReconstructionOutlierDetector(PCA(2), density_trim=0.3).fit(X)
+    trimmed.save(tmp_path / "trimmed.deepae")
+    loaded = deepae.load(tmp_path / "trimmed.deepae")
+    assert loaded.density_trim == 0.3
+    np.testing.assert_array_equal(loaded.score_samples(X), trimmed.score_samples(X))

@@ -156,6 +156,8 @@ PARAM_OPTIONS = [
                               "help": "column scaling: auto, standard or none (outliers)"}),
     ("--code-density", "code_density", {"type": _auto_or_bool, "help": "add the Gaussian "
                                         "density of the codes: auto, true or false (outliers)"}),
+    ("--density-trim", "density_trim", {"type": float, "help": "fraction of the training rows "
+                                        "left out of the code density's fit (outliers)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

@@ -14,6 +14,7 @@ from deepae.modules import RBM as RBMModule
 from deepae.modules import DeepAutoencoder
 from deepae.pretraining import unrolled
 from deepae.rbm import contrastive_divergence
+from deepae.training import TrainingConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -56,6 +57,26 @@ def test_cd1_gradient_is_the_hand_computed_update():
     np.testing.assert_allclose(-rbm.weight.grad.numpy(), (p0.T @ v0 - p1.T @ v1) / 4, atol=1e-15)
     np.testing.assert_allclose(-rbm.hidden_bias.grad.numpy(), (p0 - p1).mean(0), atol=1e-15)
     np.testing.assert_allclose(-rbm.visible_bias.grad.numpy(), (v0 - v1).mean(0), atol=1e-15)
+
+
+@pytest.mark.parametrize("momentum, weight_decay, persistent", [
+    (0.0, 0.0, True), (0.5, 0.01, True), (0.9, 0.0, False)])
+def test_in_place_cd_step_is_the_optimizers_step(binary_digits, momentum, weight_decay,
+                                                persistent):
+    # the in-place update (no graph, no optimizer) against autograd + torch.optim.SGD on
+    # the free-energy gap: the same draws, so the same weights up to rounding
+    X = torch.as_tensor(binary_digits[0][:300])
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.05, momentum=momentum,
+                            weight_decay=weight_decay, batch_size=7, max_epochs=3, seed=0)
+    in_place, by_optimizer = RBMModule(64, 8).double(), RBMModule(64, 8).double()
+    by_optimizer.load_state_dict(in_place.state_dict())
+    fast = train(in_place, contrastive_divergence(1, persistent, config), (X,), config)
+    slow = train(by_optimizer, contrastive_divergence(1, persistent), (X,), config)
+    for ours, reference in zip(in_place.parameters(), by_optimizer.parameters(), strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose([h["train_loss"] for h in fast],
+                               [h["train_loss"] for h in slow], rtol=1e-10)
+    assert not torch.equal(in_place.weight, RBMModule(64, 8).double().weight)
 
 
 def test_pseudo_likelihood_is_the_sum_over_flipped_features(binary_digits):
@@ -188,5 +209,5 @@ def test_rbm_pretraining_initializes_the_deep_models(binary_digits):
                                  random_state=0).fit(X)
     # the RBM's mean-field reconstruction, not fine-tuned, beats predicting the mean pixel
     assert stacked.reconstruction_error(X).mean() < 0.8 * ((X - X.mean(0)) ** 2).sum(1).mean()
-    with pytest.raises(ValueError, match="sigmoid or tanh"):
+    with pytest.raises(ValueError, match="sigmoid, tanh or linear"):
         StackedAutoencoder((16, 4), pretraining="rbm", max_epochs=1).fit(X)

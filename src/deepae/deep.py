@@ -152,8 +152,10 @@ default="denoising"
         How the layers are initialized (None: at random): stacked denoising, plain, sparse
         or contractive autoencoders (see :class:`deepae.Autoencoder` for the penalties;
         the sparsity penalty goes on the sigmoid or tanh layers only), or a stack of RBMs
-        trained by CD-1 and unrolled into both halves (needs sigmoid or tanh ``activation``
-        and ``code_activation``; see :func:`deepae.pretraining.pretrain_rbms`).
+        trained by CD-1 and unrolled into both halves (needs sigmoid or tanh ``activation``;
+        a linear ``code_activation`` makes the top RBM's hidden units Gaussian, as in
+        Hinton & Salakhutdinov's deep autoencoders; see
+        :func:`deepae.pretraining.pretrain_rbms`).
     noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
     noise_level : float, default=0.25
         Corruption during denoising pretraining.

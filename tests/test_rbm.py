@@ -1,6 +1,8 @@
 """Tests of the restricted Boltzmann machine: CD by hand, pseudo-likelihood against
 scikit-learn's free energy, agreement with ``BernoulliRBM``, model files and the CLI."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -119,6 +121,34 @@ def test_agrees_in_distribution_with_sklearn(binary_digits):
     assert abs(np.mean(ours) - np.mean(theirs)) < 1.5, (ours, theirs)
 
 
+def test_learns_the_distribution_of_a_known_small_rbm():
+    # 8 visible, 3 hidden units: every visible state enumerated, so the true model's
+    # distribution, its samples and the learned model's distribution are exact
+    rng = np.random.default_rng(0)
+    true = RBMModule(8, 3).double()
+    with torch.no_grad():
+        true.weight.copy_(torch.as_tensor(rng.normal(0, 1.5, (3, 8))))
+        true.hidden_bias.copy_(torch.as_tensor(rng.normal(0, 0.5, 3)))
+        true.visible_bias.copy_(torch.as_tensor(rng.normal(0, 0.5, 8)))
+    states = torch.as_tensor(list(itertools.product([0.0, 1.0], repeat=8)), dtype=torch.float64)
+
+    def log_probabilities(module):
+        with torch.no_grad():
+            return torch.log_softmax(-module(states.to(module.weight.dtype)).double(), 0)
+
+    p_true = log_probabilities(true).exp().numpy()
+    X = states.numpy()[rng.choice(len(states), size=3000, p=p_true / p_true.sum())]
+    model = RBM(n_components=3, persistent=True, learning_rate=0.05, batch_size=10,
+                max_epochs=30, random_state=0, device="cpu").fit(X[:2000])
+    with torch.no_grad():
+        true_pl = true.pseudo_log_likelihood(torch.as_tensor(X[2000:])).mean().item()
+    learned_pl = model.score_samples(X[2000:]).mean()
+    # true −4.11 against −5.55 for coin flips: the learned model within 0.05 nats of it
+    assert abs(learned_pl - true_pl) < 0.05, (learned_pl, true_pl)
+    kl = (p_true * (log_probabilities(true) - log_probabilities(model.module_)).numpy()).sum()
+    assert kl < 0.05, kl  # coin flips: 1.43
+
+
 def _exact_pseudo_likelihood(sk: BernoulliRBM, X: np.ndarray) -> float:
     module = RBMModule(X.shape[1], sk.n_components).double()
     with torch.no_grad():
@@ -171,6 +201,32 @@ def test_cli_fit_is_the_library_fit(binary_digits, tmp_path, capsys):
 def test_bad_parameters_are_clear_errors(params, match):
     with pytest.raises(ValueError, match=match):
         RBM(**params).fit(np.zeros((5, 3)))
+
+
+def test_gaussian_hidden_units_free_energy_and_mean_field():
+    # one Gaussian hidden unit: F(v) = −log ∫ exp(−E(v, h)) dh by quadrature, up to a
+    # constant, with E = −h w·v + ½ (h − c)² − b·v
+    torch.manual_seed(0)
+    rbm = RBMModule(5, 1, hidden="gaussian").double()
+    with torch.no_grad():
+        for parameter in rbm.parameters():
+            parameter.normal_()
+    v = (torch.rand(6, 5, dtype=torch.float64) < 0.5).double()
+    W, c, b = (p.detach().numpy() for p in rbm.parameters())
+    h = np.linspace(-40, 40, 400_001)
+    energy = -h[None] * (v.numpy() @ W.T) + 0.5 * (h[None] - c) ** 2 - (v.numpy() @ b)[:, None]
+    reference = -np.log(np.exp(-energy).sum(1) * (h[1] - h[0]))
+    ours = rbm(v).detach().numpy()
+    np.testing.assert_allclose(ours - ours[0], reference - reference[0], atol=1e-8)
+    energies, means = rbm(v, return_hidden=True)
+    torch.testing.assert_close(means, v @ rbm.weight.t() + rbm.hidden_bias)  # linear code
+    autoencoder = unrolled(rbm, "linear", False, "sigmoid").double()
+    with torch.no_grad():
+        torch.testing.assert_close(autoencoder.encode(v), means, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(autoencoder.decode(means), rbm.visible_mean(means),
+                                   rtol=1e-6, atol=1e-6)
+    draws = torch.stack([rbm.sample_hidden(v, None) for _ in range(4000)])
+    assert abs((draws - means).std().item() - 1) < 0.02  # unit variance
 
 
 # --- RBM pretraining -----------------------------------------------------------------------

@@ -324,9 +324,9 @@ class RBM(nn.Module):
     Bernoulli or Gaussian (unit variance) visible units ``v``, weights ``W`` and biases ``c``
     (hidden), ``b`` (visible).
 
-    The energy is ``E(v, h) = −hᵀWv − cᵀh − bᵀv`` (both binary), with ``½‖v − b‖² − bᵀv``
-    in place of ``−bᵀv`` for Gaussian visible units and ``½‖h − c‖² + cᵀh`` in place of
-    ``−cᵀh`` for Gaussian hidden units. So ``P(h_j = 1 | v) = σ(W_j v + c_j)`` (binary) or
+    The energy is ``E(v, h) = −hᵀWv − cᵀh − bᵀv`` (both binary), with ``½‖v − b‖²`` in
+    place of ``−bᵀv`` for Gaussian visible units and ``½‖h − c‖²`` in place of ``−cᵀh``
+    for Gaussian hidden units. So ``P(h_j = 1 | v) = σ(W_j v + c_j)`` (binary) or
     ``h | v ~ N(Wv + c, I)`` (Gaussian: a linear code, the top layer of Hinton &
     Salakhutdinov's deep autoencoders), and ``E[v | h] = σ(Wᵀh + b)`` (Bernoulli) or
     ``Wᵀh + b`` (Gaussian). :meth:`forward` is the free energy

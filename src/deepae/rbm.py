@@ -8,7 +8,9 @@ the free energy. :func:`contrastive_divergence` returns that surrogate as the "l
 :func:`deepae.training.train`, so plain SGD on it (momentum 0) is exactly the classic CD
 update ``θ ← θ + lr (⟨·⟩_data − ⟨·⟩_model)`` (scikit-learn's ``BernoulliRBM`` is the
 persistent CD-1 case). Its value is a free-energy gap, not a likelihood; the history records
-it as ``train_loss``.
+it as ``train_loss``. With SGD (the default) the loss function makes that step itself, in
+place (:class:`CDStep`: no autograd graph, no gradient tensors), and the loop goes on to the
+next batch.
 """
 
 import numbers
@@ -162,6 +164,8 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
     persistent : bool, default=False
         Persistent CD: the negative chains continue across mini-batches and epochs.
     optimizer : {"sgd", "adam"}, default="sgd"
+        SGD: the CD step is made in place (:class:`CDStep`, the same step as
+        ``torch.optim.SGD``'s, without the autograd graph); Adam goes through autograd.
     learning_rate : float, default=0.1
     momentum : float, default=0.0
         SGD momentum (0: the classic CD update).

@@ -1,6 +1,8 @@
 """Tests of the restricted Boltzmann machine: CD by hand, pseudo-likelihood against
 scikit-learn's free energy, agreement with ``BernoulliRBM``, model files and the CLI."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,7 @@ from deepae.modules import RBM as RBMModule
 from deepae.modules import DeepAutoencoder
 from deepae.pretraining import unrolled
 from deepae.rbm import contrastive_divergence
+from deepae.training import TrainingConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -58,6 +61,26 @@ def test_cd1_gradient_is_the_hand_computed_update():
     np.testing.assert_allclose(-rbm.visible_bias.grad.numpy(), (v0 - v1).mean(0), atol=1e-15)
 
 
+@pytest.mark.parametrize("momentum, weight_decay, persistent", [
+    (0.0, 0.0, True), (0.5, 0.01, True), (0.9, 0.0, False)])
+def test_in_place_cd_step_is_the_optimizers_step(binary_digits, momentum, weight_decay,
+                                                persistent):
+    # the in-place update (no graph, no optimizer) against autograd + torch.optim.SGD on
+    # the free-energy gap: the same draws, so the same weights up to rounding
+    X = torch.as_tensor(binary_digits[0][:300])
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.05, momentum=momentum,
+                            weight_decay=weight_decay, batch_size=7, max_epochs=3, seed=0)
+    in_place, by_optimizer = RBMModule(64, 8).double(), RBMModule(64, 8).double()
+    by_optimizer.load_state_dict(in_place.state_dict())
+    fast = train(in_place, contrastive_divergence(1, persistent, config), (X,), config)
+    slow = train(by_optimizer, contrastive_divergence(1, persistent), (X,), config)
+    for ours, reference in zip(in_place.parameters(), by_optimizer.parameters(), strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose([h["train_loss"] for h in fast],
+                               [h["train_loss"] for h in slow], rtol=1e-10)
+    assert not torch.equal(in_place.weight, RBMModule(64, 8).double().weight)
+
+
 def test_pseudo_likelihood_is_the_sum_over_flipped_features(binary_digits):
     X = binary_digits[1][:50]
     sk = BernoulliRBM(n_components=8, n_iter=2, random_state=0).fit(binary_digits[0])
@@ -96,6 +119,34 @@ def test_agrees_in_distribution_with_sklearn(binary_digits):
     # must agree within 1.5 nats (against 26 nats gained by training).
     assert np.mean(ours) > untrained + 20
     assert abs(np.mean(ours) - np.mean(theirs)) < 1.5, (ours, theirs)
+
+
+def test_learns_the_distribution_of_a_known_small_rbm():
+    # 8 visible, 3 hidden units: every visible state enumerated, so the true model's
+    # distribution, its samples and the learned model's distribution are exact
+    rng = np.random.default_rng(0)
+    true = RBMModule(8, 3).double()
+    with torch.no_grad():
+        true.weight.copy_(torch.as_tensor(rng.normal(0, 1.5, (3, 8))))
+        true.hidden_bias.copy_(torch.as_tensor(rng.normal(0, 0.5, 3)))
+        true.visible_bias.copy_(torch.as_tensor(rng.normal(0, 0.5, 8)))
+    states = torch.as_tensor(list(itertools.product([0.0, 1.0], repeat=8)), dtype=torch.float64)
+
+    def log_probabilities(module):
+        with torch.no_grad():
+            return torch.log_softmax(-module(states.to(module.weight.dtype)).double(), 0)
+
+    p_true = log_probabilities(true).exp().numpy()
+    X = states.numpy()[rng.choice(len(states), size=3000, p=p_true / p_true.sum())]
+    model = RBM(n_components=3, persistent=True, learning_rate=0.05, batch_size=10,
+                max_epochs=30, random_state=0, device="cpu").fit(X[:2000])
+    with torch.no_grad():
+        true_pl = true.pseudo_log_likelihood(torch.as_tensor(X[2000:])).mean().item()
+    learned_pl = model.score_samples(X[2000:]).mean()
+    # true −4.11 against −5.55 for coin flips: the learned model within 0.05 nats of it
+    assert abs(learned_pl - true_pl) < 0.05, (learned_pl, true_pl)
+    kl = (p_true * (log_probabilities(true) - log_probabilities(model.module_)).numpy()).sum()
+    assert kl < 0.05, kl  # coin flips: 1.43
 
 
 def _exact_pseudo_likelihood(sk: BernoulliRBM, X: np.ndarray) -> float:
@@ -152,6 +203,32 @@ def test_bad_parameters_are_clear_errors(params, match):
         RBM(**params).fit(np.zeros((5, 3)))
 
 
+def test_gaussian_hidden_units_free_energy_and_mean_field():
+    # one Gaussian hidden unit: F(v) = −log ∫ exp(−E(v, h)) dh by quadrature, up to a
+    # constant, with E = −h w·v + ½ (h − c)² − b·v
+    torch.manual_seed(0)
+    rbm = RBMModule(5, 1, hidden="gaussian").double()
+    with torch.no_grad():
+        for parameter in rbm.parameters():
+            parameter.normal_()
+    v = (torch.rand(6, 5, dtype=torch.float64) < 0.5).double()
+    W, c, b = (p.detach().numpy() for p in rbm.parameters())
+    h = np.linspace(-40, 40, 400_001)
+    energy = -h[None] * (v.numpy() @ W.T) + 0.5 * (h[None] - c) ** 2 - (v.numpy() @ b)[:, None]
+    reference = -np.log(np.exp(-energy).sum(1) * (h[1] - h[0]))
+    ours = rbm(v).detach().numpy()
+    np.testing.assert_allclose(ours - ours[0], reference - reference[0], atol=1e-8)
+    energies, means = rbm(v, return_hidden=True)
+    torch.testing.assert_close(means, v @ rbm.weight.t() + rbm.hidden_bias)  # linear code
+    autoencoder = unrolled(rbm, "linear", False, "sigmoid").double()
+    with torch.no_grad():
+        torch.testing.assert_close(autoencoder.encode(v), means, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(autoencoder.decode(means), rbm.visible_mean(means),
+                                   rtol=1e-6, atol=1e-6)
+    draws = torch.stack([rbm.sample_hidden(v, None) for _ in range(4000)])
+    assert abs((draws - means).std().item() - 1) < 0.02  # unit variance
+
+
 # --- RBM pretraining -----------------------------------------------------------------------
 
 def test_unrolled_tanh_network_is_the_rbm_stacks_mean_field_pass():
@@ -188,5 +265,5 @@ def test_rbm_pretraining_initializes_the_deep_models(binary_digits):
                                  random_state=0).fit(X)
     # the RBM's mean-field reconstruction, not fine-tuned, beats predicting the mean pixel
     assert stacked.reconstruction_error(X).mean() < 0.8 * ((X - X.mean(0)) ** 2).sum(1).mean()
-    with pytest.raises(ValueError, match="sigmoid or tanh"):
+    with pytest.raises(ValueError, match="sigmoid, tanh or linear"):
         StackedAutoencoder((16, 4), pretraining="rbm", max_epochs=1).fit(X)

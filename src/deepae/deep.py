@@ -37,6 +37,11 @@ from .scores import ReconstructionScoresMixin
 from .training import train
 
 PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", "rbm", None)
+#: Epochs per pretrained layer with ``pretrain_epochs="auto"``. CD's updates are small and
+#: noisy: on MNIST-5k, DeepClassifier((500, 500)) with 500 labels (consistency off, seeds
+#: 0-2) erred 12.7% after 10 RBM epochs a layer, 11.4% after 30, against 11.3% after 10
+#: epochs of denoising autoencoders (30 gained those nothing).
+AUTO_PRETRAIN_EPOCHS = {"autoencoder": 10, "rbm": 30}
 
 
 class _DeepMixin(TorchEstimatorMixin):
@@ -54,12 +59,19 @@ class _DeepMixin(TorchEstimatorMixin):
         check_option("pretraining", self.pretraining, PRETRAININGS)
         if self.pretraining == "denoising":
             check_option("noise", self.noise, NOISES)
-        check_scalar(self.pretrain_epochs, "pretrain_epochs", numbers.Integral, min_val=1)
+        if self.pretrain_epochs != "auto":
+            check_scalar(self.pretrain_epochs, "pretrain_epochs", numbers.Integral, min_val=1)
         check_scalar(self.pretrain_learning_rate, "pretrain_learning_rate", numbers.Real,
                      min_val=0, include_boundaries="neither")
         check_scalar(self.dropout, "dropout", numbers.Real, min_val=0, max_val=1,
                      include_boundaries="left")
         self._check_training_params()
+
+    def _pretrain_epochs(self) -> int:
+        """``pretrain_epochs``, ``auto`` resolved by the kind of pretraining."""
+        if self.pretrain_epochs == "auto":
+            return AUTO_PRETRAIN_EPOCHS["rbm" if self.pretraining == "rbm" else "autoencoder"]
+        return int(self.pretrain_epochs)
 
     def _sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
@@ -73,7 +85,7 @@ class _DeepMixin(TorchEstimatorMixin):
             return None
         _, valid_rows = self._split(len(data), seed)
         config = replace(self._training_config(seed, "pretraining"),
-                         max_epochs=int(self.pretrain_epochs),
+                         max_epochs=self._pretrain_epochs(),
                          learning_rate=float(self.pretrain_learning_rate))
         if self.pretraining == "rbm":
             autoencoders, self.pretraining_history_ = pretrain_rbms(
@@ -152,8 +164,12 @@ default="denoising"
         How the layers are initialized (None: at random): stacked denoising, plain, sparse
         or contractive autoencoders (see :class:`deepae.Autoencoder` for the penalties;
         the sparsity penalty goes on the sigmoid or tanh layers only), or a stack of RBMs
-        trained by CD-1 and unrolled into both halves (needs sigmoid or tanh ``activation``
-        and ``code_activation``; see :func:`deepae.pretraining.pretrain_rbms`).
+        trained by CD-1 and unrolled into both halves (needs sigmoid or tanh ``activation``;
+        a linear ``code_activation`` makes the top RBM's hidden units Gaussian, as in
+        Hinton & Salakhutdinov's deep autoencoders; see
+        :func:`deepae.pretraining.pretrain_rbms`). On MNIST-5k a sigmoid (256, 64, 30)
+        network pretrained so reached 1.00× PCA-30's test error after fine-tuning (at random
+        init 0.79×, with denoising pretraining 0.77×; the defaults 0.56×).
     noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
     noise_level : float, default=0.25
         Corruption during denoising pretraining.
@@ -161,8 +177,9 @@ default="denoising"
         Target mean activation and penalty weight with ``pretraining="sparse"``.
     contractive_weight : float, default=0.1
         Penalty weight with ``pretraining="contractive"``.
-    pretrain_epochs : int, default=30
-        Most epochs per pretrained layer (early stopping as for fine-tuning).
+    pretrain_epochs : int or "auto", default=30
+        Most epochs per pretrained layer (early stopping as for fine-tuning; RBMs train
+        all of them). ``auto``: 10 for autoencoders, 30 for RBMs.
     pretrain_learning_rate : float, default=1e-3
     fine_tune : bool, default=True
         Train the whole network after pretraining.
@@ -460,7 +477,10 @@ default="denoising"
         Target mean activation and penalty weight with ``pretraining="sparse"``.
     contractive_weight : float, default=0.1
         Penalty weight with ``pretraining="contractive"``.
-    pretrain_epochs : int, default=10
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs per pretrained layer (at most: early stopping as for fine-tuning; RBMs
+        train all of them). ``auto``: 10 for autoencoders, 30 for RBMs (see
+        :data:`AUTO_PRETRAIN_EPOCHS`).
     pretrain_learning_rate : float, default=1e-3
     input_dropout : float, default={dropout}
         Fraction of the inputs zeroed at random (the rest scaled by ``1/(1 − rate)``) in
@@ -532,7 +552,7 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         sparsity_target=0.05,
         sparsity_weight=1.0,
         contractive_weight=0.1,
-        pretrain_epochs=10,
+        pretrain_epochs="auto",
         pretrain_learning_rate=1e-3,
         input_dropout=0.5,
         dropout=0.0,
@@ -645,7 +665,7 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         sparsity_target=0.05,
         sparsity_weight=1.0,
         contractive_weight=0.1,
-        pretrain_epochs=10,
+        pretrain_epochs="auto",
         pretrain_learning_rate=1e-3,
         input_dropout=0.0,
         dropout=0.0,

@@ -316,25 +316,32 @@ class DeepAutoencoder(nn.Module):
 
 
 VISIBLE_UNITS = ("bernoulli", "gaussian")
+HIDDEN_UNITS = ("bernoulli", "gaussian")
 
 
 class RBM(nn.Module):
-    """A restricted Boltzmann machine: binary hidden units ``h``, Bernoulli or Gaussian
-    (unit variance) visible units ``v``, weights ``W`` and biases ``c`` (hidden), ``b``
-    (visible).
+    """A restricted Boltzmann machine: binary or Gaussian (unit variance) hidden units ``h``,
+    Bernoulli or Gaussian (unit variance) visible units ``v``, weights ``W`` and biases ``c``
+    (hidden), ``b`` (visible).
 
-    The energy is ``E(v, h) = −hᵀWv − cᵀh − bᵀv`` (Bernoulli) or
-    ``½‖v − b‖² − hᵀWv − cᵀh`` (Gaussian), so ``P(h_j = 1 | v) = σ(W_j v + c_j)`` and
-    ``E[v | h] = σ(Wᵀh + b)`` (Bernoulli) or ``Wᵀh + b`` (Gaussian). :meth:`forward` is the
-    free energy ``F(v) = −log Σ_h exp(−E(v, h))``, whose gradient gives contrastive
-    divergence (see :func:`deepae.rbm.contrastive_divergence`).
+    The energy is ``E(v, h) = −hᵀWv − cᵀh − bᵀv`` (both binary), with ``½‖v − b‖²`` in
+    place of ``−bᵀv`` for Gaussian visible units and ``½‖h − c‖²`` in place of ``−cᵀh``
+    for Gaussian hidden units. So ``P(h_j = 1 | v) = σ(W_j v + c_j)`` (binary) or
+    ``h | v ~ N(Wv + c, I)`` (Gaussian: a linear code, the top layer of Hinton &
+    Salakhutdinov's deep autoencoders), and ``E[v | h] = σ(Wᵀh + b)`` (Bernoulli) or
+    ``Wᵀh + b`` (Gaussian). :meth:`forward` is the free energy
+    ``F(v) = −log Σ_h exp(−E(v, h))`` (an integral over Gaussian ``h``, up to a constant),
+    whose gradient gives contrastive divergence (see
+    :func:`deepae.rbm.contrastive_divergence`).
     """
 
-    def __init__(self, n_visible: int, n_hidden: int, visible: str = "bernoulli"):
+    def __init__(self, n_visible: int, n_hidden: int, visible: str = "bernoulli",
+                 hidden: str = "bernoulli"):
         super().__init__()
         self.n_visible = n_visible
         self.n_hidden = n_hidden
         self.visible = visible
+        self.hidden = hidden
         self.weight = nn.Parameter(torch.empty(n_hidden, n_visible))
         self.hidden_bias = nn.Parameter(torch.empty(n_hidden))
         self.visible_bias = nn.Parameter(torch.empty(n_visible))
@@ -347,8 +354,10 @@ class RBM(nn.Module):
         nn.init.zeros_(self.visible_bias)
 
     def hidden_probabilities(self, v: torch.Tensor) -> torch.Tensor:
-        """``P(h = 1 | v)``."""
-        return torch.sigmoid(F.linear(v, self.weight, self.hidden_bias))
+        """``E[h | v]``: ``P(h = 1 | v)`` for binary hidden units, ``Wv + c`` for Gaussian
+        ones."""
+        mean = F.linear(v, self.weight, self.hidden_bias)
+        return torch.sigmoid(mean) if self.hidden == "bernoulli" else mean
 
     def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
         """``E[v | h]``."""
@@ -357,29 +366,32 @@ class RBM(nn.Module):
 
     def sample_hidden(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """A draw of ``h`` given ``v``."""
-        p = self.hidden_probabilities(v)
-        return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
-                < p).to(p.dtype)
+        return draw(self.hidden_probabilities(v), self.hidden, generator)
 
     def sample_visible(self, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """A draw of ``v`` given ``h``."""
-        mean = self.visible_mean(h)
-        if self.visible == "gaussian":
-            return mean + torch.randn(mean.shape, generator=generator, device=mean.device,
-                                      dtype=mean.dtype)
-        return (torch.rand(mean.shape, generator=generator, device=mean.device,
-                           dtype=mean.dtype) < mean).to(mean.dtype)
+        return draw(self.visible_mean(h), self.visible, generator)
 
-    def forward(self, v: torch.Tensor) -> torch.Tensor:
-        """The free energy ``F(v)`` of each row."""
-        hidden = F.softplus(F.linear(v, self.weight, self.hidden_bias)).sum(dim=1)
+    def forward(self, v: torch.Tensor, return_hidden: bool = False):
+        """The free energy ``F(v)`` of each row; with ``return_hidden``, the pair (free
+        energy, ``E[h | v]``), the hidden means from the same pre-activation."""
+        pre = F.linear(v, self.weight, self.hidden_bias)
+        if self.hidden == "gaussian":
+            hidden = 0.5 * (pre.square().sum(dim=1) - self.hidden_bias.square().sum())
+        else:
+            hidden = F.softplus(pre).sum(dim=1)
         if self.visible == "gaussian":
-            return 0.5 * (v - self.visible_bias).square().sum(dim=1) - hidden
-        return -(v @ self.visible_bias) - hidden
+            energy = 0.5 * (v - self.visible_bias).square().sum(dim=1) - hidden
+        else:
+            energy = -(v @ self.visible_bias) - hidden
+        if not return_hidden:
+            return energy
+        return energy, (torch.sigmoid(pre) if self.hidden == "bernoulli" else pre)
 
     def pseudo_log_likelihood(self, v: torch.Tensor, block: int | None = None) -> torch.Tensor:
-        """``Σ_i log P(v_i | v_−i)`` of each row (Bernoulli units), exactly: flipping
-        ``v_i`` to ``1 − v_i`` gives ``v′`` and ``P(v_i | v_−i) = σ(F(v′) − F(v))``.
+        """``Σ_i log P(v_i | v_−i)`` of each row (Bernoulli visible and binary hidden units),
+        exactly: flipping ``v_i`` to ``1 − v_i`` gives ``v′`` and
+        ``P(v_i | v_−i) = σ(F(v′) − F(v))``.
         ``block`` visible units are flipped at a time (by default about 2²² numbers)."""
         pre = F.linear(v, self.weight, self.hidden_bias)
         base = F.softplus(pre).sum(dim=1, keepdim=True)
@@ -396,7 +408,16 @@ class RBM(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
-                f"visible={self.visible}")
+                f"visible={self.visible}, hidden={self.hidden}")
+
+
+def draw(mean: torch.Tensor, units: str, generator: torch.Generator | None) -> torch.Tensor:
+    """A draw of units with this ``mean``: Bernoulli (0 or 1) or Gaussian of unit variance."""
+    if units == "gaussian":
+        return mean + torch.randn(mean.shape, generator=generator, device=mean.device,
+                                  dtype=mean.dtype)
+    return (torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            < mean).to(mean.dtype)
 
 
 class LinearCoder(nn.Module):

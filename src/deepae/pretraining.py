@@ -86,7 +86,11 @@ def pretrain_layers(
     return autoencoders, histories
 
 
-RBM_LEARNING_RATES = {"bernoulli": 0.1, "gaussian": 0.01}
+#: SGD learning rate of an RBM by the kind of its units (Hinton & Salakhutdinov's code: 0.1
+#: for binary units, 0.001 for the linear top layer; 0.01 for Gaussian visible units).
+RBM_LEARNING_RATES = {("bernoulli", "bernoulli"): 0.1, ("gaussian", "bernoulli"): 0.01,
+                      ("bernoulli", "gaussian"): 0.001, ("gaussian", "gaussian"): 0.001}
+RBM_ACTIVATIONS = ("sigmoid", "tanh", "linear")
 
 
 def pretrain_rbms(
@@ -102,34 +106,40 @@ def pretrain_rbms(
     Salakhutdinov 2006); return them unrolled as tied autoencoders, and their histories.
 
     The first RBM has Bernoulli visible units for data in [0, 1], Gaussian ones otherwise;
-    each higher one is trained on the hidden probabilities of the one below. An RBM's
-    mean-field pass is a tied sigmoid autoencoder (``σ(Wv + c)`` up, ``σ(Wᵀh + b)`` or
-    ``Wᵀh + b`` down), so sigmoid layers take ``W, c, b`` as they are; tanh layers take the
-    exactly equivalent weights, since ``tanh(a / 2) = 2σ(a) − 1`` (a tanh layer's units are
-    ``2h − 1``, so its weights are halved and the layer above absorbs the shift in its
-    biases). Every layer must be sigmoid or tanh. All rows are trained on for
-    ``config.max_epochs`` epochs (CD has no held-out loss to stop on) in ``config``'s batches,
-    by SGD with momentum 0.9 at learning rate 0.1 (0.01 for Gaussian visible units), as
-    Hinton's practical guide to RBMs advises, whatever ``config``'s optimizer (Adam at the
-    autoencoders' rate barely moves CD's weights: on bundled digits a 32-unit RBM's
-    pseudo-likelihood was −24.5 after 5 Adam epochs, −18.6 after 5 such SGD epochs).
+    each higher one is trained on the hidden means of the one below. Sigmoid and tanh layers
+    are RBMs with binary hidden units, linear layers (a linear code, say) RBMs with
+    Gaussian hidden units of unit variance, as the top layer of Hinton & Salakhutdinov's
+    deep autoencoders; the RBM above a linear layer has Gaussian visible units. An RBM's
+    mean-field pass is a tied autoencoder (``σ(Wv + c)`` or ``Wv + c`` up, ``σ(Wᵀh + b)``
+    or ``Wᵀh + b`` down), so sigmoid and linear layers take ``W, c, b`` as they are; tanh
+    layers take the exactly equivalent weights, since ``tanh(a / 2) = 2σ(a) − 1`` (a tanh
+    layer's units are ``2h − 1``, so its weights are halved and the layer above absorbs the
+    shift in its biases). Every layer must be sigmoid, tanh or linear. All rows are trained
+    on for ``config.max_epochs`` epochs (CD has no held-out loss to stop on) in
+    ``config``'s batches, by SGD with momentum 0.9 at the rates of
+    :data:`RBM_LEARNING_RATES`, as Hinton's practical guide to RBMs advises, whatever
+    ``config``'s optimizer (Adam at the autoencoders' rate barely moves CD's weights: on
+    bundled digits a 32-unit RBM's pseudo-likelihood was −24.5 after 5 Adam epochs, −18.6
+    after 5 such SGD epochs).
     """
     for activation in activations:
-        if activation not in modules.SPARSE_ACTIVATIONS:
-            raise ValueError(f"pretraining='rbm' needs sigmoid or tanh units in every layer, "
-                             f"got {tuple(activations)}.")
+        if activation not in RBM_ACTIVATIONS:
+            raise ValueError(f"pretraining='rbm' needs sigmoid, tanh or linear units in every "
+                             f"layer, got {tuple(activations)}.")
     autoencoders, histories = [], []
     current = data
     for depth, (size, activation) in enumerate(zip(hidden_layer_sizes, activations, strict=True)):
-        visible = visible_units(TensorRows(current)) if depth == 0 else "bernoulli"
-        rbm = modules.RBM(current.shape[1], size, visible).to(data.device)
+        below = activations[depth - 1] if depth > 0 else None
+        visible = (visible_units(TensorRows(current)) if depth == 0
+                   else "gaussian" if below == "linear" else "bernoulli")
+        hidden = "gaussian" if activation == "linear" else "bernoulli"
+        rbm = modules.RBM(current.shape[1], size, visible, hidden).to(data.device)
         rbm.reset_parameters(torch.Generator(device=data.device).manual_seed(config.seed + depth))
         layer_config = replace(
             config, optimizer="sgd", momentum=0.9,
-            learning_rate=RBM_LEARNING_RATES[visible], seed=config.seed + depth,
+            learning_rate=RBM_LEARNING_RATES[visible, hidden], seed=config.seed + depth,
             description=f"RBM layer {depth + 1}")
         histories.append(train_rbm(rbm, current, layer_config, cd_steps, persistent))
-        below = activations[depth - 1] if depth > 0 else None
         output = output_activation if depth == 0 else below
         autoencoders.append(unrolled(rbm, activation, below == "tanh", output))
         with torch.no_grad():

@@ -8,7 +8,9 @@ the free energy. :func:`contrastive_divergence` returns that surrogate as the "l
 :func:`deepae.training.train`, so plain SGD on it (momentum 0) is exactly the classic CD
 update ``θ ← θ + lr (⟨·⟩_data − ⟨·⟩_model)`` (scikit-learn's ``BernoulliRBM`` is the
 persistent CD-1 case). Its value is a free-energy gap, not a likelihood; the history records
-it as ``train_loss``.
+it as ``train_loss``. With SGD (the default) the loss function makes that step itself, in
+place (:class:`CDStep`: no autograd graph, no gradient tensors), and the loop goes on to the
+next batch.
 """
 
 import numbers
@@ -19,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from . import modules
+from . import distributed, modules
 from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import check_option, check_X
 from .data import TensorRows, feature_range
@@ -27,11 +29,23 @@ from .persistence import SaveMixin
 from .training import OPTIMIZERS, TrainingConfig, train
 
 
-def contrastive_divergence(steps: int = 1, persistent: bool = False):
+def contrastive_divergence(steps: int = 1, persistent: bool = False,
+                           sgd: TrainingConfig | None = None):
     """The loss function of :func:`deepae.training.train` for an RBM: CD-``steps`` (PCD with
     ``persistent``: the chains go on from batch to batch, as many as the first batch's rows,
-    starting from zero hidden states, as in scikit-learn)."""
+    starting from zero hidden states, as in scikit-learn).
+
+    Three matrix products a batch for persistent CD-1: the negative particles from the
+    chains' hidden states, one pass over data and particles together (whose hidden means
+    also give the chains' next states), and the weight update. Without ``sgd`` the loss is
+    the free-energy gap with its autograd graph (the loop's optimizer steps on its
+    gradient); with ``sgd`` (a config of the SGD optimizer) the loss function makes that
+    very step itself, in place, from the CD statistics (:class:`CDStep`), and returns the
+    gap without a graph, so the loop skips backward and optimizer: no graph, no gradient
+    tensors, one fused product for the weights.
+    """
     chain: list[torch.Tensor] = []
+    step = None if sgd is None else CDStep(sgd)
 
     def loss_fn(model, batch, generator):
         v = batch[0]
@@ -40,15 +54,75 @@ def contrastive_divergence(steps: int = 1, persistent: bool = False):
             if persistent and not chain:
                 chain.append(torch.zeros(len(v), rbm.n_hidden, device=v.device, dtype=v.dtype))
             h = chain[0] if persistent else rbm.sample_hidden(v, generator)
-            for _ in range(steps):
-                negative = rbm.sample_visible(h, generator)
-                h = rbm.sample_hidden(negative, generator)
-            if persistent and model.training:
-                chain[0] = h
-        energies = model(torch.cat([v, negative]))
-        return energies[:len(v)].mean() - energies[len(v):].mean()
+            negative = rbm.sample_visible(h, generator)
+            for _ in range(steps - 1):
+                negative = rbm.sample_visible(rbm.sample_hidden(negative, generator), generator)
+        if step is not None and model.training:
+            with torch.no_grad():
+                gap, hidden = step(rbm, v, negative)
+        else:
+            energies, hidden = model(torch.cat([v, negative]), return_hidden=True)
+            gap = energies[:len(v)].mean() - energies[len(v):].mean()
+        if persistent and model.training:
+            chain[0] = modules.draw(hidden[len(v):].detach(), rbm.hidden, generator)
+        return gap
 
     return loss_fn
+
+
+class CDStep:
+    """The SGD step of :class:`torch.optim.SGD` (momentum, no dampening; weight decay on the
+    weight matrix only, as :func:`deepae.training.make_optimizer` sets it) on the gradient
+    of the free-energy gap ``mean F(v) − mean F(ṽ)``, computed in closed form and applied
+    in place (call it under ``torch.no_grad()``).
+
+    With ``V`` the data rows over the negative particles and ``S`` their hidden means
+    scaled by ``−1/n`` (data) and ``+1/ñ`` (particles), the gradients are ``Sᵀ V`` (weights),
+    the column sums of ``S`` (hidden biases) and ``mean ṽ − mean v`` (visible biases), for
+    every kind of units.
+    """
+
+    def __init__(self, config: TrainingConfig):
+        self.learning_rate = config.learning_rate
+        self.momentum = config.momentum
+        self.weight_decay = config.weight_decay
+        self.buffers: list[torch.Tensor] = []
+
+    def __call__(self, rbm: modules.RBM, v: torch.Tensor,
+                 negative: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Update ``rbm`` from data ``v`` and particles ``negative``; return the free-energy
+        gap and the hidden means of data and particles (stacked)."""
+        rows = torch.cat([v, negative])
+        energies, hidden = rbm(rows, return_hidden=True)
+        gap = energies[:len(v)].mean() - energies[len(v):].mean()
+        scaled = hidden.clone()
+        scaled[:len(v)] *= -1 / len(v)
+        scaled[len(v):] *= 1 / len(negative)
+        self.apply(rbm, scaled, rows, negative.mean(0) - v.mean(0))
+        return gap, hidden
+
+    def apply(self, rbm: modules.RBM, scaled: torch.Tensor, rows: torch.Tensor,
+              visible_gradient: torch.Tensor) -> None:
+        """``θ ← θ − lr · buffer``, ``buffer ← momentum · buffer + gradient`` (the gradient
+        itself without momentum), the weight gradient ``scaledᵀ rows`` (+ decay)."""
+        weight, hidden_bias, visible_bias = rbm.weight, rbm.hidden_bias, rbm.visible_bias
+        lr = self.learning_rate
+        if self.momentum == 0 and self.weight_decay == 0:
+            weight.addmm_(scaled.t(), rows, alpha=-lr)
+            hidden_bias.add_(scaled.sum(0), alpha=-lr)
+            visible_bias.add_(visible_gradient, alpha=-lr)
+            return
+        if not self.buffers:
+            self.buffers = [torch.zeros_like(p) for p in (weight, hidden_bias, visible_bias)]
+        weight_buffer, hidden_buffer, visible_buffer = self.buffers
+        weight_buffer.addmm_(scaled.t(), rows, beta=self.momentum)
+        if self.weight_decay:
+            weight_buffer.add_(weight, alpha=self.weight_decay)
+        hidden_buffer.mul_(self.momentum).add_(scaled.sum(0))
+        visible_buffer.mul_(self.momentum).add_(visible_gradient)
+        for parameter, buffer in zip((weight, hidden_bias, visible_bias), self.buffers,
+                                     strict=True):
+            parameter.add_(buffer, alpha=-lr)
 
 
 def visible_units(data) -> str:
@@ -60,8 +134,13 @@ def visible_units(data) -> str:
 def train_rbm(module: modules.RBM, data: torch.Tensor, config: TrainingConfig,
               steps: int, persistent: bool) -> list[dict]:
     """Train ``module`` on ``data`` by CD-``steps`` through the one training loop (no
-    held-out data: the surrogate is no measure of fit)."""
-    return train(module, contrastive_divergence(steps, persistent), (data,), config)
+    held-out data: the surrogate is no measure of fit). With SGD in one process the CD
+    step is made in place (:class:`CDStep`); Adam, or data-parallel training (whose
+    gradients the wrapper averages over processes), goes through autograd and the loop's
+    optimizer."""
+    in_place = config.optimizer == "sgd" and not distributed.active()
+    loss_fn = contrastive_divergence(steps, persistent, config if in_place else None)
+    return train(module, loss_fn, (data,), config)
 
 
 class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimatorMixin,
@@ -85,6 +164,8 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
     persistent : bool, default=False
         Persistent CD: the negative chains continue across mini-batches and epochs.
     optimizer : {"sgd", "adam"}, default="sgd"
+        SGD: the CD step is made in place (:class:`CDStep`, the same step as
+        ``torch.optim.SGD``'s, without the autograd graph); Adam goes through autograd.
     learning_rate : float, default=0.1
     momentum : float, default=0.0
         SGD momentum (0: the classic CD update).

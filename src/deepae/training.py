@@ -132,8 +132,11 @@ def train(
 
     ``loss_fn(model, batch, generator)`` returns the mean loss of a batch, calling ``model``
     (the module, or its distributed wrapper) for the forward pass; ``generator`` drives any
-    randomness inside it (corruption). ``train_data`` and ``valid_data`` are tuples of
-    tensors or sources from :mod:`deepae.data`. With ``valid_data`` the loop stops after
+    randomness inside it (corruption). A loss returned without an autograd graph means the
+    loss function updated the module itself (the in-place step of contrastive divergence,
+    :class:`deepae.rbm.CDStep`): the loop then skips backward and optimizer for that batch.
+    ``train_data`` and ``valid_data`` are tuples of tensors or sources from
+    :mod:`deepae.data`. With ``valid_data`` the loop stops after
     ``config.patience`` epochs without improvement of the validation loss and restores the
     weights of the best epoch; without it, it runs ``config.max_epochs`` epochs.
 
@@ -224,9 +227,10 @@ def run_epoch(
     with joining:
         for batch in data.batches(config.batch_size, generator):
             loss = loss_fn(model, batch, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if loss.requires_grad:  # else the loss function made its own update (CD)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             total += loss.detach() * len(batch[0])
             n += len(batch[0])
     return mean_over_ranks(float(total), n)

@@ -41,6 +41,7 @@ MODELS = {
     "outliers": "ReconstructionOutlierDetector",
     "rbm": "RBM",
     "vae": "VariationalAutoencoder",
+    "conv": "ConvolutionalAutoencoder",
 }
 DATA_SUFFIXES = (".npy", ".npz", ".csv")
 OUTPUT_SUFFIXES = (".npy", ".csv")

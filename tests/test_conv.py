@@ -253,3 +253,68 @@ def test_as_the_model_of_the_outlier_detector(digits):
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(np.r_[np.zeros(100), np.ones(30)], scores) > 0.99
+
+
+# --- the first stage of a deep network ---------------------------------------------------------
+
+SMALL_ENCODER = dict(code_size=16, channels=(8, 16), max_epochs=8, learning_rate=5e-3,
+                     batch_size=32)
+
+
+@parametrize_with_checks([
+    deepae.DeepClassifier((6,), pretrain_epochs=1, max_epochs=30, learning_rate=1e-2,
+                          encoder=ConvolutionalAutoencoder(code_size=4, channels=(4,),
+                                                           max_epochs=2)),
+    deepae.DeepRegressor((6,), pretrain_epochs=1, max_epochs=30, learning_rate=1e-2,
+                         encoder=ConvolutionalAutoencoder(code_size=4, channels=(4,),
+                                                          max_epochs=2)),
+])
+def test_deep_networks_with_an_encoder_are_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digit_labels():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def test_classifier_pretrains_the_encoder_then_fine_tunes_the_network(digit_labels):
+    X, y = digit_labels
+    encoder = ConvolutionalAutoencoder((1, 8, 8), **SMALL_ENCODER)
+    classifier = deepae.DeepClassifier((32,), encoder=encoder, pretrain_epochs=3,
+                                       learning_rate=5e-3, max_epochs=30,
+                                       random_state=0).fit(X[:1000], y[:1000])
+    assert not hasattr(encoder, "module_")  # a copy was fitted
+    encoder_history, layer_history = classifier.pretraining_history_
+    assert len(encoder_history) == 8 and len(layer_history) == 3
+    assert classifier.module_.encoder.image_shape == (1, 8, 8)
+    assert classifier.score(X[1000:], y[1000:]) > 0.85
+    # the pretrained encoder: the same weights as the autoencoder fitted alone, with the
+    # classifier's seed, before fine-tuning moved them
+    alone = ConvolutionalAutoencoder((1, 8, 8), **SMALL_ENCODER,
+                                     random_state=deepae.deep.seed_from(0)).fit(X[:1000])
+    untuned = deepae.DeepClassifier((32,), encoder=encoder, pretrain_epochs=3, max_epochs=1,
+                                    learning_rate=1e-12, random_state=0).fit(X[:1000], y[:1000])
+    for name, value in alone.module_.encoder.state_dict().items():
+        torch.testing.assert_close(untuned.module_.encoder.state_dict()[name], value,
+                                   rtol=1e-6, atol=1e-8)
+
+
+def test_classifier_with_an_encoder_round_trips_bit_for_bit(digit_labels, tmp_path):
+    X, y = digit_labels
+    classifier = deepae.DeepClassifier(
+        (16,), encoder=ConvolutionalAutoencoder((1, 8, 8), **dict(SMALL_ENCODER, max_epochs=2)),
+        pretrain_epochs=1, max_epochs=2, random_state=0).fit(X[:300], y[:300])
+    classifier.save(tmp_path / "clf.deepae")
+    loaded = deepae.load(tmp_path / "clf.deepae")
+    assert loaded.encoder.get_params() == classifier.encoder.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X), classifier.predict_proba(X))
+
+
+def test_a_wrong_encoder_is_a_clear_error(digit_labels):
+    X, y = digit_labels
+    with pytest.raises(TypeError, match="encoder must be a ConvolutionalAutoencoder or None"):
+        deepae.DeepClassifier(encoder=PCA(5)).fit(X, y)
+    with pytest.raises(ValueError, match="holds 49 pixels, but X has 64 features"):
+        deepae.DeepClassifier(encoder=ConvolutionalAutoencoder((7, 7))).fit(X, y)

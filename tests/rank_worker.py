@@ -40,7 +40,13 @@ def fit_loader(data, rank, directory):
     loader = DataLoader(TensorDataset(shard), batch_size=8, shuffle=False)
     model = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0)
     model.fit(loader)
-    return {"components": model.components_, "decoder": model.decoder_intercept_}
+    centered = DataLoader(TensorDataset((shard[:144] - 1000.0) / 3.0), batch_size=8,
+                          shuffle=False)
+    conv = deepae.ConvolutionalAutoencoder((1, 2, 5), code_size=3, channels=(4,), max_epochs=3,
+                                           learning_rate=1e-2, random_state=0).fit(centered)
+    return {"components": model.components_, "decoder": model.decoder_intercept_,
+            "conv.weights": np.concatenate([p.detach().numpy().ravel()
+                                            for p in conv.module_.parameters()])}
 
 
 def fit_deep(data, rank, directory):

@@ -45,6 +45,12 @@ MODELS = {
     "detector-default": lambda: deepae.ReconstructionOutlierDetector(),
     "detector-pca": lambda: deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=3)),
     "rbm": lambda: deepae.RBM(n_components=6, **FAST),  # Bernoulli (digits), Gaussian (random)
+    # digits: 1×8×8 images, sigmoid output; random rows: 1×1×10 strips, linear output
+    "conv": lambda: deepae.ConvolutionalAutoencoder(code_size=4, channels=(3, 5), **FAST),
+    "detector-conv": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.ConvolutionalAutoencoder(code_size=4, channels=(3,), **FAST)),
+    "classifier-conv": lambda: deepae.DeepClassifier(
+        encoder=deepae.ConvolutionalAutoencoder(code_size=4, channels=(3,), **FAST), **DEEP),
 }
 #: ONNX output -> the deepae method it must equal.
 METHODS = {"transform": "transform", "reconstruction_error": "reconstruction_error",
@@ -54,7 +60,7 @@ METHODS = {"transform": "transform", "reconstruction_error": "reconstruction_err
 
 def fitted(name, X, y):
     model = MODELS[name]()
-    if name == "classifier":
+    if name.startswith("classifier"):
         return model.fit(X, (y > np.median(y)).astype(int) if y.dtype.kind == "f" else y)
     if name == "regressor-2d":
         return model.fit(X, np.column_stack([y, 1000 - 3 * y]))

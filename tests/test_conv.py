@@ -14,7 +14,7 @@ from deepae.convnet import ConvAutoencoder, ConvEncoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-FAST = dict(code_size=8, channels=(16, 32), max_epochs=20, learning_rate=5e-3, batch_size=32,
+FAST = dict(code_size=8, channels=(16, 32), kernel_size=3, max_epochs=20, learning_rate=5e-3,
             random_state=0)
 
 
@@ -166,9 +166,8 @@ def test_memory_mapped_file_and_loader_sources(digits, tmp_path):
     in_memory = ConvolutionalAutoencoder(**params).fit(digits.astype(np.float32))
     from_file = ConvolutionalAutoencoder(**params).fit(mapped)
     assert from_file.n_epochs_ == 2 and from_file.image_shape_ == (1, 8, 8)
-    assert from_file.reconstruction_error(digits).mean() < 0.9 * (
-        ConvolutionalAutoencoder(**dict(params, max_epochs=1)).fit(mapped)
-        .reconstruction_error(digits).mean())
+    first, second = from_file.history_
+    assert second["train_loss"] < first["train_loss"] and second["valid_loss"] is not None
     assert in_memory.n_epochs_ == 2
     loader = DataLoader(TensorDataset(torch.as_tensor(digits, dtype=torch.float32)),
                         batch_size=32)

@@ -4,26 +4,37 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test bench lint clean browser
+.PHONY: demo test bench docs lint clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
+# The documentation's tools (Sphinx, numpydoc, sphinx-gallery, the PyData theme), once.
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,docs]'
+	touch $@
+
 demo: $(STAMP)
 	$(VENV)/bin/deepae demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs examples
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(DOCS_STAMP)
 	$(PY) benchmarks/run.py
 
+# The site in docs/_build/html, built from scratch with warnings as errors, then every page
+# checked for broken links and opened in headless Chromium (make browser) with screenshots.
+docs: $(DOCS_STAMP)
+	$(PY) docs/build.py
+
 clean:
-	rm -rf $(VENV) report
+	rm -rf $(VENV) report docs/_build docs/generated docs/auto_examples docs/api.rst
 
 # Optional: headless Chromium (Debian's package, ~330 MB, ~30 s; needs root) for the test
 # that opens a report in a real browser; without it that test is skipped, saying so.

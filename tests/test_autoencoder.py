@@ -1,12 +1,15 @@
 """Tests of the autoencoder engine: module, corruption, the training loop and the estimators."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deepae import Autoencoder, DenoisingAutoencoder, LinearAutoencoder
+from deepae import Autoencoder, DenoisingAutoencoder, LinearAutoencoder, training
 from deepae.autoencoder import Penalties, reconstruction_objective
 from deepae.corruption import Corruption
 from deepae.modules import ACTIVATIONS, contractive_penalty, reconstruction_loss, sparsity_penalty
@@ -376,3 +379,26 @@ def test_reversed_and_strided_views_are_accepted():
     classifier = DeepClassifier((4,), max_epochs=2, pretrain_epochs=1, random_state=0,
                                 device="cpu").fit(X[::-1], y[::-1])
     np.testing.assert_array_equal(classifier.predict(X[::-1]), classifier.predict(X)[::-1])
+
+
+@pytest.mark.parametrize("name, options", [("Adam", {}), ("SGD", {"momentum": 0.9})])
+def test_eager_optimizers_step_as_torch_does(name, options):
+    weights = []
+    for cls in (getattr(training, name), getattr(torch.optim, name)):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(5, 3)
+        optimizer = cls(layer.parameters(), lr=1e-2, fused=True, **options)
+        for _ in range(5):
+            optimizer.zero_grad(set_to_none=True)
+            layer(torch.ones(4, 5)).square().sum().backward()
+            optimizer.step()
+        weights.append(layer.weight.detach().clone())
+    assert torch.equal(*weights)
+
+
+def test_fitting_does_not_import_torch_dynamo():
+    code = ("import sys, numpy as np; from deepae import Autoencoder; "
+            "Autoencoder(hidden_size=2, max_epochs=2).fit(np.random.rand(20, 4)); "
+            "print('torch._dynamo' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr

@@ -78,18 +78,18 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features)
+    components_ : ndarray of shape (n_components, n_features)
         ``Wᵀ``: the eigenvectors as rows, largest eigenvalue first; each row's largest entry
         in magnitude is positive.
     mean_ : ndarray of shape (n_features,)
         What is subtracted before encoding: the data mean, or zeros when ``center=False``.
-    explained_variance_ : ndarray of shape (n_components_,)
+    explained_variance_ : ndarray of shape (n_components,)
         The kept eigenvalues of the scatter divided by ``n_samples - 1`` (centered) or by
         ``n_samples`` (uncentered: the mean squared projection). Uncentered, the mean
         reconstruction error equals the sum of the discarded ones (Eckart–Young).
-    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    explained_variance_ratio_ : ndarray of shape (n_components,)
         Fraction of the total (co)variance along each kept component.
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (n_components,)
         Singular values of the (centered) data matrix.
     noise_variance_ : float
         Mean of the ``min(n_samples, n_features) - n_components_`` discarded variances (0

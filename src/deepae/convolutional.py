@@ -11,10 +11,9 @@ from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import convnet, modules
-from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
+from ._base import TorchEstimatorMixin, output_and_loss, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option
 from .autoencoder import make_corruption, reconstruction_objective
-from .data import feature_range
 from .persistence import SaveMixin
 from .scores import ReconstructionScoresMixin
 from .training import train
@@ -63,27 +62,6 @@ def check_architecture(channels, kernel_size, code_size) -> tuple[int, ...]:
                          f"the image, rounding up), got {kernel_size}.")
     check_scalar(code_size, "code_size", numbers.Integral, min_val=1)
     return tuple(int(c) for c in channels)
-
-
-def unit_interval_objective(output_activation: str, loss: str, sources) -> tuple[str, str]:
-    """The output activation and loss to train with, ``auto`` resolved: a sigmoid output
-    with binary cross-entropy when all the training ``sources`` lie in ``[0, 1]``, else a
-    linear output with squared error (checked: cross-entropy needs a sigmoid and [0, 1])."""
-    if "auto" in (output_activation, loss):
-        ranges = [feature_range(s) for s in sources if s is not None]
-        unit = all(low.min() >= 0 and high.max() <= 1 for low, high in ranges)
-        if output_activation == "auto":
-            output_activation = "sigmoid" if unit else "linear"
-        if loss == "auto":
-            loss = "binary_cross_entropy" if unit and output_activation == "sigmoid" else (
-                "squared_error")
-    if loss == "binary_cross_entropy":
-        if output_activation != "sigmoid":
-            raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
-        for source in sources:
-            if source is not None:
-                check_unit_interval(source)
-    return output_activation, loss
 
 
 class ConvolutionalAutoencoder(SaveMixin, ReconstructionScoresMixin,
@@ -225,7 +203,7 @@ class ConvolutionalAutoencoder(SaveMixin, ReconstructionScoresMixin,
         train_data, valid_data = self._training_sources(X, seed, device)
         self._check_params()
         self.image_shape_ = resolve_image_shape(self.image_shape, self.n_features_in_)
-        self.output_activation_, self.loss_ = unit_interval_objective(
+        self.output_activation_, self.loss_ = output_and_loss(
             self.output_activation, self.loss, (train_data, valid_data))
         corruption = make_corruption(self.noise, self.noise_level, train_data)
         module = self._new_module()

@@ -26,7 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import distributed, modules
-from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
+from ._base import TorchEstimatorMixin, output_and_loss, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
 from .autoencoder import Penalties
 from .convnet import ConvNetwork
@@ -273,7 +273,8 @@ validation_fraction, patience, random_state, device, verbose
                              "untrained.")
         seed = seed_from(self.random_state)
         data = torch.tensor(X, dtype=torch.float32, device=resolve_device(self.device))
-        self.output_activation_, self.loss_ = self._output_and_loss(data)
+        self.output_activation_, self.loss_ = output_and_loss(
+            self.output_activation, self.loss, (TensorRows(data),))
         module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(data.device)
@@ -286,21 +287,6 @@ validation_fraction, patience, random_state, device, verbose
             self._fine_tune(fine_tuning_objective(self.output_activation_, self.loss_),
                             (data,), seed)
         return self
-
-    def _output_and_loss(self, data: torch.Tensor) -> tuple[str, str]:
-        """The output activation and loss to train with, ``auto`` resolved (checked)."""
-        output, loss = self.output_activation, self.loss
-        if "auto" in (output, loss):
-            auto_output, auto_loss = first_layer_objective(data)
-            output = auto_output if output == "auto" else output
-            loss = loss if loss != "auto" else (
-                auto_loss if output == "sigmoid" else "squared_error")
-        if loss == "binary_cross_entropy":
-            if output != "sigmoid":
-                raise ValueError("loss='binary_cross_entropy' needs output_activation="
-                                 "'sigmoid'.")
-            check_unit_interval(TensorRows(data))
-        return output, loss
 
     def transform(self, X):
         """The innermost code of each row."""

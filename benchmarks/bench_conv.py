@@ -31,10 +31,12 @@ N_LABELED = 500
 #: epochs: 0.945; code size 8 or 4: lower; masking noise or a code density: lower).
 DETECTOR_MODEL = ConvolutionalAutoencoder(IMAGE, code_size=30, max_epochs=60,
                                           early_stopping=False, random_state=0)
-#: The classifier with a convolutional first stage.
+#: The classifier with a convolutional first stage (consistency weight 3, the dense
+#: default: 5.7%; input dropout 0.3: 5.7%; hidden dropout 0.3 and 60 autoencoder epochs: 6.9%).
 CONV_CLASSIFIER = DeepClassifier(
     hidden_layer_sizes=(256,),
     encoder=ConvolutionalAutoencoder(IMAGE, code_size=64, max_epochs=30),
+    consistency=10.0,
     random_state=0,
 )
 GOALS = {"ratio": 0.35, "auc": 0.98, "error": 0.05, "seconds": 120}
@@ -111,8 +113,8 @@ def classification(X, y, X_test, y_test) -> tuple[list[str], dict]:
         "(autoencoder, dense layer, fine-tuning) |",
         "| --- | ---: | ---: | ---: | ---: |",
         f"| DeepClassifier((256,), encoder=ConvolutionalAutoencoder((1, 28, 28), "
-        f"code_size=64, max_epochs=30)) | {100 * error:.1f}% | {wall:.0f} s | {cpu:.0f} s | "
-        f"{', '.join(map(str, epochs))}, {model.n_epochs_} |",
+        f"code_size=64, max_epochs=30), consistency=10) | {100 * error:.1f}% | "
+        f"{wall:.0f} s | {cpu:.0f} s | {', '.join(map(str, epochs))}, {model.n_epochs_} |",
     ]
     return lines, {"error": error}
 

@@ -82,7 +82,11 @@ class ConvolutionalAutoencoder(SaveMixin, ReconstructionScoresMixin,
     (32, 64) with 5×5 kernels, Adam at 2e-3 in batches of 32, early stopping: 0.34× (about
     35 epochs, 50 s of one CPU core). With 3×3 kernels: 0.38× (40 epochs); batches of 64:
     0.36×; masking noise 0.1: no gain; three convolutions (32, 64, 128) with 3×3 kernels:
-    0.35× after 60 epochs (2.5× the time); (16, 32): 0.39×.
+    0.35× after 60 epochs (2.5× the time); (16, 32): 0.39×. As the model of
+    :class:`deepae.ReconstructionOutlierDetector` in one-class MNIST-5k (60 epochs without
+    early stopping) its mean ROC-AUC is 0.961, short of the default dense detector's 0.966
+    (30 epochs: 0.945; code size 8: 0.927; masking noise 0.5: 0.930; with the code
+    density: 0.919): convolutions rebuild the strokes of the other digits too.
 
     Parameters
     ----------

@@ -502,7 +502,11 @@ default="denoising"
         a copy of it is fitted on all rows of ``X`` (labeled or not; on this estimator's
         ``device``, seeded from ``random_state`` when it has none), its encoder becomes the
         network's first stage, and the dense layers are pretrained on its codes; then the
-        whole network is fine-tuned. ``None``: a dense network on the raw features.
+        whole network is fine-tuned. ``None``: a dense network on the raw features. On
+        MNIST-5k with 500 labels (+3,500 unlabeled, seed 0), ``hidden_layer_sizes=(256,)``
+        and ``ConvolutionalAutoencoder((1, 28, 28), code_size=64, max_epochs=30)``: 4.6%
+        test error with ``consistency=10`` (5.7% with 3; the dense (500, 500) default:
+        7.3% over seeds 0–2); see ``benchmarks/results.md``.
     optimizer, learning_rate, weight_decay, batch_size, max_epochs, early_stopping, \
 validation_fraction, random_state, device, verbose
         As for :class:`deepae.Autoencoder`; they drive fine-tuning (and pretraining, except

@@ -52,7 +52,13 @@ def fit_loader(data, rank, directory):
     model = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0)
     model.fit(loader)
     vae = deepae.VariationalAutoencoder(**VAE_PARAMS).fit(vae_shard(data["X"], rank))
+    centered = DataLoader(TensorDataset((shard[:144] - 1000.0) / 3.0), batch_size=8,
+                          shuffle=False)
+    conv = deepae.ConvolutionalAutoencoder((1, 2, 5), code_size=3, channels=(4,), max_epochs=3,
+                                           learning_rate=1e-2, random_state=0).fit(centered)
     return {"components": model.components_, "decoder": model.decoder_intercept_,
+            "conv.weights": np.concatenate([p.detach().numpy().ravel()
+                                            for p in conv.module_.parameters()]),
             **{f"vae.{name}": value.numpy() for name, value in vae.module_.state_dict().items()}}
 
 

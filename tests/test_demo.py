@@ -55,8 +55,8 @@ def test_report_references_only_files_it_wrote(quick_run):
     assert set(references) == {
         "learning_curves.png", "filters_autoencoder.png", "filters_denoising.png",
         "filters_sparse.png",
-        "denoising.png", "error_vs_components.png", "codes_2d.png", "outliers.png",
-        "vae_samples.png"}
+        "denoising.png", "error_vs_components.png", "codes_2d.png", "convolutional.png",
+        "outliers.png", "vae_samples.png"}
     for reference in references:
         path = out / reference
         assert path.is_file(), reference

@@ -81,15 +81,23 @@ def loader_results(tmp_path_factory):
     return run_ranks("loader", tmp_path_factory.mktemp("loader"))
 
 
+def single_process_loader(centered: bool = False) -> DataLoader:
+    """Rank r trains on rows r, r+2, ... in batches of 8: together, the 16 consecutive rows
+    that one process sees in its batches of 16. ``centered``: the first 288 rows (18 full
+    batches: no uneven last batch, whose two means differ from the mean over all its rows)
+    of ``(X − 1000) / 3``."""
+    rows = torch.as_tensor(X, dtype=torch.float32)
+    if centered:
+        rows = (rows[:288] - 1000.0) / 3.0
+    return DataLoader(TensorDataset(rows), batch_size=16)
+
+
 def test_ddp_training_equals_one_process_with_the_same_global_batch(loader_results):
-    ranks = loader_results
-    # Rank r trains on rows r, r+2, ... in batches of 8: together, the 16 consecutive rows
-    # that one process sees in its batches of 16.
-    loader = DataLoader(TensorDataset(torch.as_tensor(X, dtype=torch.float32)), batch_size=16)
+    loader = single_process_loader()
     single = deepae.Autoencoder(5, max_epochs=3, learning_rate=1e-2, random_state=0).fit(loader)
     assert not np.allclose(single.components_, deepae.Autoencoder(
         5, max_epochs=1, learning_rate=1e-2, random_state=0).fit(loader).components_)
-    for result in ranks:
+    for result in loader_results:
         np.testing.assert_allclose(result["components"], single.components_, atol=2e-5)
         np.testing.assert_allclose(result["decoder"], single.decoder_intercept_, atol=2e-5)
 
@@ -116,6 +124,19 @@ def test_ddp_vae_equals_one_process_averaging_the_two_ranks_losses(loader_result
         for name, value in module.state_dict().items():
             np.testing.assert_allclose(result[f"vae.{name}"], value.detach().numpy(),
                                        atol=2e-5, err_msg=name)
+
+
+def test_ddp_convolutional_training_equals_one_process(loader_results):
+    params = dict(code_size=3, channels=(4,), learning_rate=1e-2, random_state=0)
+    single = deepae.ConvolutionalAutoencoder((1, 2, 5), max_epochs=3, **params).fit(
+        single_process_loader(centered=True))
+    weights = np.concatenate([p.detach().numpy().ravel() for p in single.module_.parameters()])
+    shorter = deepae.ConvolutionalAutoencoder((1, 2, 5), max_epochs=1, **params).fit(
+        single_process_loader(centered=True))
+    assert not np.allclose(weights, np.concatenate(
+        [p.detach().numpy().ravel() for p in shorter.module_.parameters()]), atol=1e-3)
+    for result in loader_results:
+        np.testing.assert_allclose(result["conv.weights"], weights, atol=2e-5)
 
 
 def test_every_rank_ends_with_the_same_deep_models(tmp_path):

@@ -51,6 +51,12 @@ MODELS = {
                                                       n_importance_samples=7, **FAST),
     "detector-vae": lambda: deepae.ReconstructionOutlierDetector(
         deepae.VariationalAutoencoder(code_size=3, hidden_size=8, **FAST)),
+    # digits: 1×8×8 images, sigmoid output; random rows: 1×1×10 strips, linear output
+    "conv": lambda: deepae.ConvolutionalAutoencoder(code_size=4, channels=(3, 5), **FAST),
+    "detector-conv": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.ConvolutionalAutoencoder(code_size=4, channels=(3,), **FAST)),
+    "classifier-conv": lambda: deepae.DeepClassifier(
+        encoder=deepae.ConvolutionalAutoencoder(code_size=4, channels=(3,), **FAST), **DEEP),
 }
 #: ONNX output -> the deepae method it must equal.
 METHODS = {"transform": "transform", "reconstruction_error": "reconstruction_error",
@@ -60,7 +66,7 @@ METHODS = {"transform": "transform", "reconstruction_error": "reconstruction_err
 
 def fitted(name, X, y):
     model = MODELS[name]()
-    if name == "classifier":
+    if name.startswith("classifier"):
         return model.fit(X, (y > np.median(y)).astype(int) if y.dtype.kind == "f" else y)
     if name == "regressor-2d":
         return model.fit(X, np.column_stack([y, 1000 - 3 * y]))

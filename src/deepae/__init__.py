@@ -21,6 +21,7 @@ _HOMES = {
     "ReconstructionOutlierDetector": "outliers",
     "RBM": "rbm",
     "VariationalAutoencoder": "vae",
+    "ConvolutionalAutoencoder": "convolutional",
     "load": "persistence",
     "report": "model_report",
 }
@@ -29,6 +30,7 @@ __all__ = [
     "PCA",
     "RBM",
     "Autoencoder",
+    "ConvolutionalAutoencoder",
     "DeepClassifier",
     "DeepRegressor",
     "DenoisingAutoencoder",

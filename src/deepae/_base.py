@@ -59,6 +59,27 @@ def check_unit_interval(data) -> None:
         raise ValueError("loss='binary_cross_entropy' needs data in [0, 1].")
 
 
+def output_and_loss(output_activation: str, loss: str, sources) -> tuple[str, str]:
+    """The output activation and loss to train with, ``auto`` resolved: a sigmoid output
+    with binary cross-entropy when all the training ``sources`` lie in ``[0, 1]``, else a
+    linear output with squared error (checked: cross-entropy needs a sigmoid and [0, 1])."""
+    if "auto" in (output_activation, loss):
+        ranges = [feature_range(s) for s in sources if s is not None]
+        unit = all(low.min() >= 0 and high.max() <= 1 for low, high in ranges)
+        if output_activation == "auto":
+            output_activation = "sigmoid" if unit else "linear"
+        if loss == "auto":
+            loss = "binary_cross_entropy" if unit and output_activation == "sigmoid" else (
+                "squared_error")
+    if loss == "binary_cross_entropy":
+        if output_activation != "sigmoid":
+            raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
+        for source in sources:
+            if source is not None:
+                check_unit_interval(source)
+    return output_activation, loss
+
+
 def split_indices(
     n_samples: int, fraction: float, seed: int, stratify: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -41,6 +41,7 @@ MODELS = {
     "outliers": "ReconstructionOutlierDetector",
     "rbm": "RBM",
     "vae": "VariationalAutoencoder",
+    "conv": "ConvolutionalAutoencoder",
 }
 DATA_SUFFIXES = (".npy", ".npz", ".csv")
 OUTPUT_SUFFIXES = (".npy", ".csv")
@@ -83,11 +84,25 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _dimensions(text: str) -> tuple[int, ...]:
+    """The numbers of ``AxBxC``; empty when the text is not of that form."""
+    parts = [part.strip() for part in text.lower().split("x")]
+    return tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else ()
+
+
 def _image_shape(text: str) -> tuple[int, int]:
-    height, sep, width = text.lower().partition("x")
-    if not (sep and height.strip().isdigit() and width.strip().isdigit()):
+    shape = _dimensions(text)
+    if len(shape) != 2:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: give HEIGHTxWIDTH, e.g. 8x8")
-    return int(height), int(width)
+    return shape
+
+
+def _channels_image_shape(text: str) -> tuple[int, int, int]:
+    shape = _dimensions(text)
+    if len(shape) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give CHANNELSxHEIGHTxWIDTH "
+                                         "(e.g. 1x28x28) or HEIGHTxWIDTH")
+    return shape if len(shape) == 3 else (1, *shape)
 
 
 def _optional_name(text: str):
@@ -128,6 +143,9 @@ PARAM_OPTIONS = [
     ("--svd-solver", "svd_solver", {"help": "auto, covariance_eigh, randomized, gram or full "
                                     "(pca, linear)"}),
     ("--hidden-size", "hidden_size", {"type": int, "help": "code size (autoencoder, denoising)"}),
+    ("--image-shape", "image_shape",
+     {"type": _channels_image_shape, "metavar": "CxHxW", "help": "rows are images of C "
+      "channels of H×W pixels, e.g. 1x28x28 (conv)"}),
     ("--hidden-layer-sizes", "hidden_layer_sizes",
      {"type": _sizes, "metavar": "N,N,...", "help": "layer sizes, e.g. 64,32 (stacked, "
       "classifier, regressor)"}),

@@ -158,8 +158,10 @@ def contractive_penalty(code: torch.Tensor, weight: torch.Tensor, activation: st
 
 
 def glorot_(weight: torch.Tensor, activation: str, generator: torch.Generator | None) -> None:
-    """Glorot-uniform initialization in place (×4 for sigmoid units)."""
-    fan_out, fan_in = weight.shape
+    """Glorot-uniform initialization in place (×4 for sigmoid units); a convolution's fans
+    count the kernel's positions."""
+    receptive = math.prod(weight.shape[2:])
+    fan_out, fan_in = weight.shape[0] * receptive, weight.shape[1] * receptive
     bound = math.sqrt(6.0 / (fan_in + fan_out)) * (4.0 if activation == "sigmoid" else 1.0)
     nn.init.uniform_(weight, -bound, bound, generator=generator)
 

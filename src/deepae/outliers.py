@@ -148,8 +148,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     model : estimator or None, default=None
         Any deepae model with ``reconstruction_error`` (``PCA``, ``LinearAutoencoder``,
         ``Autoencoder``, ``DenoisingAutoencoder``, ``StackedAutoencoder``,
-        ``VariationalAutoencoder``); it is cloned at fit. ``None`` uses
-        :func:`default_model`.
+        ``ConvolutionalAutoencoder``, ``VariationalAutoencoder``); it is cloned at
+        fit. ``None`` uses :func:`default_model`.
     contamination : float, default=0.1
         Expected fraction of outliers in the training data, in ``(0, 0.5]``; it sets
         ``offset_`` (and so :meth:`predict`), not the scores.

@@ -107,6 +107,7 @@ ESTIMATOR_CLASSES = (
     "ReconstructionOutlierDetector",
     "RBM",
     "VariationalAutoencoder",
+    "ConvolutionalAutoencoder",
 )
 #: The deepae modules the classes of :data:`ESTIMATOR_CLASSES` are looked up in, in order.
 _CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers")
@@ -119,7 +120,8 @@ MAX_SIZE = 2**24
 MAX_LAYERS = 64
 #: The parameters and fitted attributes that are sizes (of layers, codes, inputs, outputs).
 SIZE_NAMES = ("hidden_size", "code_size", "hidden_layer_sizes", "n_components", "n_components_",
-              "n_features_in_", "n_outputs_")
+              "n_features_in_", "n_outputs_", "image_shape", "image_shape_", "channels",
+              "kernel_size")
 #: The most bytes a string array (``$ndarray``) of a configuration may take.
 MAX_TEXT_BYTES = 4 * modelfile.MAX_HEADER_BYTES
 _SCALAR_DTYPE = re.compile(r"[<>|=]?[biufUS]\d+")
@@ -648,13 +650,16 @@ def _build_module(estimator, attribute: str, index, saved: _PendingModule, where
     new_module = getattr(estimator, "_new_module", None)
     if new_module is None:
         raise _FormatError(f"{where}: {type(estimator).__name__} cannot rebuild torch modules")
-    with torch.device("meta"):
-        if attribute == _MODULE_ATTRIBUTE and index is None:
-            module = new_module()
-        elif index is None:
-            module = new_module(attribute)
-        else:
-            module = new_module(attribute, index)
+    try:
+        with torch.device("meta"):
+            if attribute == _MODULE_ATTRIBUTE and index is None:
+                module = new_module()
+            elif index is None:
+                module = new_module(attribute)
+            else:
+                module = new_module(attribute, index)
+    except (ValueError, TypeError) as error:  # a configuration the estimator refuses
+        raise _FormatError(f"{where}: {error}") from None
     if not isinstance(module, nn.Module):
         raise _FormatError(f"{where}: _new_module did not return a torch module")
     dtypes = {t.dtype for t in saved.state.values() if t.is_floating_point()}

@@ -63,7 +63,7 @@ def test_report_references_only_files_it_wrote(quick_run):
         assert path.resolve().parent == out.resolve()
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {p.name for p in out.glob("*.png")} == set(references)
-    assert page.count("<h2>") == 6
+    assert page.count("<h2>") == 7
 
 
 def test_residual_curve_matches_models_of_each_size():

@@ -92,12 +92,12 @@ def run() -> str:
         "Goals: `--version`, `--help`, `info` ≤ 0.3 s; `fit pca` ≤ 2.5 s; `fit outliers` "
         "≤ 3.5 s. What remains in the fits is importing torch (≈1.4 s here) and scikit-learn "
         "(≈1.1 s, of which scipy.stats 0.5 s and pandas 0.25 s, the latter only where pandas "
-        "is installed), and for `fit outliers` torch's one-time import of `torch._dynamo` "
-        "(≈1.3 s): torch 2.13 marks `Optimizer.add_param_group` and `zero_grad` with "
-        "`torch._disable_dynamo`, and every optimizer's `step` imports `torch._dynamo` for a "
-        "graph break, so the first optimizer of a process imports it whatever its options "
-        "(`fused=True` is not the cause; `fused=False, foreach=False` imports it too). Only "
-        "replacing `torch.optim` would avoid it, so deepae keeps torch's optimizers.",
+        "is installed). torch 2.13's optimizers import `torch._dynamo` (≈1 s) on their first "
+        "`add_param_group`, `zero_grad` and `step`, only to keep those methods out of "
+        "`torch.compile` graphs; deepae's `Adam` and `SGD` (`deepae.training`) are torch's "
+        "classes with those three methods unwrapped (`step` under `no_grad`, as torch's "
+        "wrapper sets it), so a fit never imports it; a test checks that they step exactly as "
+        "torch's do.",
     ])
 
 

@@ -185,8 +185,8 @@ def run() -> str:
         f"on the same float32 array in the same run: a rank-{RANK} signal plus unit noise. "
         f"Seconds, best of {ROUNDS} rounds that fit every solver in turn (a fitter whose first "
         "fit takes over 5 s runs once), each on one thread (`threadpoolctl.threadpool_limits(1)` "
-        "and `torch.set_num_threads(1)`) on a 2-core machine shared with other engineers' jobs "
-        "(load 4–7), so compare within a row. \"—\": not run (sklearn's `covariance_eigh` at "
+        "and `torch.set_num_threads(1)`) on a 2-core machine (other "
+        "jobs may share it: compare within a row). \"—\": not run (sklearn's `covariance_eigh` at "
         "d = 8,192 takes about a minute). "
         "Reproduce: `.venv/bin/python benchmarks/run.py pca_wide`.",
         "",

@@ -29,6 +29,7 @@ MODELS = {
         deepae.PCA(n_components=3)).fit(X),
     "classifier": lambda: deepae.DeepClassifier(**DEEP).fit(X, Y),
     "regressor": lambda: deepae.DeepRegressor(**DEEP).fit(X, X[:, 0]),
+    "vae": lambda: deepae.VariationalAutoencoder(code_size=2, hidden_size=8, **FAST).fit(X),
 }
 
 
@@ -77,15 +78,16 @@ def test_report_of_every_model_kind(name, tmp_path):
     if name in ("classifier", "regressor"):
         assert "Predictions" in page.headings and "Most atypical rows" not in page.headings
         return
-    histogram = "Outlier scores" if name == "detector" else "Reconstruction errors"
+    histogram = {"detector": "Outlier scores", "vae": "Likelihood bounds"}.get(
+        name, "Reconstruction errors")
     assert {histogram, "Most atypical rows", "Map of the codes"} <= set(page.headings)
     if name == "detector":  # ranked by its outlier score, residuals of the scaled columns
         Z = (X - model.mean_) / model.scale_
         residuals = np.square(Z - model.model_.inverse_transform(model.model_.transform(Z)))
         scores = -model.score_samples(X)
-    else:
+    else:  # a VAE is ranked by its negative log-likelihood bound, the others by the error
         residuals = np.square(X - model.inverse_transform(model.transform(X)))
-        scores = residuals.sum(1)
+        scores = -model.score_samples(X) if name == "vae" else residuals.sum(1)
     worst = int(np.argmax(scores))
     assert page.cells[0] == str(worst)  # the first atypical row, with its score
     assert float(page.cells[1]) == pytest.approx(scores[worst], rel=1e-3)

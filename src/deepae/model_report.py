@@ -29,6 +29,7 @@ from .figures import (
     write_page,
 )
 from .linear import PCA
+from .outliers import scores_by_likelihood
 
 N_ATYPICAL = 10  # rows in the table of atypical rows
 N_FILTERS = 32  # learned filters drawn
@@ -120,10 +121,12 @@ def model_input(model, X: np.ndarray) -> np.ndarray:
 
 def atypicality(model, X: np.ndarray) -> tuple[np.ndarray, str, float | None] | None:
     """How atypical each row is, what that number is, and the threshold (detectors): an
-    outlier detector's score, another model's reconstruction error; None for models with
-    neither."""
+    outlier detector's score, a density model's negative log-likelihood bound (nats), another
+    model's reconstruction error; None for models with none of them."""
     if is_outlier_detector(model):
         return -model.score_samples(X), "outlier score", model.threshold_
+    if scores_by_likelihood(model):
+        return -model.score_samples(X), "negative log-likelihood bound", None
     if hasattr(model, "reconstruction_error"):
         return model.reconstruction_error(X), "squared reconstruction error", None
     return None
@@ -166,7 +169,8 @@ def show_errors(model, X: np.ndarray, pictures: Path) -> Section | None:
     if threshold is not None:
         text += (f" The detector's threshold ({threshold:.4g}, set on its training data) marks "
                  f"{np.mean(values > threshold):.1%} of these rows as outliers.")
-    title = "Reconstruction errors" if threshold is None else "Outlier scores"
+    title = ("Outlier scores" if threshold is not None else "Likelihood bounds"
+             if scores_by_likelihood(model) else "Reconstruction errors")
     return Section(title, text, images=[("errors.png", f"histogram of the {label}s")])
 
 

@@ -423,6 +423,24 @@ def test_outlier_detector_options(data, tmp_path, capsys):
     assert code != 0 and "density_trim" in err
 
 
+def test_image_score_options(data, tmp_path, capsys):
+    model = tmp_path / "conv-od.deepae"
+    code, out, err = run_cli("fit", "outliers", data["npy"], "-o", model, "--base-model",
+                             "conv", "--param", "code_size=2", "--param", "channels=[2]",
+                             "--max-epochs", "1",
+                             "--residual-blur", "0.5", "--relative-error", "false", "-q",
+                             capsys=capsys)
+    assert code == 0, err
+    loaded = deepae.load(model)
+    assert (loaded.residual_blur_, loaded.relative_error_) == (0.5, False)
+    code, out, err = run_cli("fit", "outliers", data["npy"], "-o", model, "--residual-blur",
+                             "wide", capsys=capsys)
+    assert code == 2 and "auto or a number" in err
+    code, out, err = run_cli("fit", "outliers", data["npy"], "-o", model, "--residual-blur",
+                             "1", capsys=capsys)
+    assert code != 0 and "residual_blur=1.0 needs a model that reads its rows as images" in err
+
+
 def test_none_given_on_the_command_line_overrides_a_default(data, tmp_path, capsys):
     model = tmp_path / "dae.deepae"
     code, out, err = run_cli("fit", "denoising", data["npy"], "-o", model, "--noise", "none",

@@ -53,8 +53,12 @@ MODELS = {
         deepae.VariationalAutoencoder(code_size=3, hidden_size=8, **FAST)),
     # digits: 1×8×8 images, sigmoid output; random rows: 1×1×10 strips, linear output
     "conv": lambda: deepae.ConvolutionalAutoencoder(code_size=4, channels=(3, 5), **FAST),
+    # the image-aware score by default: blurred residuals, divided by the row's energy
     "detector-conv": lambda: deepae.ReconstructionOutlierDetector(
         deepae.ConvolutionalAutoencoder(code_size=4, channels=(3,), **FAST)),
+    "detector-conv-density": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.ConvolutionalAutoencoder(code_size=4, channels=(3,), **FAST),
+        code_density=True, residual_blur=1.5),
     "classifier-conv": lambda: deepae.DeepClassifier(
         encoder=deepae.ConvolutionalAutoencoder(code_size=4, channels=(3,), **FAST), **DEEP),
 }

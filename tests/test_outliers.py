@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 from sklearn.covariance import LedoitWolf
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
@@ -15,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from deepae import (
     PCA,
     Autoencoder,
+    ConvolutionalAutoencoder,
     DenoisingAutoencoder,
     LinearAutoencoder,
     StackedAutoencoder,
@@ -57,6 +59,11 @@ def fast_autoencoder(**params):
     ReconstructionOutlierDetector(PCA(n_components=1), scaling="standard", code_density=True),
     ReconstructionOutlierDetector(PCA(n_components=1), code_density=True, density_trim=0.0),
     ReconstructionOutlierDetector(code_density=True, density_trim=0.4),
+    ReconstructionOutlierDetector(ConvolutionalAutoencoder(code_size=2, channels=(2,),
+                                                           max_epochs=2, random_state=0)),
+    ReconstructionOutlierDetector(ConvolutionalAutoencoder(code_size=2, channels=(2,),
+                                                           max_epochs=2, random_state=0),
+                                  residual_blur=0.5, code_density=True),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -385,6 +392,10 @@ def test_density_trim_lowers_the_variance_the_outliers_inflate(mixed_table):
     ({"code_density": 1}, ValueError), ({"density_trim": 0.5}, ValueError),
     ({"density_trim": -0.1}, ValueError), ({"density_trim": True}, TypeError),
     ({"density_trim": "auto"}, TypeError),
+    ({"residual_blur": -1.0}, ValueError), ({"residual_blur": True}, TypeError),
+    ({"residual_blur": "wide"}, TypeError), ({"residual_blur": 1.0}, ValueError),
+    ({"relative_error": "yes"}, ValueError),
+    ({"relative_error": True, "code_density": True}, ValueError),
 ])
 def test_bad_options(params, error):
     with pytest.raises(error, match=next(iter(params))):
@@ -406,3 +417,83 @@ def test_tabular_detector_round_trip(mixed_table, tmp_path):
     loaded = deepae.load(tmp_path / "trimmed.deepae")
     assert loaded.density_trim == 0.3
     np.testing.assert_array_equal(loaded.score_samples(X), trimmed.score_samples(X))
+
+
+# --- the image-aware score of a model that reads images ------------------------------------
+
+def small_conv():
+    return ConvolutionalAutoencoder((1, 8, 8), code_size=4, channels=(4,), kernel_size=3,
+                                    max_epochs=3, random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digit_images():
+    """600 bundled 8×8 digits in [0, 1], float64, and a blank image."""
+    return np.vstack([load_digits().data[:600] / 16.0, np.zeros((1, 64))])
+
+
+def residual_images(model, X, sigma):
+    """``z − g(z)`` of each row as 8×8 images, blurred by scipy (zero outside the image)."""
+    residuals = (X - model.inverse_transform(model.transform(X))).reshape(-1, 8, 8)
+    return gaussian_filter(residuals, (0, sigma, sigma), mode="constant") if sigma else residuals
+
+
+@pytest.mark.parametrize("params, sigma, relative", [
+    ({}, 1.0, True), ({"residual_blur": 0.6, "relative_error": False}, 0.6, False),
+    ({"residual_blur": 0}, 0.0, True), ({"relative_error": False, "residual_blur": 2.5}, 2.5,
+                                        False),
+])
+def test_image_score_is_the_blurred_relative_error(digit_images, params, sigma, relative):
+    X = digit_images
+    detector = ReconstructionOutlierDetector(small_conv(), **params).fit(X)
+    assert (detector.residual_blur_, detector.relative_error_) == (sigma, relative)
+    errors = np.square(residual_images(detector.model_, X, sigma)).sum(axis=(1, 2))
+    if relative:
+        floor = 1e-6 * np.square(X).sum(axis=1).mean()
+        np.testing.assert_allclose(detector.energy_floor_, floor, rtol=1e-12)
+        errors = errors / np.maximum(np.square(X).sum(axis=1), floor)  # the blank row: floor
+    else:
+        assert detector.energy_floor_ is None
+    np.testing.assert_allclose(-detector.score_samples(X), errors, rtol=1e-9)
+    # per-feature errors stay the plain squared residuals
+    np.testing.assert_allclose(detector.reconstruction_error(X[:5], per_feature=True),
+                               np.square(residual_images(detector.model_, X[:5], 0)).reshape(
+                                   5, -1), rtol=1e-12)
+
+
+def test_image_score_with_the_code_density_blurs_its_residuals(digit_images):
+    X = digit_images[:-1]
+    detector = ReconstructionOutlierDetector(small_conv(), code_density=True,
+                                             density_trim=0).fit(X)
+    assert (detector.residual_blur_, detector.relative_error_) == (1.0, False)
+    model = detector.model_
+    residuals = np.square(residual_images(model, X, 1.0)).reshape(len(X), -1)
+    codes = model.transform(X)
+    expected = (residuals / residuals.mean(axis=0)).sum(axis=1) + (
+        LedoitWolf().fit(codes).mahalanobis(codes))
+    np.testing.assert_allclose(-detector.score_samples(X), expected, rtol=1e-7)
+
+
+def test_models_without_images_keep_the_plain_error(planted):
+    X, _ = planted
+    detector = ReconstructionOutlierDetector(PCA(3)).fit(X)
+    assert (detector.residual_blur_, detector.relative_error_) == (0.0, False)
+    np.testing.assert_allclose(-detector.score_samples(X),
+                               PCA(3).fit(X).reconstruction_error(X), rtol=1e-12)
+    relative = ReconstructionOutlierDetector(PCA(3), relative_error=True).fit(X)
+    np.testing.assert_allclose(-relative.score_samples(X),
+                               PCA(3).fit(X).reconstruction_error(X) / np.square(X).sum(1),
+                               rtol=1e-9)
+
+
+def test_image_detector_round_trip(digit_images, tmp_path):
+    import deepae
+
+    detector = ReconstructionOutlierDetector(small_conv(), residual_blur=1.5).fit(
+        digit_images)
+    detector.save(tmp_path / "conv.deepae")
+    loaded = deepae.load(tmp_path / "conv.deepae")
+    assert (loaded.residual_blur_, loaded.relative_error_) == (1.5, True)
+    assert loaded.energy_floor_ == detector.energy_floor_
+    np.testing.assert_array_equal(loaded.score_samples(digit_images),
+                                  detector.score_samples(digit_images))

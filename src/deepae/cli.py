@@ -116,6 +116,15 @@ def _auto_or_bool(text: str):
     return value
 
 
+def _auto_or_float(text: str):
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: use auto or a number") from None
+
+
 def _param(text: str) -> tuple[str, object]:
     name, sep, raw = text.partition("=")
     name = name.strip().replace("-", "_")
@@ -176,6 +185,12 @@ PARAM_OPTIONS = [
                                         "density of the codes: auto, true or false (outliers)"}),
     ("--density-trim", "density_trim", {"type": float, "help": "fraction of the training rows "
                                         "left out of the code density's fit (outliers)"}),
+    ("--residual-blur", "residual_blur", {"type": _auto_or_float, "help": "blur of the "
+                                          "residual images in pixels: auto or a number "
+                                          "(outliers with an image model)"}),
+    ("--relative-error", "relative_error", {"type": _auto_or_bool, "help": "divide the error "
+                                            "by the row's energy: auto, true or false "
+                                            "(outliers)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

@@ -143,17 +143,22 @@ class DetectorOutputs(nn.Module):
 class DetectorScore(nn.Module):
     """The outlier score of :class:`deepae.ReconstructionOutlierDetector`: the rows scaled
     (``z = (x − mean) / scale``), then the squared reconstruction error of a ``coder``
-    (``encode`` and ``decode``) — each feature's divided by its ``residual_variance``, plus the
-    squared Mahalanobis distance of the code under ``code_mean`` and ``code_precision``, when
-    these are given (the code density)."""
+    (``encode`` and ``decode``), its residual smoothed by ``blur`` first when one is given —
+    each feature's divided by its ``residual_variance``, plus the squared Mahalanobis
+    distance of the code under ``code_mean`` and ``code_precision``, when these are given
+    (the code density); or, with an ``energy_floor``, divided by the row's energy ``‖z‖²``
+    (at least ``energy_floor``: the relative error)."""
 
     def __init__(self, coder: nn.Module, mean: torch.Tensor, scale: torch.Tensor,
                  residual_variance: torch.Tensor | None = None,
                  code_mean: torch.Tensor | None = None,
-                 code_precision: torch.Tensor | None = None):
+                 code_precision: torch.Tensor | None = None,
+                 blur: nn.Module | None = None, energy_floor: float | None = None):
         super().__init__()
         self.coder = coder
+        self.blur = blur
         self.density = residual_variance is not None
+        self.energy_floor = energy_floor
         self.register_buffer("mean", mean)
         self.register_buffer("scale", scale)
         if self.density:
@@ -164,11 +169,16 @@ class DetectorScore(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.mean) / self.scale
         codes = self.coder.encode(z)
-        residuals = (self.coder.decode(codes) - z).square()
-        if not self.density:
+        residuals = self.coder.decode(codes) - z
+        if self.blur is not None:
+            residuals = self.blur(residuals)
+        residuals = residuals.square()
+        if self.density:
+            centered = codes - self.code_mean
+            return residuals @ self.weights + (centered @ self.code_precision * centered).sum(1)
+        if self.energy_floor is None:
             return residuals.sum(1)
-        centered = codes - self.code_mean
-        return residuals @ self.weights + (centered @ self.code_precision * centered).sum(1)
+        return residuals.sum(1) / z.square().sum(1).clamp_min(self.energy_floor)
 
 
 class LikelihoodScore(nn.Module):

@@ -28,6 +28,11 @@ DEFAULT_TRIM_FRACTION = 0.2
 TABULAR_CODE_DIVISOR = 3
 #: Fraction of the training rows left out when the code density is fitted.
 DEFAULT_DENSITY_TRIM = 0.2
+#: The ``"auto"`` blur (standard deviation in pixels) of the residuals of an image model.
+IMAGE_RESIDUAL_BLUR = 1.0
+#: A row's energy ``‖z‖²`` in the relative error is at least this fraction of the mean
+#: training row's.
+ENERGY_FLOOR = 1e-6
 
 
 def is_tabular(n_features: int) -> bool:
@@ -92,6 +97,12 @@ def default_model(X: np.ndarray) -> Autoencoder:
     )
 
 
+def image_shape_of(model) -> tuple[int, int, int] | None:
+    """The ``(channels, height, width)`` a fitted model reads its rows as (the
+    :class:`deepae.ConvolutionalAutoencoder`'s ``image_shape_``), or None."""
+    return getattr(model, "image_shape_", None)
+
+
 def scores_by_likelihood(model) -> bool:
     """Whether the detector scores ``model`` by its log-likelihood estimate (a density model,
     such as :class:`deepae.VariationalAutoencoder`, which gives an exportable one through
@@ -113,6 +124,12 @@ def residual_means(residuals: np.ndarray, floor: float) -> np.ndarray:
     """Mean of each column of ``residuals`` over all ranks' rows, at least ``floor``."""
     totals = distributed.all_reduce(np.append(residuals.sum(axis=0), len(residuals)))
     return np.maximum(totals[:-1] / totals[-1], floor)
+
+
+def mean_energy(X: np.ndarray) -> float:
+    """Mean of the rows' ``‖x‖²`` over all ranks' rows."""
+    totals = distributed.all_reduce(np.array([np.square(X, dtype=np.float64).sum(), len(X)]))
+    return float(totals[0] / totals[1])
 
 
 def rows_kept(scores: np.ndarray, trim: float) -> np.ndarray:
@@ -138,6 +155,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     A density model (:class:`deepae.VariationalAutoencoder`) instead scores each sample by
     minus its log-likelihood estimate (the model's ``score_samples``), which already weighs
     the reconstruction against the code's prior density; it takes no code density.
+    A model that reads its rows as images (:class:`deepae.ConvolutionalAutoencoder`) is
+    scored, by default, image-aware: each residual image ``z − g(z)`` is blurred by a
+    Gaussian of ``residual_blur`` pixels before it is squared (a missing or extra stroke
+    counts, a slight shift of an edge mostly cancels), and the sum is divided by the image's
+    energy ``‖z‖²`` (``relative_error``: a faint digit such as a ``1`` is not normal merely
+    for having few pixels to get wrong).
     ``score_samples`` is minus the score; the threshold leaves a fraction ``contamination``
     of the training samples below it, as scikit-learn's ``IsolationForest`` does. Under a
     process group each rank passes its shard; the scaling, the model, the code Gaussian and
@@ -171,6 +194,17 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         inflate the variances of exactly the features where they stand out, and so lower
         those features' weights. ``0`` fits on all rows. The default leaves out as many as
         the default model's trimmed loss.
+    residual_blur : float or "auto", default="auto"
+        Standard deviation, in pixels, of the Gaussian (truncated at 4 standard deviations,
+        zero outside the image) that smooths each channel of the residual image before it
+        is squared, for the score and the code density; ``0`` leaves the residuals as they
+        are. Needs a model that reads its rows as images (``image_shape``). ``"auto"``:
+        :data:`IMAGE_RESIDUAL_BLUR` (1 pixel) for such a model, else 0.
+    relative_error : {"auto", True, False}, default="auto"
+        Divide each row's (blurred) squared reconstruction error by the row's energy
+        ``‖z‖²`` (at least :data:`ENERGY_FLOOR` times the mean training row's). Not with the
+        code density. ``"auto"``: True for a model that reads its rows as images and has
+        no code density, else False.
 
     Attributes
     ----------
@@ -185,6 +219,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     code_precision_ : ndarray of shape (n_codes, n_codes) or None
         The Gaussian of the codes of the training rows kept by ``density_trim`` (with
         ``code_density``).
+    residual_blur_ : float
+        The blur used (``"auto"`` resolved; 0 for none).
+    relative_error_ : bool
+        Whether the scores are relative errors (``"auto"`` resolved).
+    energy_floor_ : float or None
+        With ``relative_error_``: the least energy a row's error is divided by.
     offset_ : float
         The ``100 · contamination`` percentile of the training scores;
         ``decision_function = score_samples − offset_``.
@@ -238,6 +278,15 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     (MNIST-5k 0.966, 8×8 digits 0.993). ``save(path)`` writes the fitted detector to a safe
     model file; ``deepae.load(path)`` reads it back.
 
+    The image-aware score was measured on one-class MNIST-5k (``benchmarks/bench_conv.py``;
+    ``ConvolutionalAutoencoder((1, 28, 28), code_size=16, max_epochs=60,
+    early_stopping=False)``, digits 2, 4, 8 and 9, the weakest): the plain squared error
+    0.940 mean ROC-AUC; blurred by 0.5, 1, 1.5 and 2 pixels 0.946, 0.953, 0.951, 0.945;
+    relative to ``‖z‖²`` without blur 0.959; both (1 pixel) 0.969 (1.5 pixels 0.965); an
+    SSIM residual (7-pixel windows) 0.941; the code density beside the blurred error 0.953;
+    per-pixel residual variances (as in the code density) 0.89 to 0.94. The outliers the
+    plain error missed most were ``1``s, whose few pixels every model rebuilds.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -250,12 +299,15 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto",
-                 density_trim=DEFAULT_DENSITY_TRIM):
+                 density_trim=DEFAULT_DENSITY_TRIM, residual_blur="auto",
+                 relative_error="auto"):
         self.model = model
         self.contamination = contamination
         self.scaling = scaling
         self.code_density = code_density
         self.density_trim = density_trim
+        self.residual_blur = residual_blur
+        self.relative_error = relative_error
 
     def fit(self, X, y=None) -> "ReconstructionOutlierDetector":
         """Scale ``X``, fit a copy of the model on it, fit the code Gaussian, and set the
@@ -281,10 +333,17 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         Z = self._scaled(X)
         model = default_model(Z) if self.model is None else clone(self.model)
         self.model_ = model.fit(Z)
+        images = image_shape_of(self.model_) is not None
+        self.residual_blur_ = float(self.residual_blur if self.residual_blur != "auto"
+                                    else IMAGE_RESIDUAL_BLUR if images else 0.0)
         self.residual_variance_ = self.code_mean_ = self.code_precision_ = None
-        if self.code_density is True or (self.code_density == "auto" and tabular
-                                         and not scores_by_likelihood(model)):
+        density = self.code_density is True or (self.code_density == "auto" and tabular
+                                                and not scores_by_likelihood(model))
+        if density:
             self._fit_code_density(Z)
+        self.relative_error_ = bool(self.relative_error is True or (
+            self.relative_error == "auto" and images and not density))
+        self.energy_floor_ = ENERGY_FLOOR * mean_energy(Z) if self.relative_error_ else None
         self.decision_scores_ = self._outlier_scores(Z)
         all_scores = np.concatenate(distributed.gather_objects(self.decision_scores_))
         self.offset_ = float(np.percentile(-all_scores, 100.0 * self.contamination))
@@ -317,6 +376,26 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         if self.code_density is True and scores_by_likelihood(model):
             raise ValueError(f"code_density=True needs a model scored by its reconstruction "
                              f"error; {type(model).__name__} is scored by its likelihood.")
+        self._check_image_options(model)
+
+    def _check_image_options(self, model) -> None:
+        """Check ``residual_blur`` and ``relative_error`` against each other and the model."""
+        if not (isinstance(self.residual_blur, str) and self.residual_blur == "auto"):
+            if isinstance(self.residual_blur, bool):
+                raise TypeError("residual_blur must be 'auto' or a float ≥ 0, got a bool.")
+            check_scalar(self.residual_blur, "residual_blur", numbers.Real, min_val=0)
+            if self.residual_blur > 0 and not hasattr(model, "image_shape"):
+                raise ValueError(f"residual_blur={self.residual_blur} needs a model that reads "
+                                 f"its rows as images (ConvolutionalAutoencoder), got "
+                                 f"{type(model).__name__}.")
+        if not (self.relative_error is True or self.relative_error is False
+                or isinstance(self.relative_error, str) and self.relative_error == "auto"):
+            raise ValueError(f"relative_error must be 'auto', True or False, got "
+                             f"{self.relative_error!r}.")
+        if self.relative_error is True and (self.code_density is True
+                                            or scores_by_likelihood(model)):
+            raise ValueError("relative_error=True needs a score by the reconstruction error "
+                             "alone (no code density, no likelihood).")
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
@@ -330,7 +409,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         the training data do not inflate them. A variance is at least 1e-6 of the mean
         column variance, so that a feature the model rebuilds exactly (a constant column)
         still gives finite scores."""
-        residuals, codes = self._residuals_and_codes(Z)
+        residuals, codes = self._residuals_and_codes(Z, blurred=True)
         floor = 1e-6 * max(float(np.mean(np.var(Z, axis=0))), np.finfo(np.float32).tiny)
         variance = residual_means(residuals, floor)
         if self.density_trim > 0:
@@ -346,17 +425,36 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """Outlier scores (higher is more abnormal) of scaled rows."""
         if scores_by_likelihood(self.model_):
             return -self.model_.score_samples(Z)
-        if self.code_mean_ is None:
+        if self.code_mean_ is None and not (self.residual_blur_ or self.relative_error_):
             return self.model_.reconstruction_error(Z)
-        residuals, codes = self._residuals_and_codes(Z)
+        residuals, codes = self._residuals_and_codes(Z, blurred=True)
+        if self.code_mean_ is None:
+            errors = residuals.sum(axis=1)
+            if not self.relative_error_:
+                return errors
+            return errors / np.maximum(np.square(Z).sum(axis=1), self.energy_floor_)
         codes = np.asarray(codes, dtype=np.float64) - self.code_mean_
         distances = np.einsum("ij,jk,ik->i", codes, self.code_precision_, codes)
         return residuals @ (1 / self.residual_variance_) + distances
 
-    def _residuals_and_codes(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Squared residuals ``(z − g(z))²`` and codes of scaled rows (one encoding pass)."""
+    def _residuals_and_codes(self, Z: np.ndarray, blurred: bool = False
+                             ) -> tuple[np.ndarray, np.ndarray]:
+        """Squared residuals ``(z − g(z))²`` and codes of scaled rows (one encoding pass);
+        ``blurred``: the residuals smoothed by ``residual_blur_`` first."""
         codes = self.model_.transform(Z)
-        return np.square(Z - self.model_.inverse_transform(codes)), codes
+        residuals = Z - self.model_.inverse_transform(codes)
+        if blurred and self.residual_blur_ > 0:
+            import torch
+
+            with torch.inference_mode():
+                residuals = self._blur()(torch.from_numpy(residuals)).numpy()
+        return np.square(residuals), codes
+
+    def _blur(self):
+        """The :class:`deepae.convnet.GaussianBlur` of the residuals."""
+        from .convnet import GaussianBlur
+
+        return GaussianBlur(image_shape_of(self.model_), self.residual_blur_)
 
     def _check_loaded_state(self) -> None:
         """Raise a ValueError unless the model and the scaling read as many features as the
@@ -408,7 +506,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         tensors = [None if a is None else torch.tensor(np.asarray(a), dtype=torch.float32)
                    for a in (self.mean_, self.scale_, self.residual_variance_,
                              self.code_mean_, self.code_precision_)]
-        return DetectorOutputs(DetectorScore(self.model_._coder(), *tensors), self.offset_)
+        blur = self._blur() if self.residual_blur_ > 0 else None
+        return DetectorOutputs(DetectorScore(self.model_._coder(), *tensors, blur=blur,
+                                             energy_floor=self.energy_floor_), self.offset_)
 
     def score_samples(self, X) -> np.ndarray:
         """Minus the outlier score: higher means more normal."""

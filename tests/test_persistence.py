@@ -541,6 +541,8 @@ def crafted_files(tmp_path) -> dict:
     stacked = deepae.StackedAutoencoder((4, 2), max_epochs=1, pretrain_epochs=1,
                                         random_state=0, device="cpu").fit(X)
     detector = deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=2)).fit(X)
+    image_detector = deepae.ReconstructionOutlierDetector(deepae.ConvolutionalAutoencoder(
+        code_size=2, channels=(2,), max_epochs=1, random_state=0, device="cpu")).fit(X)
     huge_text = {"$ndarray": {"dtype": "<U100000000", "shape": [4], "items": list("abcd")}}
     config = estimator_config(attributes={"a_": 1})
     files = {
@@ -567,6 +569,8 @@ def crafted_files(tmp_path) -> dict:
                        "do not fit"),
         "detector": (edited(tmp_path / "i.deepae", detector,
                             set_in("attributes", "n_features_in_", 5_000_000)), "reads 6"),
+        "blur": (edited(tmp_path / "o.deepae", image_detector,
+                        set_in("attributes", "residual_blur_", 1e9)), "not a blur"),
         "huge string array": (forge(tmp_path / "j.deepae", estimator_config(
             attributes={"a_": huge_text})), "more than"),
         "nested": (forge(tmp_path / "k.deepae", estimator_config(attributes={"a_": (

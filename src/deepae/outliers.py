@@ -458,7 +458,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def _check_loaded_state(self) -> None:
         """Raise a ValueError unless the model and the scaling read as many features as the
-        detector (:func:`deepae.load` calls it)."""
+        detector, and the blur is no wider than the model's images, so that scoring stays
+        bounded (:func:`deepae.load` calls it)."""
         n = self.n_features_in_
         n_model = getattr(getattr(self, "model_", None), "n_features_in_", None)
         if n_model is not None and n_model != n:
@@ -468,6 +469,11 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             if value is not None and np.shape(value) != (n,):
                 raise ValueError(f"{name} has shape {np.shape(value)}, the detector reads {n} "
                                  "features")
+        image_shape = image_shape_of(getattr(self, "model_", None))
+        widest = 0 if image_shape is None else max(image_shape[1:])
+        if not 0 <= self.residual_blur_ <= widest:
+            raise ValueError(f"residual_blur_={self.residual_blur_} is not a blur of the model's "
+                             f"images (0 to {widest} pixels)")
 
     def reconstruction_error(self, X, per_feature: bool = False) -> np.ndarray:
         """Squared reconstruction errors of the rows of ``X``, in the scaled units.

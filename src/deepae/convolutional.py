@@ -83,10 +83,12 @@ class ConvolutionalAutoencoder(SaveMixin, ReconstructionScoresMixin,
     35 epochs, 50 s of one CPU core). With 3×3 kernels: 0.38× (40 epochs); batches of 64:
     0.36×; masking noise 0.1: no gain; three convolutions (32, 64, 128) with 3×3 kernels:
     0.35× after 60 epochs (2.5× the time); (16, 32): 0.39×. As the model of
-    :class:`deepae.ReconstructionOutlierDetector` in one-class MNIST-5k (60 epochs without
-    early stopping) its mean ROC-AUC is 0.961, short of the default dense detector's 0.966
-    (30 epochs: 0.945; code size 8: 0.927; masking noise 0.5: 0.930; with the code
-    density: 0.919): convolutions rebuild the strokes of the other digits too.
+    :class:`deepae.ReconstructionOutlierDetector` (which scores an image model by its
+    residual blurred by 1 pixel, relative to the image's energy) in one-class MNIST-5k,
+    ``code_size=16`` and 60 epochs without early stopping score a mean ROC-AUC of 0.981
+    (the default dense detector: 0.966); by the plain squared error the same models score
+    0.963, and code size 30 0.961: convolutions rebuild the strokes of the other digits
+    too, and the faint ``1`` best of all.
 
     Parameters
     ----------

@@ -415,12 +415,6 @@ def test_outlier_detector_options(data, tmp_path, capsys):
     assert (loaded.scaling, loaded.code_density, loaded.density_trim) == (None, True, 0.3)
     assert loaded.model_.trim_fraction == 0.1
     assert loaded.code_precision_ is not None
-    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--code-density",
-                             "maybe", capsys=capsys)
-    assert code == 2 and "auto, true or false" in err
-    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--density-trim",
-                             "0.5", capsys=capsys)
-    assert code != 0 and "density_trim" in err
 
 
 def test_image_score_options(data, tmp_path, capsys):
@@ -433,12 +427,19 @@ def test_image_score_options(data, tmp_path, capsys):
     assert code == 0, err
     loaded = deepae.load(model)
     assert (loaded.residual_blur_, loaded.relative_error_) == (0.5, False)
-    code, out, err = run_cli("fit", "outliers", data["npy"], "-o", model, "--residual-blur",
-                             "wide", capsys=capsys)
-    assert code == 2 and "auto or a number" in err
-    code, out, err = run_cli("fit", "outliers", data["npy"], "-o", model, "--residual-blur",
-                             "1", capsys=capsys)
-    assert code != 0 and "residual_blur=1.0 needs a model that reads its rows as images" in err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--code-density", "maybe", "auto, true or false"),
+    ("--density-trim", "0.5", "density_trim"),
+    ("--residual-blur", "wide", "auto or a number"),
+    ("--residual-blur", "1", "residual_blur=1.0 needs a model that reads its rows as images"),
+    ("--relative-error", "yes", "auto, true or false"),
+])
+def test_bad_outlier_detector_options(data, tmp_path, capsys, option, value, message):
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", tmp_path / "od.deepae",
+                             option, value, capsys=capsys)
+    assert code != 0 and message in err
 
 
 def test_none_given_on_the_command_line_overrides_a_default(data, tmp_path, capsys):

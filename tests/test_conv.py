@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
 from deepae import PCA, ConvolutionalAutoencoder, ReconstructionOutlierDetector, cli
-from deepae.convnet import ConvAutoencoder, ConvEncoder
+from deepae.convnet import ConvAutoencoder, ConvEncoder, GaussianBlur
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -93,6 +93,17 @@ def test_any_image_size_comes_back_to_its_size(shape, kernel_size):
     x = torch.rand(2, int(np.prod(shape)))
     assert module.encode(x).shape == (2, 4)
     assert module(x).shape == x.shape
+
+
+@pytest.mark.parametrize("shape, sigma", [((1, 28, 28), 1.0), ((3, 5, 7), 0.7),
+                                          ((2, 4, 3), 2.5), ((1, 1, 9), 0.3)])
+def test_gaussian_blur_equals_scipy(shape, sigma):
+    from scipy.ndimage import gaussian_filter
+
+    x = np.random.default_rng(0).normal(size=(4, int(np.prod(shape))))
+    got = GaussianBlur(shape, sigma)(torch.from_numpy(x)).numpy()
+    expected = gaussian_filter(x.reshape(-1, *shape), (0, 0, sigma, sigma), mode="constant")
+    np.testing.assert_allclose(got, expected.reshape(4, -1), rtol=1e-12, atol=1e-14)
 
 
 # --- the estimator -----------------------------------------------------------------------------

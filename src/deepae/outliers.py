@@ -285,7 +285,11 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     relative to ``‖z‖²`` without blur 0.959; both (1 pixel) 0.969 (1.5 pixels 0.965); an
     SSIM residual (7-pixel windows) 0.941; the code density beside the blurred error 0.953;
     per-pixel residual variances (as in the code density) 0.89 to 0.94. The outliers the
-    plain error missed most were ``1``s, whose few pixels every model rebuilds.
+    plain error missed most were ``1``s, whose few pixels every model rebuilds. Over the ten
+    digits the score rose from 0.963 to 0.981 (the model's seed 1: 0.962 to 0.981); dividing
+    by ``‖z‖₁``, ``‖g(z)‖²`` or ``‖z‖² + ‖g(z)‖²`` instead, or adding the code density,
+    moved it by at most 0.002. On the dense default model the relative error lowered
+    one-class MNIST-5k from 0.966 to 0.941, so ``"auto"`` keeps it to image models.
 
     Examples
     --------

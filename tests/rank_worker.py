@@ -95,6 +95,10 @@ def fit_deep(data, rank, directory):
                                                   density_trim=0.3).fit(X)
     out["trimmed.residual_variance"] = trimmed.residual_variance_
     out["trimmed.code_precision"] = trimmed.code_precision_
+    image = deepae.ReconstructionOutlierDetector(deepae.ConvolutionalAutoencoder(
+        (1, 2, 5), code_size=3, channels=(4,), max_epochs=2, random_state=0), scaling=None,
+        code_density=False).fit(X)
+    out["image.energy_floor"] = image.energy_floor_
     return out
 
 

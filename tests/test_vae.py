@@ -252,9 +252,33 @@ def test_command_line_fit(digits, tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), -model.score_samples(digits))
 
 
-def test_the_detector_scores_a_vae_by_its_likelihood(digits, tmp_path):
-    detector = deepae.ReconstructionOutlierDetector(VariationalAutoencoder(**FAST),
-                                                    contamination=0.05).fit(digits)
+def test_a_beta_vae_scores_the_elbo_at_beta_one(digits):
+    model = VariationalAutoencoder(**{**FAST, "decoder": "gaussian", "decoder_variance": 0.3,
+                                      "beta": 4.0}).fit(digits)
+    x = digits[:7]
+    layers = numpy_layers(model.module_)
+
+    def dense(name, h):
+        weight, bias = layers[name]
+        return h @ weight.T + bias
+
+    h = relu(dense("encoder_hidden", x))
+    mean, logvar = dense("encoder_mean", h), dense("encoder_logvar", h)
+    kl = 0.5 * np.sum(mean**2 + np.exp(logvar) - 1 - logvar, axis=1)
+    z = mean + np.exp(logvar / 2) * model.score_noise()[0].double().numpy()
+    out = dense("decoder_output", relu(dense("decoder_hidden", z)))
+    v = np.exp(model.module_.output_logvar.double().numpy())  # 0.3 in float32
+    np.testing.assert_allclose(v, 0.3, rtol=1e-6)
+    log_lik = np.sum(-0.5 * np.log(2 * np.pi * v) - (x - out) ** 2 / (2 * v), axis=1)
+    np.testing.assert_allclose(model.score_samples(x), log_lik - kl, rtol=1e-10)
+    iwae = model.set_params(n_importance_samples=50).score(digits)
+    assert model.set_params(n_importance_samples=0).score(digits) <= iwae  # still a bound
+
+
+@pytest.mark.parametrize("k", [0, 5])
+def test_the_detector_scores_a_vae_by_its_likelihood(digits, tmp_path, k):
+    detector = deepae.ReconstructionOutlierDetector(
+        VariationalAutoencoder(**FAST, n_importance_samples=k), contamination=0.05).fit(digits)
     assert detector.code_mean_ is None and (detector.scale_ == 1).all()  # images: unscaled
     np.testing.assert_array_equal(detector.score_samples(digits[:50]),
                                   detector.model_.score_samples(digits[:50]))

@@ -19,11 +19,60 @@ from deepae import VariationalAutoencoder
 from deepae.outliers import ReconstructionOutlierDetector
 
 #: The VAE of the detector: a Gaussian decoder of fixed variance 0.01 (per pixel in [0, 1]),
-#: 20 codes, 128 hidden units, 30 epochs at learning rate 3e-3, warm-up over 5 epochs.
+#: 20 codes, 128 hidden units, trained as a β-VAE (β = 4) for 30 epochs in batches of 32 at
+#: learning rate 2e-3, warm-up over 5 epochs; scored by its ELBO (β = 1).
 DETECTOR_VAE = VariationalAutoencoder(
-    code_size=20, hidden_size=128, decoder="gaussian", decoder_variance=0.01, max_epochs=30,
-    warmup_epochs=5, learning_rate=3e-3, early_stopping=False, random_state=0)
+    code_size=20, hidden_size=128, decoder="gaussian", decoder_variance=0.01, beta=4.0,
+    max_epochs=30, warmup_epochs=5, learning_rate=2e-3, batch_size=32, early_stopping=False,
+    random_state=0)
 GOALS = {"auc": 0.97}
+#: The exploratory runs behind :data:`DETECTOR_VAE` (not rerun by the benchmark).
+TRIED = [
+    "| variant (Gaussian decoder of variance 0.01, 20 codes, 128 hidden units, 30 epochs, "
+    "unless stated) | digits 2, 5, 8 | ten digits |",
+    "| --- | ---: | ---: |",
+    "| previous model: β = 1, batches of 64, learning rate 3e-3 (seeds 1, 2: 0.920, 0.925; "
+    "ten digits 0.957, 0.958) | 0.921 | 0.956 |",
+    "| its score as the importance-weighted bound, k = 10 / k = 100 | 0.915 / 0.914 | 0.953 "
+    "(k = 10) |",
+    "| its score as the ELBO averaged over 10 draws / at the code mean (ε = 0) | 0.919 / "
+    "0.913 | |",
+    "| the expected squared error alone (not a likelihood, for reference) | 0.925 | |",
+    "| Bernoulli decoder (10, 20, 32 codes) | 0.85–0.86 | |",
+    "| Bernoulli decoder on binarized pixels / continuous Bernoulli decoder | 0.866 / 0.822 "
+    "| |",
+    "| Gaussian in logit space (α = 0.05, with the Jacobian), variance 0.03–0.3 or learned "
+    "| 0.846–0.856 | |",
+    "| learned variance: one scalar / per pixel | 0.919 / 0.88 | |",
+    "| Gaussian mean through a sigmoid | 0.908 | |",
+    "| variance 0.003 / 0.05 | 0.920 / 0.911 | |",
+    "| 64 hidden units / two hidden layers (128, 64) / tied output layer / both layers tied "
+    "| 0.908 / 0.898 / 0.916 / 0.922 | |",
+    "| 256 hidden units, 32 codes, variance 0.002 (seeds 1, 2: 0.926, 0.922) / 512 hidden "
+    "units | 0.926 / 0.928 | |",
+    "| masking noise on the input, 0.1 / 0.25 | 0.906 / 0.826 | |",
+    "| β = 2 / 4 / 8 / 16 (β = 4, seeds 1, 2: 0.927, 0.926) | 0.922 / 0.925 / 0.920 / "
+    "0.915 | 0.958 (β = 4) |",
+    "| no KL warm-up / 15 warm-up epochs | 0.921 / 0.920 | |",
+    "| batches of 32, learning rate 2e-3 | 0.925 | |",
+    "| **β = 4, batches of 32, learning rate 2e-3 (kept; seeds 1, 2: 0.959, 0.957 on ten "
+    "digits)** | **0.929** | **0.959** |",
+    "| kept, scored by the importance-weighted bound k = 10 / ELBO over 10 draws / ε = 0 | "
+    "0.923 / 0.928 / 0.920 | |",
+    "| kept, with 256 hidden units / 40 codes / β = 2 / batches of 16 at 1e-3 | | 0.959 / "
+    "0.959 / 0.958 / 0.958 |",
+    "| kept, learning rate 1e-3 for 50 epochs (1.6× the time) | | 0.960 |",
+    "| kept, variance 0.005 / 0.02 | | 0.958 / 0.956 |",
+    "| kept, β = 8 at variance 0.005 / β = 16 at 0.0025 (same training, less KL in the "
+    "score; β = 16, seeds 1, 2: 0.960, 0.958) | | 0.960 / 0.960 |",
+    "| kept, tied decoder / tanh / no warm-up | 0.928 / 0.913 / 0.928 | |",
+    "| 40 codes, batches of 32 at 2e-3, free bits 0.5 nats a code / β = 4 with 0.25 "
+    "| | 0.958 / 0.959 |",
+    "| trained on the importance-weighted bound (k = 5; batches of 32 at 2e-3), scored by "
+    "the ELBO / by k = 10 (2× the time) | 0.922 / 0.919 | |",
+    "| kept, variance learned per pixel (from 0.01; floored at 0.002–0.01) / as a function "
+    "of z (floored at 0.002–0.01) | 0.926 (0.919–0.925) / 0.888–0.891 | |",
+]
 IMPORTANCE_SAMPLES = 100
 
 
@@ -73,7 +122,7 @@ def likelihood_table(split) -> list[str]:
     lines = ["| VAE | epochs | fit time | test ELBO | test IWAE (k = 100) | gap |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     models = {"defaults (Bernoulli decoder)": VariationalAutoencoder(random_state=0),
-              "the detector's (Gaussian decoder, variance 0.01)": DETECTOR_VAE}
+              "the detector's (Gaussian decoder, variance 0.01, β = 4)": DETECTOR_VAE}
     for name, model in models.items():
         start = time.perf_counter()
         model = clone(model).fit(X_train)
@@ -104,15 +153,22 @@ def run() -> str:
         "other nine digits); mean ROC-AUC over the ten digits, total time of the ten fits and "
         "scorings. The VAE detector's model: "
         "`VariationalAutoencoder(code_size=20, hidden_size=128, decoder='gaussian', "
-        "decoder_variance=0.01, max_epochs=30, warmup_epochs=5, learning_rate=3e-3, "
-        "early_stopping=False, random_state=0)`. How it was chosen (exploratory runs, mean "
-        "ROC-AUC over digits 2, 5 and 8, the hardest; 30 epochs, 128 hidden units): the "
-        "Bernoulli decoder, whose likelihood favours images with little ink, 0.85–0.86 (10, "
-        "20 or 32 codes; 0.83 with k = 10 or β = 0.25); a Gaussian decoder with learned "
-        "per-pixel variances 0.88; fixed variance 0.01: 0.921 (0.003: 0.920, 0.05: 0.911; 10 "
-        "codes 0.918, 40 codes 0.914; tanh 0.909; learning rate 1e-2 0.912, 1e-3 0.907). Over "
-        "the ten digits: 0.956; 256 hidden units 0.957, 60 epochs 0.957, β = 0.5 0.954, "
-        "k = 10 0.953.",
+        "decoder_variance=0.01, beta=4.0, max_epochs=30, warmup_epochs=5, "
+        "learning_rate=2e-3, batch_size=32, early_stopping=False, random_state=0)`, scored "
+        "by minus its ELBO (at β = 1: a lower bound of log p(x)). Training it as a β-VAE "
+        "with β = 4 is training a VAE of decoder variance 0.04, while the score keeps the "
+        "variance 0.01: the bound weighs the reconstruction more against the KL term, which "
+        "alone ranks the wrong way (outliers get broad posteriors near the prior; ROC-AUC of "
+        "the KL term 0.34). How it was chosen, in exploratory runs (mean ROC-AUC over digits "
+        "2, 5 and 8, the hardest, unless 'ten digits'; seed 0 unless stated; one seed to the "
+        "next moves a figure by up to 0.005, so over three seeds the kept model gains 0.0015 "
+        "on the ten digits, 0.9585 against 0.9570):",
+        "",
+        *TRIED,
+        "",
+        "The weakest digits lose most to the 1s: digit 8's model ranks the test 1s against "
+        "its own test 8s at a ROC-AUC of 0.59 (the default detector 0.81), digit 4's at 0.80 "
+        "(0.88); a 1 has little ink to rebuild, so its likelihood stays high.",
         "",
         *detection,
         "",

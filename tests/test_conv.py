@@ -328,3 +328,22 @@ def test_a_wrong_encoder_is_a_clear_error(digit_labels):
         deepae.DeepClassifier(encoder=PCA(5)).fit(X, y)
     with pytest.raises(ValueError, match="holds 49 pixels, but X has 64 features"):
         deepae.DeepClassifier(encoder=ConvolutionalAutoencoder((7, 7))).fit(X, y)
+
+
+def test_command_line_classifier_with_a_convolutional_first_stage(digit_labels, tmp_path):
+    X, y = digit_labels
+    np.savez(tmp_path / "data.npz", X=X[:300], y=y[:300])
+    model_file = str(tmp_path / "clf.deepae")
+    assert cli.main(["fit", "classifier", str(tmp_path / "data.npz"), "--target", "y",
+                     "-o", model_file, "--image-shape", "1x8x8", "--hidden-layer-sizes", "16",
+                     "--param", "encoder__code_size=6", "--param", "encoder__max_epochs=2",
+                     "--param", "pretrain_epochs=1", "--max-epochs", "2",
+                     "--random-state", "0", "-q"]) == 0
+    classifier = deepae.load(model_file)
+    assert classifier.encoder.get_params() == ConvolutionalAutoencoder(
+        (1, 8, 8), code_size=6, max_epochs=2).get_params()
+    assert classifier.module_.encoder.image_shape == (1, 8, 8)
+    expected = deepae.DeepClassifier(
+        (16,), encoder=ConvolutionalAutoencoder((1, 8, 8), code_size=6, max_epochs=2),
+        pretrain_epochs=1, max_epochs=2, random_state=0).fit(X[:300], y[:300])
+    np.testing.assert_array_equal(classifier.predict_proba(X), expected.predict_proba(X))

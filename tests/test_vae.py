@@ -61,11 +61,10 @@ def numpy_layers(module: VAE) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             for name, layer in module.named_children()}
 
 
-@pytest.mark.parametrize(("decoder", "variance"),
-                         [("bernoulli", None), ("gaussian", None), ("gaussian", 0.3)])
-def test_elbo_terms_match_a_hand_computation(decoder, variance):
-    module = tiny_module(decoder, variance)
-    x = np.array([[0.2, 0.9, 0.0], [1.0, 0.5, 0.3]])
+def numpy_elbo_terms(module: VAE, x: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+    """``log p(x | z)`` at ``z = μ + σ ε`` and ``KL(q(z | x) ‖ p(z))`` of each row, by numpy
+    from the module's weights (a ReLU VAE)."""
     layers = numpy_layers(module)
 
     def dense(name, h):
@@ -75,16 +74,23 @@ def test_elbo_terms_match_a_hand_computation(decoder, variance):
     h = relu(dense("encoder_hidden", x))
     mean, logvar = dense("encoder_mean", h), dense("encoder_logvar", h)
     kl = 0.5 * np.sum(mean**2 + np.exp(logvar) - 1 - logvar, axis=1)
-    eps = torch.randn(2, 2, generator=torch.Generator().manual_seed(5),
-                      dtype=torch.float64).numpy()
     z = mean + np.exp(logvar / 2) * eps
     out = dense("decoder_output", relu(dense("decoder_hidden", z)))
-    if decoder == "bernoulli":
+    if module.decoder == "bernoulli":
         p = 1 / (1 + np.exp(-out))
-        log_lik = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
-    else:
-        v = np.exp(module.output_logvar.detach().numpy())  # learned, or log(variance)
-        log_lik = np.sum(-0.5 * np.log(2 * np.pi * v) - (x - out) ** 2 / (2 * v), axis=1)
+        return np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1), kl
+    v = np.exp(module.output_logvar.detach().double().numpy())  # learned, or log(variance)
+    return np.sum(-0.5 * np.log(2 * np.pi * v) - (x - out) ** 2 / (2 * v), axis=1), kl
+
+
+@pytest.mark.parametrize(("decoder", "variance"),
+                         [("bernoulli", None), ("gaussian", None), ("gaussian", 0.3)])
+def test_elbo_terms_match_a_hand_computation(decoder, variance):
+    module = tiny_module(decoder, variance)
+    x = np.array([[0.2, 0.9, 0.0], [1.0, 0.5, 0.3]])
+    eps = torch.randn(2, 2, generator=torch.Generator().manual_seed(5),
+                      dtype=torch.float64).numpy()
+    log_lik, kl = numpy_elbo_terms(module, x, eps)
     xt = torch.as_tensor(x)
     for beta in (1.0, 0.25):
         ours = module.elbo(xt, torch.Generator().manual_seed(5), beta)
@@ -252,9 +258,21 @@ def test_command_line_fit(digits, tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), -model.score_samples(digits))
 
 
-def test_the_detector_scores_a_vae_by_its_likelihood(digits, tmp_path):
-    detector = deepae.ReconstructionOutlierDetector(VariationalAutoencoder(**FAST),
-                                                    contamination=0.05).fit(digits)
+def test_a_beta_vae_scores_the_elbo_at_beta_one(digits):
+    model = VariationalAutoencoder(**{**FAST, "decoder": "gaussian", "decoder_variance": 0.3,
+                                      "beta": 4.0}).fit(digits)
+    x = digits[:7]
+    np.testing.assert_allclose(np.exp(model.module_.output_logvar.numpy()), 0.3, rtol=1e-6)
+    log_lik, kl = numpy_elbo_terms(model.module_, x, model.score_noise()[0].double().numpy())
+    np.testing.assert_allclose(model.score_samples(x), log_lik - kl, rtol=1e-10)
+    iwae = model.set_params(n_importance_samples=50).score(digits)
+    assert model.set_params(n_importance_samples=0).score(digits) <= iwae  # still a bound
+
+
+@pytest.mark.parametrize("k", [0, 5])
+def test_the_detector_scores_a_vae_by_its_likelihood(digits, tmp_path, k):
+    detector = deepae.ReconstructionOutlierDetector(
+        VariationalAutoencoder(**FAST, n_importance_samples=k), contamination=0.05).fit(digits)
     assert detector.code_mean_ is None and (detector.scale_ == 1).all()  # images: unscaled
     np.testing.assert_array_equal(detector.score_samples(digits[:50]),
                                   detector.model_.score_samples(digits[:50]))

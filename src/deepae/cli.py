@@ -154,7 +154,8 @@ PARAM_OPTIONS = [
     ("--hidden-size", "hidden_size", {"type": int, "help": "code size (autoencoder, denoising)"}),
     ("--image-shape", "image_shape",
      {"type": _channels_image_shape, "metavar": "CxHxW", "help": "rows are images of C "
-      "channels of H×W pixels, e.g. 1x28x28 (conv)"}),
+      "channels of H×W pixels, e.g. 1x28x28 (conv; classifier and regressor: a "
+      "convolutional first stage, set further with --param encoder__NAME=VALUE)"}),
     ("--hidden-layer-sizes", "hidden_layer_sizes",
      {"type": _sizes, "metavar": "N,N,...", "help": "layer sizes, e.g. 64,32 (stacked, "
       "classifier, regressor)"}),
@@ -168,7 +169,8 @@ PARAM_OPTIONS = [
                           "help": "masking, gaussian, salt_and_pepper or none"}),
     ("--noise-level", "noise_level", {"type": float, "help": "corruption level"}),
     ("--pretraining", "pretraining", {"type": _optional_name,
-                                      "help": "denoising, autoencoder or none"}),
+                                      "help": "denoising, autoencoder, sparse, contractive, "
+                                      "rbm or none (stacked, classifier, regressor)"}),
     ("--optimizer", "optimizer", {"help": "adam or sgd"}),
     ("--learning-rate", "learning_rate", {"type": float}),
     ("--weight-decay", "weight_decay", {"type": float}),
@@ -414,6 +416,9 @@ def build_estimator(args):
     nested = estimator.get_params(deep=False).get("model")
     if hasattr(nested, "fit"):
         estimator.set_params(model=clone(nested))
+    if "image_shape" in settings and "encoder" in estimator.get_params(deep=False):
+        value, _ = settings.pop("image_shape")
+        estimator.set_params(encoder=model_class("conv")(image_shape=value))
 
     params = {}
     for name, (value, how) in settings.items():

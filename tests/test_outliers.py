@@ -497,3 +497,20 @@ def test_image_detector_round_trip(digit_images, tmp_path):
     assert loaded.energy_floor_ == detector.energy_floor_
     np.testing.assert_array_equal(loaded.score_samples(digit_images),
                                   detector.score_samples(digit_images))
+
+
+def test_a_detector_file_from_before_the_image_score_scores_the_plain_error(digit_images,
+                                                                           tmp_path):
+    import deepae
+
+    detector = ReconstructionOutlierDetector(small_conv()).fit(digit_images)
+    plain = ReconstructionOutlierDetector(small_conv(), residual_blur=0,
+                                          relative_error=False).fit(digit_images)
+    for name in ("residual_blur_", "relative_error_", "energy_floor_"):
+        delattr(detector, name)  # as a file written before these options existed
+    detector.save(tmp_path / "old.deepae")
+    loaded = deepae.load(tmp_path / "old.deepae")
+    assert (loaded.residual_blur_, loaded.relative_error_, loaded.energy_floor_) == (
+        0.0, False, None)
+    np.testing.assert_array_equal(loaded.score_samples(digit_images),
+                                  plain.score_samples(digit_images))

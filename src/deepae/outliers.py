@@ -140,6 +140,10 @@ def rows_kept(scores: np.ndarray, trim: float) -> np.ndarray:
     return scores <= all_scores[min(n_kept, len(all_scores)) - 1]
 
 
+#: The fitted image-score state of a detector scoring the plain squared error.
+PLAIN_ERROR_STATE = {"residual_blur_": 0.0, "relative_error_": False, "energy_floor_": None}
+
+
 class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector scoring each sample by how poorly a deepae model rebuilds it.
 
@@ -482,7 +486,11 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _check_loaded_state(self) -> None:
         """Raise a ValueError unless the model and the scaling read as many features as the
         detector, and the blur is no wider than the model's images, so that scoring stays
-        bounded (:func:`deepae.load` calls it)."""
+        bounded (:func:`deepae.load` calls it). Files written before ``residual_blur`` and
+        ``relative_error`` existed scored the plain error, and still do."""
+        for name, before in PLAIN_ERROR_STATE.items():
+            if not hasattr(self, name):
+                setattr(self, name, before)
         n = self.n_features_in_
         n_model = getattr(getattr(self, "model_", None), "n_features_in_", None)
         if n_model is not None and n_model != n:

@@ -299,3 +299,30 @@ def test_rbm_pretraining_initializes_the_deep_models(binary_digits):
     assert stacked.reconstruction_error(X).mean() < 0.8 * ((X - X.mean(0)) ** 2).sum(1).mean()
     with pytest.raises(ValueError, match="sigmoid, tanh or linear"):
         StackedAutoencoder((16, 4), pretraining="rbm", max_epochs=1).fit(X)
+
+
+@pytest.mark.parametrize("pretraining, resolved", [("rbm", 1e-3), ("denoising", 0.0)])
+def test_stacked_autoencoders_auto_weight_decay(binary_digits, pretraining, resolved):
+    # "auto" is 0.001 with RBM pretraining (an unrolled RBM stack overfits without it), else
+    # 0: the same fit, bit for bit, as the explicit value
+    X = binary_digits[0][:300]
+    params = dict(activation="sigmoid", pretraining=pretraining, pretrain_epochs=2,
+                  max_epochs=3, random_state=0, device="cpu")
+    auto = StackedAutoencoder((16, 4), **params).fit(X)
+    explicit = StackedAutoencoder((16, 4), weight_decay=resolved, **params).fit(X)
+    np.testing.assert_array_equal(auto.transform(X), explicit.transform(X))
+    other = StackedAutoencoder((16, 4), weight_decay=0.01, **params).fit(X)
+    assert not np.array_equal(other.transform(X), auto.transform(X))
+    with pytest.raises(ValueError, match="weight_decay"):
+        StackedAutoencoder((16, 4), weight_decay=-1.0, **params).fit(X)
+
+
+def test_cli_weight_decay_takes_auto_or_a_number(binary_digits, tmp_path):
+    X = binary_digits[0][:100]
+    np.save(tmp_path / "x.npy", X)
+    for value in ("auto", "0.001"):
+        assert cli.main(["fit", "stacked", str(tmp_path / "x.npy"), "-o",
+                         str(tmp_path / f"{value}.deepae"), "--weight-decay", value,
+                         "--param", "max_epochs=1", "--param", "pretraining=null"]) == 0
+    assert deepae.load(tmp_path / "auto.deepae").weight_decay == "auto"
+    assert deepae.load(tmp_path / "0.001.deepae").weight_decay == 0.001

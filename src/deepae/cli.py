@@ -116,6 +116,15 @@ def _auto_or_bool(text: str):
     return value
 
 
+def _auto_or_float(text: str):
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: use auto or a number") from None
+
+
 def _param(text: str) -> tuple[str, object]:
     name, sep, raw = text.partition("=")
     name = name.strip().replace("-", "_")
@@ -162,7 +171,7 @@ PARAM_OPTIONS = [
                                       "help": "denoising, autoencoder or none"}),
     ("--optimizer", "optimizer", {"help": "adam or sgd"}),
     ("--learning-rate", "learning_rate", {"type": float}),
-    ("--weight-decay", "weight_decay", {"type": float}),
+    ("--weight-decay", "weight_decay", {"type": _auto_or_float}),
     ("--batch-size", "batch_size", {"type": int}),
     ("--max-epochs", "max_epochs", {"type": int}),
     ("--patience", "patience", {"type": int}),

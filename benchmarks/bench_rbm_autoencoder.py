@@ -23,6 +23,8 @@ SEEDS = [int(s) for s in os.environ.get("DEEPAE_BENCH_SEEDS", "0,1,2").split(","
 JOBS = int(os.environ.get("DEEPAE_BENCH_JOBS", "1"))  # seeds fitted at a time
 MODELS = {
     'activation="sigmoid", pretraining="rbm"': dict(activation="sigmoid", pretraining="rbm"),
+    'activation="sigmoid", pretraining="rbm", learning_rate=0.003, patience=25':
+        dict(activation="sigmoid", pretraining="rbm", learning_rate=0.003, patience=25),
     'activation="sigmoid", pretraining=None': dict(activation="sigmoid", pretraining=None),
     'activation="sigmoid", pretraining="denoising"': dict(activation="sigmoid"),
     "defaults (ReLU, denoising)": {},

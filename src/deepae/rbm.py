@@ -122,14 +122,14 @@ class CDStep:
         gap = free_energy_gap(rbm, pre, signs, visible_gradient, rows)
         self.apply(rbm, hidden * signs, rows, visible_gradient)
         if self.persistent:
-            chain[0] = modules.draw(hidden[len(v):], rbm.hidden, generator).to(operands)
+            chain[0] = modules.draw(hidden[len(v):], rbm.hidden, generator, operands)
         return gap
 
     def affine(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``x @ weight + bias``, in the bias's type."""
         if self.operands is None:
             return torch.addmm(bias, x, weight)
-        return (x @ weight).to(bias.dtype).add_(bias)
+        return torch.add(x @ weight, bias)  # promoted to the bias's type
 
     def signs(self, n_data: int, n_negative: int, like: torch.Tensor) -> torch.Tensor:
         """The column of ``−1/n`` (data rows) and ``+1/ñ`` (particles), cached."""
@@ -146,14 +146,14 @@ class CDStep:
         """``h ~ P(h | v)`` (as the products' operand type)."""
         pre = self.affine(v, weight.t(), rbm.hidden_bias)
         mean = pre if rbm.hidden == "gaussian" else torch.sigmoid(pre)
-        return modules.draw(mean, rbm.hidden, generator).to(v.dtype)
+        return modules.draw(mean, rbm.hidden, generator, v.dtype)
 
     def draw_visible(self, rbm: modules.RBM, h: torch.Tensor, weight: torch.Tensor,
                      generator: torch.Generator) -> torch.Tensor:
         """``v ~ P(v | h)`` (as the products' operand type)."""
         pre = self.affine(h, weight, rbm.visible_bias)
         mean = pre if rbm.visible == "gaussian" else torch.sigmoid(pre)
-        return modules.draw(mean, rbm.visible, generator).to(h.dtype)
+        return modules.draw(mean, rbm.visible, generator, h.dtype)
 
     def apply(self, rbm: modules.RBM, scaled: torch.Tensor, rows: torch.Tensor,
               visible_gradient: torch.Tensor) -> None:

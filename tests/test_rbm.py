@@ -81,6 +81,28 @@ def test_in_place_cd_step_is_the_optimizers_step(binary_digits, momentum, weight
     assert not torch.equal(in_place.weight, RBMModule(64, 8).double().weight)
 
 
+@pytest.mark.parametrize("visible, hidden", [("gaussian", "bernoulli"),
+                                             ("bernoulli", "gaussian"),
+                                             ("gaussian", "gaussian")])
+def test_in_place_step_for_gaussian_units(binary_digits, visible, hidden):
+    # the free-energy gap (the history's loss) and the update from the CD statistics alone,
+    # against the autograd path, for every kind of units
+    X = torch.as_tensor(binary_digits[0][:200])
+    if visible == "gaussian":
+        X = (X - X.mean(0)) / (X.std(0) + 1)
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.01, momentum=0.5,
+                            batch_size=9, max_epochs=2, seed=0)
+    in_place = RBMModule(64, 8, visible, hidden).double()
+    by_optimizer = RBMModule(64, 8, visible, hidden).double()
+    by_optimizer.load_state_dict(in_place.state_dict())
+    fast = train(in_place, contrastive_divergence(1, True, config), (X,), config)
+    slow = train(by_optimizer, contrastive_divergence(1, True), (X,), config)
+    for ours, reference in zip(in_place.parameters(), by_optimizer.parameters(), strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose([h["train_loss"] for h in fast],
+                               [h["train_loss"] for h in slow], rtol=1e-10)
+
+
 def test_bfloat16_products_make_the_float32_step_up_to_their_rounding(binary_digits):
     # one persistent CD-1 step from the same weights and draws: bfloat16 operands (8
     # significant bits, relative rounding ≤ 2⁻⁸) change the weight update by about that much

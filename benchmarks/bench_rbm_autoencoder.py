@@ -25,8 +25,10 @@ MODELS = {
     'activation="sigmoid", pretraining="rbm"': dict(activation="sigmoid", pretraining="rbm"),
     'activation="sigmoid", pretraining="rbm", weight_decay=0':
         dict(activation="sigmoid", pretraining="rbm", weight_decay=0.0),
-    'activation="sigmoid", pretraining="rbm", learning_rate=0.003, patience=25':
-        dict(activation="sigmoid", pretraining="rbm", learning_rate=0.003, patience=25),
+    'activation="sigmoid", pretraining="rbm", pretrain_epochs=60, learning_rate=0.003, '
+    'patience=25, max_epochs=600':
+        dict(activation="sigmoid", pretraining="rbm", pretrain_epochs=60, learning_rate=0.003,
+             patience=25, max_epochs=600),
     'activation="sigmoid", pretraining=None': dict(activation="sigmoid", pretraining=None),
     'activation="sigmoid", pretraining="denoising"': dict(activation="sigmoid"),
     "defaults (ReLU, denoising)": {},

@@ -68,8 +68,8 @@ def run() -> str:
     rows = []
     for name, values in results.items():
         test, train, seconds = (np.array(column) for column in zip(*values, strict=True))
-        rows.append(f"| StackedAutoencoder((256, 64, 30), {name}) | {test.mean():.2f}× "
-                    f"({test.min():.2f}–{test.max():.2f}) | {train.mean():.2f}× | "
+        rows.append(f"| StackedAutoencoder((256, 64, 30), {name}) | {test.mean():.3f}× "
+                    f"({test.min():.3f}–{test.max():.3f}) | {train.mean():.2f}× | "
                     f"{seconds.mean():.0f} s |")
     return "\n".join([
         "## Deep autoencoder with RBM pretraining vs PCA-30 (MNIST-5k)",

@@ -176,9 +176,10 @@ default="denoising"
         Hinton & Salakhutdinov's deep autoencoders; see
         :func:`deepae.pretraining.pretrain_rbms`). On MNIST-5k a sigmoid (256, 64, 30)
         network pretrained so reached 0.60× PCA-30's test error after fine-tuning with the
-        weight decay of ``weight_decay="auto"`` (1.00× without it, 0.52× with
-        ``learning_rate=0.003, patience=25`` as well; at random init 0.79×, with denoising
-        pretraining 0.77×; the defaults 0.56×).
+        weight decay of ``weight_decay="auto"`` (1.00× without it), 0.50× with longer
+        RBM training and fine-tuning as well (``pretrain_epochs=60, learning_rate=0.003,
+        patience=25, max_epochs=600``; at random init 0.79×, with denoising pretraining
+        0.77×; the defaults 0.56×).
     noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
     noise_level : float, default=0.25
         Corruption during denoising pretraining.

@@ -176,7 +176,7 @@ default="denoising"
         Hinton & Salakhutdinov's deep autoencoders; see
         :func:`deepae.pretraining.pretrain_rbms`). On MNIST-5k a sigmoid (256, 64, 30)
         network pretrained so reached 0.60× PCA-30's test error after fine-tuning with the
-        weight decay of ``weight_decay="auto"`` (1.00× without it), 0.50× with longer
+        weight decay of ``weight_decay="auto"`` (1.00× without it), 0.495× with longer
         RBM training and fine-tuning as well (``pretrain_epochs=60, learning_rate=0.003,
         patience=25, max_epochs=600``; at random init 0.79×, with denoising pretraining
         0.77×; the defaults 0.56×).

@@ -61,16 +61,23 @@ def test_cd1_gradient_is_the_hand_computed_update():
     np.testing.assert_allclose(-rbm.visible_bias.grad.numpy(), (v0 - v1).mean(0), atol=1e-15)
 
 
-@pytest.mark.parametrize("momentum, weight_decay, persistent", [
-    (0.0, 0.0, True), (0.5, 0.01, True), (0.9, 0.0, False)])
+@pytest.mark.parametrize("momentum, weight_decay, persistent, visible, hidden", [
+    (0.0, 0.0, True, "bernoulli", "bernoulli"), (0.5, 0.01, True, "bernoulli", "bernoulli"),
+    (0.9, 0.0, False, "bernoulli", "bernoulli"), (0.5, 0.0, True, "gaussian", "bernoulli"),
+    (0.5, 0.0, True, "bernoulli", "gaussian"), (0.5, 0.0, True, "gaussian", "gaussian")])
 def test_in_place_cd_step_is_the_optimizers_step(binary_digits, momentum, weight_decay,
-                                                persistent):
+                                                persistent, visible, hidden):
     # the in-place update (no graph, no optimizer) against autograd + torch.optim.SGD on
-    # the free-energy gap: the same draws, so the same weights up to rounding
+    # the free-energy gap (the history's loss, here from the CD statistics): the same
+    # draws, so the same weights up to rounding, for every kind of units
     X = torch.as_tensor(binary_digits[0][:300])
-    config = TrainingConfig(optimizer="sgd", learning_rate=0.05, momentum=momentum,
-                            weight_decay=weight_decay, batch_size=7, max_epochs=3, seed=0)
-    in_place, by_optimizer = RBMModule(64, 8).double(), RBMModule(64, 8).double()
+    if visible == "gaussian":
+        X = (X - X.mean(0)) / (X.std(0) + 1)
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.05 if visible == hidden == "bernoulli"
+                            else 0.01, momentum=momentum, weight_decay=weight_decay,
+                            batch_size=7, max_epochs=3, seed=0)
+    in_place = RBMModule(64, 8, visible, hidden).double()
+    by_optimizer = RBMModule(64, 8, visible, hidden).double()
     by_optimizer.load_state_dict(in_place.state_dict())
     fast = train(in_place, contrastive_divergence(1, persistent, config), (X,), config)
     slow = train(by_optimizer, contrastive_divergence(1, persistent), (X,), config)
@@ -78,7 +85,38 @@ def test_in_place_cd_step_is_the_optimizers_step(binary_digits, momentum, weight
         torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose([h["train_loss"] for h in fast],
                                [h["train_loss"] for h in slow], rtol=1e-10)
-    assert not torch.equal(in_place.weight, RBMModule(64, 8).double().weight)
+    assert not torch.equal(in_place.weight, RBMModule(64, 8, visible, hidden).double().weight)
+
+
+def test_bfloat16_products_make_the_float32_step_up_to_their_rounding(binary_digits):
+    # one persistent CD-1 step from the same weights and draws: bfloat16 operands (8
+    # significant bits, relative rounding ≤ 2⁻⁸) change the weight update by about that much
+    X = torch.as_tensor(binary_digits[0][:20], dtype=torch.float32)
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, batch_size=20, max_epochs=1)
+    updates = []
+    for precision in ("float32", "bfloat16"):
+        rbm = RBMModule(64, 8)
+        rbm.reset_parameters(torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            rbm.weight.mul_(100)  # weights of a trained model's size, not the initial 0.01
+        before = rbm.weight.detach().clone()
+        step = contrastive_divergence(1, True, config, precision)
+        for _ in range(2):  # the first step starts the chains from zero hidden states
+            step(rbm, (X,), torch.Generator().manual_seed(3))
+        updates.append((rbm.weight - before).detach())
+    error = (updates[1] - updates[0]).norm() / updates[0].norm()
+    assert 0 < error < 2 ** -6, error
+
+
+def test_bfloat16_training_reaches_the_float32_pseudo_likelihood(binary_digits):
+    X, X_test = binary_digits
+    params = dict(n_components=32, learning_rate=0.05, batch_size=10, max_epochs=20,
+                  persistent=True, device="cpu")
+    scores = {precision: np.mean([RBM(**params, precision=precision, random_state=seed)
+                                  .fit(X).score_samples(X_test).mean() for seed in (0, 1)])
+              for precision in ("float32", "bfloat16")}
+    # the same tolerance as against scikit-learn (other draws: 1.5 nats of 26 gained)
+    assert abs(scores["bfloat16"] - scores["float32"]) < 1.5, scores
 
 
 def test_pseudo_likelihood_is_the_sum_over_flipped_features(binary_digits):
@@ -197,6 +235,7 @@ def test_cli_fit_is_the_library_fit(binary_digits, tmp_path, capsys):
     (dict(visible="poisson"), "visible"),
     (dict(cd_steps=0), "cd_steps"),
     (dict(learning_rate=0.0), "learning_rate"),
+    (dict(precision="float16"), "precision"),
 ])
 def test_bad_parameters_are_clear_errors(params, match):
     with pytest.raises(ValueError, match=match):
@@ -267,3 +306,30 @@ def test_rbm_pretraining_initializes_the_deep_models(binary_digits):
     assert stacked.reconstruction_error(X).mean() < 0.8 * ((X - X.mean(0)) ** 2).sum(1).mean()
     with pytest.raises(ValueError, match="sigmoid, tanh or linear"):
         StackedAutoencoder((16, 4), pretraining="rbm", max_epochs=1).fit(X)
+
+
+@pytest.mark.parametrize("pretraining, resolved", [("rbm", 1e-3), ("denoising", 0.0)])
+def test_stacked_autoencoders_auto_weight_decay(binary_digits, pretraining, resolved):
+    # "auto" is 0.001 with RBM pretraining (an unrolled RBM stack overfits without it), else
+    # 0: the same fit, bit for bit, as the explicit value
+    X = binary_digits[0][:300]
+    params = dict(activation="sigmoid", pretraining=pretraining, pretrain_epochs=2,
+                  max_epochs=3, random_state=0, device="cpu")
+    auto = StackedAutoencoder((16, 4), **params).fit(X)
+    explicit = StackedAutoencoder((16, 4), weight_decay=resolved, **params).fit(X)
+    np.testing.assert_array_equal(auto.transform(X), explicit.transform(X))
+    other = StackedAutoencoder((16, 4), weight_decay=0.01, **params).fit(X)
+    assert not np.array_equal(other.transform(X), auto.transform(X))
+    with pytest.raises(ValueError, match="weight_decay"):
+        StackedAutoencoder((16, 4), weight_decay=-1.0, **params).fit(X)
+
+
+def test_cli_weight_decay_takes_auto_or_a_number(binary_digits, tmp_path):
+    X = binary_digits[0][:100]
+    np.save(tmp_path / "x.npy", X)
+    for value in ("auto", "0.001"):
+        assert cli.main(["fit", "stacked", str(tmp_path / "x.npy"), "-o",
+                         str(tmp_path / f"{value}.deepae"), "--weight-decay", value,
+                         "--param", "max_epochs=1", "--param", "pretraining=null"]) == 0
+    assert deepae.load(tmp_path / "auto.deepae").weight_decay == "auto"
+    assert deepae.load(tmp_path / "0.001.deepae").weight_decay == 0.001

@@ -107,7 +107,7 @@ class TorchEstimatorMixin:
         check_option("optimizer", self.optimizer, OPTIMIZERS)
         check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
                      include_boundaries="neither")
-        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+        check_scalar(self._weight_decay(), "weight_decay", numbers.Real, min_val=0)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
         check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=1)
         check_scalar(self.patience, "patience", numbers.Integral, min_val=1)
@@ -116,11 +116,15 @@ class TorchEstimatorMixin:
         check_scalar(self.verbose, "verbose", numbers.Integral)
         resolve_device(self.device)
 
+    def _weight_decay(self):
+        """``weight_decay`` (estimators with an ``auto`` value resolve it here)."""
+        return self.weight_decay
+
     def _training_config(self, seed: int, description: str) -> TrainingConfig:
         return TrainingConfig(
             optimizer=self.optimizer,
             learning_rate=float(self.learning_rate),
-            weight_decay=float(self.weight_decay),
+            weight_decay=float(self._weight_decay()),
             batch_size=int(self.batch_size),
             max_epochs=int(self.max_epochs),
             patience=int(self.patience),

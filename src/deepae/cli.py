@@ -173,7 +173,7 @@ PARAM_OPTIONS = [
                                       "rbm or none (stacked, classifier, regressor)"}),
     ("--optimizer", "optimizer", {"help": "adam or sgd"}),
     ("--learning-rate", "learning_rate", {"type": float}),
-    ("--weight-decay", "weight_decay", {"type": float}),
+    ("--weight-decay", "weight_decay", {"type": _auto_or_float}),
     ("--batch-size", "batch_size", {"type": int}),
     ("--max-epochs", "max_epochs", {"type": int}),
     ("--patience", "patience", {"type": int}),

@@ -413,13 +413,15 @@ class RBM(nn.Module):
                 f"visible={self.visible}, hidden={self.hidden}")
 
 
-def draw(mean: torch.Tensor, units: str, generator: torch.Generator | None) -> torch.Tensor:
-    """A draw of units with this ``mean``: Bernoulli (0 or 1) or Gaussian of unit variance."""
+def draw(mean: torch.Tensor, units: str, generator: torch.Generator | None,
+         dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A draw of units with this ``mean``: Bernoulli (0 or 1) or Gaussian of unit variance,
+    as ``dtype`` (by default the mean's)."""
     if units == "gaussian":
-        return mean + torch.randn(mean.shape, generator=generator, device=mean.device,
-                                  dtype=mean.dtype)
+        return (mean + torch.randn(mean.shape, generator=generator, device=mean.device,
+                                   dtype=mean.dtype)).to(dtype or mean.dtype)
     return (torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            < mean).to(mean.dtype)
+            < mean).to(dtype or mean.dtype)
 
 
 class LinearCoder(nn.Module):

@@ -417,6 +417,15 @@ def test_outlier_detector_options(data, tmp_path, capsys):
     assert loaded.code_precision_ is not None
 
 
+def test_the_default_detector_takes_a_seed(data, tmp_path, capsys):
+    model = tmp_path / "od.deepae"
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--random-state", "5",
+                             "-q", capsys=capsys)
+    assert code == 0, err
+    loaded = deepae.load(model)
+    assert (loaded.random_state, loaded.model_.random_state) == (5, 5)
+
+
 def test_image_score_options(data, tmp_path, capsys):
     model = tmp_path / "conv-od.deepae"
     code, out, err = run_cli("fit", "outliers", data["npy"], "-o", model, "--base-model",

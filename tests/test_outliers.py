@@ -207,6 +207,21 @@ def test_default_model_follows_the_data():
     assert default_model(np.zeros((5, 9))).hidden_size == 3
     assert default_model(np.zeros((5, 50))).hidden_size == 16
     assert default_model(np.zeros((50, 3))).max_epochs == 300
+    assert default_model(np.zeros((50, 3))).random_state == 0
+    assert default_model(np.zeros((50, 3)), random_state=4).random_state == 4
+
+
+def test_random_state_seeds_the_default_model_only(mixed_table):
+    X, _ = mixed_table
+    seeded = ReconstructionOutlierDetector(random_state=3).fit(X)
+    assert seeded.model_.random_state == 3
+    np.testing.assert_array_equal(
+        seeded.score_samples(X), ReconstructionOutlierDetector(random_state=3).fit(X)
+        .score_samples(X))
+    assert not np.array_equal(seeded.score_samples(X),
+                              ReconstructionOutlierDetector().fit(X).score_samples(X))
+    given = ReconstructionOutlierDetector(fast_autoencoder(), random_state=3).fit(X)
+    assert given.model_.random_state == 0  # a given model keeps its own seed
 
 
 def test_default_detector_works_on_standardized_data(planted):

@@ -46,7 +46,7 @@ def epochs_for(n_samples: int, batch_size: int, steps: int, low: int, high: int)
     return int(np.clip(-(-steps // batches_per_epoch), low, high))
 
 
-def default_model(X: np.ndarray) -> Autoencoder:
+def default_model(X: np.ndarray, random_state: int | None = 0) -> Autoencoder:
     """The model that ``model=None`` stands for, given the (scaled) training data ``X``.
 
     Tabular data (at most :data:`TABULAR_MAX_FEATURES` columns): a ``d → max(2, d // 3) → d``
@@ -61,12 +61,14 @@ def default_model(X: np.ndarray) -> Autoencoder:
     Wider data (images): a tied ``d → min(64, d // 2) → d`` ReLU autoencoder trained with
     Adam (learning rate 2e-3, batches of 32) for about 200 steps; data in ``[0, 1]`` gets a
     sigmoid output trained with binary cross-entropy, any other data a linear output and
-    squared error. Both are trained on all of ``X`` (no early stopping), seed 0.
+    squared error. Both are trained on all of ``X`` (no early stopping).
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
         The validated training data (this rank's shard under a process group).
+    random_state : int or None, default=0
+        The model's seed.
 
     Returns
     -------
@@ -80,7 +82,7 @@ def default_model(X: np.ndarray) -> Autoencoder:
             hidden_size=max(2, min(64, n_features // TABULAR_CODE_DIVISOR)), activation="relu",
             tied=False, trim_fraction=DEFAULT_TRIM_FRACTION, learning_rate=3e-3, batch_size=64,
             max_epochs=epochs_for(n_samples, 64, steps=300, low=5, high=300),
-            early_stopping=False, random_state=0,
+            early_stopping=False, random_state=random_state,
         )
     low, high = distributed.all_reduce(X.min(), "min"), distributed.all_reduce(X.max(), "max")
     in_unit_interval = low >= 0 and high <= 1
@@ -93,7 +95,7 @@ def default_model(X: np.ndarray) -> Autoencoder:
         batch_size=32,
         max_epochs=epochs_for(n_samples, 32, steps=200, low=10, high=200),
         early_stopping=False,
-        random_state=0,
+        random_state=random_state,
     )
 
 
@@ -209,6 +211,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         ``‖z‖²`` (at least :data:`ENERGY_FLOOR` times the mean training row's). Not with the
         code density. ``"auto"``: True for a model that reads its rows as images and has
         no code density, else False.
+    random_state : int or None, default=0
+        Seed of the default model (``model=None``; a given model keeps its own). On
+        ADBench's classical sets the default's mean ROC-AUC is 0.800 to 0.819 over seeds
+        0 to 5 (see the notes), so compare detectors over several seeds.
 
     Attributes
     ----------
@@ -327,7 +333,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto",
                  density_trim=DEFAULT_DENSITY_TRIM, residual_blur="auto",
-                 relative_error="auto"):
+                 relative_error="auto", random_state=0):
         self.model = model
         self.contamination = contamination
         self.scaling = scaling
@@ -335,6 +341,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.density_trim = density_trim
         self.residual_blur = residual_blur
         self.relative_error = relative_error
+        self.random_state = random_state
 
     def fit(self, X, y=None) -> "ReconstructionOutlierDetector":
         """Scale ``X``, fit a copy of the model on it, fit the code Gaussian, and set the
@@ -358,7 +365,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         else:
             self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
         Z = self._scaled(X)
-        model = default_model(Z) if self.model is None else clone(self.model)
+        model = (default_model(Z, self.random_state) if self.model is None
+                 else clone(self.model))
         self.model_ = model.fit(Z)
         images = image_shape_of(self.model_) is not None
         self.residual_blur_ = float(self.residual_blur if self.residual_blur != "auto"

@@ -15,7 +15,7 @@ from ._validation import FLOAT_DTYPES, check_option
 from .corruption import NOISES, Corruption
 from .data import feature_range
 from .persistence import SaveMixin
-from .scores import ReconstructionScoresMixin
+from .scores import TrainedCoderScoresMixin
 from .training import train
 
 
@@ -92,7 +92,7 @@ class Penalties:
         return cls(float(sparsity_target), float(sparsity_weight), float(contractive_weight))
 
 
-class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
+class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOutMixin,
                   TransformerMixin,
                   TorchEstimatorMixin, BaseEstimator):
     """One-hidden-layer autoencoder ``d → d̃ → d`` trained by mini-batch gradient descent.
@@ -295,16 +295,6 @@ class Autoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesO
                 f"hidden_size={self.module_.hidden_size}."
             )
         return self._run(lambda module, z: module.decode(z), codes)
-
-    def reconstruction_error(self, X) -> np.ndarray:
-        """Per-sample squared error ``‖x − g(x)‖²`` of the (clean) input's reconstruction."""
-        check_is_fitted(self, "module_")
-        return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
-
-    def _coder(self) -> modules.Autoencoder:
-        """The trained module (``encode`` and ``decode``), for ONNX export."""
-        check_is_fitted(self, "module_")
-        return self.module_
 
     @property
     def components_(self) -> np.ndarray:

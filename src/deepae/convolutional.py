@@ -4,7 +4,6 @@ of pixels in and out."""
 import math
 import numbers
 
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_scalar
@@ -15,7 +14,7 @@ from ._base import TorchEstimatorMixin, output_and_loss, resolve_device, seed_fr
 from ._validation import FLOAT_DTYPES, check_option
 from .autoencoder import make_corruption, reconstruction_objective
 from .persistence import SaveMixin
-from .scores import ReconstructionScoresMixin
+from .scores import TrainedCoderScoresMixin
 from .training import train
 
 
@@ -64,7 +63,7 @@ def check_architecture(channels, kernel_size, code_size) -> tuple[int, ...]:
     return tuple(int(c) for c in channels)
 
 
-class ConvolutionalAutoencoder(SaveMixin, ReconstructionScoresMixin,
+class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
                                ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                                TorchEstimatorMixin, BaseEstimator):
     """Convolutional autoencoder: rows of flat pixels in and out, images inside.
@@ -258,16 +257,6 @@ class ConvolutionalAutoencoder(SaveMixin, ReconstructionScoresMixin,
             raise ValueError(f"X has {codes.shape[1]} code columns, but {type(self).__name__} "
                              f"has code_size={self.module_.encoder.code_size}.")
         return self._run(lambda module, z: module.decode(z), codes)
-
-    def reconstruction_error(self, X) -> np.ndarray:
-        """Per-sample squared error ``‖x − g(x)‖²`` of the (clean) input's reconstruction."""
-        check_is_fitted(self, "module_")
-        return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
-
-    def _coder(self) -> convnet.ConvAutoencoder:
-        """The trained module (``encode`` and ``decode``), for ONNX export."""
-        check_is_fitted(self, "module_")
-        return self.module_
 
     @property
     def _n_features_out(self):

@@ -36,7 +36,7 @@ from .data import TensorRows, feature_range
 from .export import ClassifierOutputs, RegressorOutputs
 from .persistence import SaveMixin
 from .pretraining import pretrain_layers, pretrain_rbms
-from .scores import ReconstructionScoresMixin
+from .scores import TrainedCoderScoresMixin
 from .training import train
 
 PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", "rbm", None)
@@ -133,7 +133,7 @@ class _DeepMixin(TorchEstimatorMixin):
         self.n_epochs_ = len(self.history_)
 
 
-class StackedAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
+class StackedAutoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOutMixin,
                          TransformerMixin,
                          _DeepMixin, BaseEstimator):
     """Deep autoencoder: greedy layer-wise (denoising) pretraining, then fine-tuning.
@@ -334,16 +334,6 @@ validation_fraction, patience, random_state, device, verbose
             raise ValueError(f"X has {codes.shape[1]} code columns, but the code size of "
                              f"{type(self).__name__} is {self._sizes()[-1]}.")
         return self._run(lambda module, z: module.decode(z), codes)
-
-    def reconstruction_error(self, X) -> np.ndarray:
-        """Per-sample squared error ``‖x − g(x)‖²``."""
-        check_is_fitted(self, "module_")
-        return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
-
-    def _coder(self) -> modules.DeepAutoencoder:
-        """The trained module (``encode`` and ``decode``), for ONNX export."""
-        check_is_fitted(self, "module_")
-        return self.module_
 
     @property
     def _n_features_out(self):

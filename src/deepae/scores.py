@@ -1,6 +1,7 @@
 """Scores shared by every model with a ``reconstruction_error``: higher means more typical."""
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 
 class ReconstructionScoresMixin:
@@ -20,3 +21,18 @@ class ReconstructionScoresMixin:
     def score(self, X, y=None) -> float:
         """Mean of :meth:`score_samples` (minus the mean squared reconstruction error)."""
         return float(np.mean(self.score_samples(X)))
+
+
+class TrainedCoderScoresMixin(ReconstructionScoresMixin):
+    """The scores of a gradient-trained autoencoder whose ``module_`` has ``encode`` and
+    ``decode`` (and whose ``_apply`` runs a function of the module and a batch)."""
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """Per-sample squared error ``‖x − g(x)‖²`` of the (clean) input's reconstruction."""
+        check_is_fitted(self, "module_")
+        return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
+
+    def _coder(self):
+        """The trained module (``encode`` and ``decode``), for ONNX export."""
+        check_is_fitted(self, "module_")
+        return self.module_

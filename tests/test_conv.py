@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
 from deepae import PCA, ConvolutionalAutoencoder, ReconstructionOutlierDetector, cli
-from deepae.convnet import ConvAutoencoder, ConvEncoder, GaussianBlur
+from deepae.blur import GaussianBlur
+from deepae.convnet import ConvAutoencoder, ConvEncoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -104,6 +105,19 @@ def test_gaussian_blur_equals_scipy(shape, sigma):
     got = GaussianBlur(shape, sigma)(torch.from_numpy(x)).numpy()
     expected = gaussian_filter(x.reshape(-1, *shape), (0, 0, sigma, sigma), mode="constant")
     np.testing.assert_allclose(got, expected.reshape(4, -1), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape, sigma", [((1, 6, 5), 1.0), ((2, 4, 3), 0.7)])
+def test_gaussian_blur_log_determinant_equals_numpy(shape, sigma):
+    from scipy.ndimage import gaussian_filter
+
+    n = int(np.prod(shape))
+    dense = gaussian_filter(np.eye(n).reshape(n, *shape), (0, 0, sigma, sigma),
+                            mode="constant").reshape(n, n)
+    sign, expected = np.linalg.slogdet(dense)
+    assert sign != 0
+    np.testing.assert_allclose(float(GaussianBlur(shape, sigma).log_abs_det), expected,
+                               rtol=1e-10)
 
 
 # --- the estimator -----------------------------------------------------------------------------

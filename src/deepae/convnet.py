@@ -5,13 +5,11 @@ height, width)``. The encoder is a stack of strided convolutions (stride 2, an o
 with "same" padding, so each one halves the height and width, rounding up) followed by one
 dense layer to the code; the decoder mirrors it with a dense layer and transposed
 convolutions whose output padding restores the exact image size, so any image size works.
-:class:`GaussianBlur` smooths flat rows as images (the outlier detector's image-aware residual).
 """
 
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .modules import ACTIVATIONS, FeedForward, glorot_
@@ -180,54 +178,3 @@ class ConvNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.head(self.encoder(x), generator)
-
-
-#: The blur's kernel reaches this many standard deviations (``scipy.ndimage``'s ``truncate``).
-BLUR_TRUNCATE = 4.0
-
-
-def gaussian_kernel(sigma: float) -> torch.Tensor:
-    """The normalized 1-D Gaussian of standard deviation ``sigma`` (float64), with radius
-    ``int(BLUR_TRUNCATE · sigma + 0.5)`` as in ``scipy.ndimage.gaussian_filter``."""
-    radius = int(BLUR_TRUNCATE * sigma + 0.5)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    return weights / weights.sum()
-
-
-class GaussianBlur(nn.Module):
-    """Flat rows → images ``(c, h, w)`` → each channel convolved with a 2-D Gaussian of
-    standard deviation ``sigma`` pixels (zero outside the image) → flat rows.
-
-    The same as ``scipy.ndimage.gaussian_filter(images, (0, 0, sigma, sigma),
-    mode="constant")``: separable, the kernel truncated at :data:`BLUR_TRUNCATE` standard
-    deviations.
-
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(channels, height, width)`` of each row.
-    sigma : float
-        Standard deviation in pixels, positive.
-    """
-
-    def __init__(self, image_shape: tuple[int, int, int], sigma: float):
-        super().__init__()
-        self.image_shape = tuple(image_shape)
-        self.sigma = float(sigma)
-        self.register_buffer("kernel", gaussian_kernel(self.sigma))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The blurred rows."""
-        channels, height, width = self.image_shape
-        kernel = self.kernel.to(x.dtype)
-        radius = len(kernel) // 2
-        images = x.reshape(-1, channels, height, width)
-        rows = kernel.reshape(1, 1, -1, 1).expand(channels, 1, -1, 1)
-        columns = kernel.reshape(1, 1, 1, -1).expand(channels, 1, 1, -1)
-        images = F.conv2d(images, rows, padding=(radius, 0), groups=channels)
-        images = F.conv2d(images, columns, padding=(0, radius), groups=channels)
-        return images.flatten(1)
-
-    def extra_repr(self) -> str:
-        return f"image_shape={self.image_shape}, sigma={self.sigma}"

@@ -486,8 +486,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         return np.square(residuals), codes
 
     def _blur(self):
-        """The :class:`deepae.convnet.GaussianBlur` of the residuals."""
-        from .convnet import GaussianBlur
+        """The :class:`deepae.blur.GaussianBlur` of the residuals."""
+        from .blur import GaussianBlur
 
         return GaussianBlur(image_shape_of(self.model_), self.residual_blur_)
 

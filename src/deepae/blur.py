@@ -1,0 +1,79 @@
+"""The Gaussian blur of flat rows read as images (torch only; no scikit-learn here).
+
+The outlier detector smooths its image models' residuals with it, and the variational
+autoencoder's smoothed-error Gaussian decoder measures its residuals through it. The blur is a
+linear map ``B`` of the flat rows, separable: ``B = B_h ⊗ B_w`` for each channel, ``B_h`` and
+``B_w`` banded Toeplitz matrices of the 1-D kernel (zero outside the image), so it costs two
+small matrix products per image and its log-determinant comes from two small ones.
+"""
+
+import torch
+from torch import nn
+
+#: The blur's kernel reaches this many standard deviations (``scipy.ndimage``'s ``truncate``).
+BLUR_TRUNCATE = 4.0
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """The normalized 1-D Gaussian of standard deviation ``sigma`` (float64), with radius
+    ``int(BLUR_TRUNCATE · sigma + 0.5)`` as in ``scipy.ndimage.gaussian_filter``."""
+    radius = int(BLUR_TRUNCATE * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return weights / weights.sum()
+
+
+def blur_matrix(size: int, sigma: float) -> torch.Tensor:
+    """The ``size × size`` matrix (float64) of the 1-D Gaussian blur of ``sigma`` pixels along
+    an axis of ``size`` pixels, zero outside: entry ``(i, j)`` is the kernel's weight at
+    offset ``j − i`` (0 beyond its radius)."""
+    kernel = gaussian_kernel(sigma)
+    radius = len(kernel) // 2
+    positions = torch.arange(size)
+    offsets = positions[None, :] - positions[:, None]
+    weights = kernel[(offsets + radius).clamp(0, 2 * radius)]
+    return torch.where(offsets.abs() <= radius, weights, torch.zeros_like(weights))
+
+
+class GaussianBlur(nn.Module):
+    """Flat rows → images ``(c, h, w)`` → each channel convolved with a 2-D Gaussian of
+    standard deviation ``sigma`` pixels (zero outside the image) → flat rows.
+
+    The same as ``scipy.ndimage.gaussian_filter(images, (0, 0, sigma, sigma),
+    mode="constant")``: separable, the kernel truncated at :data:`BLUR_TRUNCATE` standard
+    deviations; computed as ``B_h · image · B_wᵀ`` with the matrices of :func:`blur_matrix`.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of each row.
+    sigma : float
+        Standard deviation in pixels, positive.
+
+    Attributes
+    ----------
+    log_abs_det : torch.Tensor
+        ``log |det B|`` of the blur as a linear map of flat rows (float64, a 0-d buffer):
+        ``c · (w · log |det B_h| + h · log |det B_w|)``; ``-inf`` when the blur loses
+        information (a kernel wide against the image can make ``B`` singular).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], sigma: float):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.sigma = float(sigma)
+        channels, height, width = self.image_shape
+        self.register_buffer("rows", blur_matrix(height, self.sigma))
+        self.register_buffer("columns", blur_matrix(width, self.sigma))
+        log_det = (width * torch.linalg.slogdet(self.rows)[1]
+                   + height * torch.linalg.slogdet(self.columns)[1])
+        self.register_buffer("log_abs_det", channels * log_det)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The blurred rows (the last axis of ``x`` holds each row's pixels)."""
+        images = x.reshape(*x.shape[:-1], *self.image_shape)
+        blurred = self.rows.to(x.dtype) @ images @ self.columns.to(x.dtype).mT
+        return blurred.reshape(x.shape)
+
+    def extra_repr(self) -> str:
+        return f"image_shape={self.image_shape}, sigma={self.sigma}"

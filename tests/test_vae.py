@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
 from deepae import VariationalAutoencoder, cli
+from deepae.blur import GaussianBlur
 from deepae.modules import VAE
 from deepae.vae import elbo_objective
 
@@ -35,7 +36,9 @@ def fitted(digits):
 
 @parametrize_with_checks([VariationalAutoencoder(code_size=2, hidden_size=8, max_epochs=5),
                           VariationalAutoencoder(code_size=2, hidden_size=8, max_epochs=3,
-                                                 n_importance_samples=5)])
+                                                 n_importance_samples=5),
+                          VariationalAutoencoder(code_size=2, hidden_size=8, max_epochs=3,
+                                                 decoder_blur=1.0)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -98,6 +101,27 @@ def test_elbo_terms_match_a_hand_computation(decoder, variance):
     kl_only = module.elbo(xt, torch.Generator().manual_seed(5), 0.0) - module.elbo(
         xt, torch.Generator().manual_seed(5), 1.0)
     np.testing.assert_allclose(kl_only.detach().numpy(), kl, rtol=1e-10)
+
+
+@pytest.mark.parametrize("variance", [None, 0.3])
+def test_blurred_gaussian_decoder_is_a_correlated_gaussian(variance):
+    from scipy.ndimage import gaussian_filter
+
+    shape, sigma = (1, 2, 3), 0.7
+    module = VAE(6, 2, 2, "relu", "gaussian", variance, GaussianBlur(shape, sigma)).double()
+    if variance is None:
+        with torch.no_grad():
+            module.output_logvar.copy_(torch.linspace(-1.0, 0.5, 6))
+    rng = np.random.default_rng(0)
+    x, mean = rng.normal(size=(3, 6)), rng.normal(size=(3, 6))
+    ours = module.log_likelihood(torch.as_tensor(x), torch.as_tensor(mean)).detach().numpy()
+    blur = gaussian_filter(np.eye(6).reshape(6, *shape), (0, 0, sigma, sigma),
+                           mode="constant").reshape(6, 6).T  # B @ row = the blurred row
+    blurred_variance = np.exp(module.output_logvar.detach().numpy())
+    inverse = np.linalg.inv(blur)
+    covariance = inverse @ np.diag(blurred_variance) @ inverse.T
+    expected = [multivariate_normal(m, covariance).logpdf(r) for r, m in zip(x, mean, strict=True)]
+    np.testing.assert_allclose(ours, expected, rtol=1e-10)
 
 
 def test_importance_weight_of_one_draw_is_p_of_x_and_z_over_q_of_z():
@@ -243,6 +267,31 @@ def test_save_and_load_round_trip_bit_for_bit(fitted, digits, tmp_path):
                                   fitted.sample(5, random_state=3))
 
 
+def test_a_blurred_decoder_vae_round_trips_and_scores_its_blurred_likelihood(digits, tmp_path):
+    from scipy.ndimage import gaussian_filter
+
+    model = VariationalAutoencoder(**FAST, decoder_blur=1.0, decoder_variance=0.01).fit(digits)
+    assert model.decoder_ == "gaussian"  # "auto" with a blur, data in [0, 1]
+    blur = model.module_.blur
+    assert blur.image_shape == (1, 8, 8) and blur.sigma == 1.0
+    x = torch.as_tensor(digits[:5], dtype=torch.float32)
+    with torch.no_grad():
+        mean, logvar = model.module_.encode(x)
+        out = model.module_.decode(mean + torch.exp(0.5 * logvar) * model.score_noise()[0])
+    residuals = gaussian_filter((digits[:5] - out.double().numpy()).reshape(5, 8, 8),
+                                (0, 1.0, 1.0), mode="constant").reshape(5, 64)
+    log_lik = (-0.5 * (np.log(2 * np.pi * 0.01) + residuals**2 / 0.01)).sum(1)
+    log_lik += float(blur.log_abs_det)
+    kl = 0.5 * (mean.square() + logvar.exp() - 1 - logvar).sum(1).double().numpy()
+    np.testing.assert_allclose(model.score_samples(digits[:5]), log_lik - kl, rtol=1e-4)
+    model.save(tmp_path / "vae.deepae")
+    loaded = deepae.load(tmp_path / "vae.deepae")
+    assert loaded.get_params() == model.get_params()
+    for name, value in model.module_.state_dict().items():
+        assert torch.equal(loaded.module_.state_dict()[name], value), name
+    np.testing.assert_array_equal(loaded.score_samples(digits), model.score_samples(digits))
+
+
 def test_command_line_fit(digits, tmp_path, capsys):
     np.save(tmp_path / "data.npy", digits)
     code = cli.main(["fit", "vae", str(tmp_path / "data.npy"), "-o", str(tmp_path / "vae.deepae"),
@@ -316,6 +365,10 @@ def test_trains_on_a_memory_mapped_file_and_on_a_dataloader(digits, tmp_path):
     ({"warmup_epochs": -1}, "warmup_epochs"),
     ({"n_importance_samples": -2}, "n_importance_samples"),
     ({"activation": "swish"}, "activation"),
+    ({"decoder_blur": -1.0}, "decoder_blur"),
+    ({"decoder_blur": True}, "decoder_blur"),
+    ({"decoder_blur": 1.0, "decoder": "bernoulli"}, "decoder_blur=1.0 needs the Gaussian"),
+    ({"decoder_blur": 1.0, "image_shape": (1, 8, 7)}, "image_shape"),
 ])
 def test_bad_parameters_are_value_errors(digits, params, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -1,5 +1,8 @@
 """Input and parameter checks shared by the estimators, built on scikit-learn's validators."""
 
+import math
+import numbers
+
 import numpy as np
 import torch
 from sklearn.utils import assert_all_finite
@@ -63,3 +66,32 @@ def check_X_y(estimator, X, y, *, regression: bool) -> tuple[np.ndarray, np.ndar
         multi_output=regression,
     )
     return positive_strides(X), positive_strides(y)
+
+
+def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of rows with ``n_features`` pixels, checked.
+
+    ``None`` stands for one square channel when ``n_features`` is a square number (784 →
+    ``(1, 28, 28)``), else a one-channel strip ``(1, 1, n_features)``. A ``(height,
+    width)`` pair is one channel.
+
+    Raises
+    ------
+    ValueError
+        When the shape is malformed or its pixels do not number ``n_features``.
+    """
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        return (1, side, side) if side * side == n_features else (1, 1, n_features)
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else None
+    if shape is not None and len(shape) == 2:
+        shape = (1, *shape)
+    if (shape is None or len(shape) != 3
+            or not all(isinstance(n, numbers.Integral) and n >= 1 for n in shape)):
+        raise ValueError(f"image_shape must be (channels, height, width) of positive ints, "
+                         f"got {image_shape!r}.")
+    shape = tuple(int(n) for n in shape)
+    if math.prod(shape) != n_features:
+        raise ValueError(f"image_shape={shape} holds {math.prod(shape)} pixels, but X has "
+                         f"{n_features} features.")
+    return shape

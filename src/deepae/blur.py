@@ -54,8 +54,7 @@ class GaussianBlur(nn.Module):
     ----------
     log_abs_det : torch.Tensor
         ``log |det B|`` of the blur as a linear map of flat rows (float64, a 0-d buffer):
-        ``c · (w · log |det B_h| + h · log |det B_w|)``; ``-inf`` when the blur loses
-        information (a kernel wide against the image can make ``B`` singular).
+        ``c · (w · log |det B_h| + h · log |det B_w|)``.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], sigma: float):

@@ -1,7 +1,6 @@
 """Scikit-learn face of the convolutional autoencoder: images kept as images inside, flat rows
 of pixels in and out."""
 
-import math
 import numbers
 
 import torch
@@ -11,40 +10,11 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import convnet, modules
 from ._base import TorchEstimatorMixin, output_and_loss, resolve_device, seed_from
-from ._validation import FLOAT_DTYPES, check_option
+from ._validation import FLOAT_DTYPES, check_option, resolve_image_shape
 from .autoencoder import make_corruption, reconstruction_objective
 from .persistence import SaveMixin
 from .scores import TrainedCoderScoresMixin
 from .training import train
-
-
-def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
-    """``(channels, height, width)`` of rows with ``n_features`` pixels, checked.
-
-    ``None`` stands for one square channel when ``n_features`` is a square number (784 →
-    ``(1, 28, 28)``), else a one-channel strip ``(1, 1, n_features)``. A ``(height,
-    width)`` pair is one channel.
-
-    Raises
-    ------
-    ValueError
-        When the shape is malformed or its pixels do not number ``n_features``.
-    """
-    if image_shape is None:
-        side = math.isqrt(n_features)
-        return (1, side, side) if side * side == n_features else (1, 1, n_features)
-    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else None
-    if shape is not None and len(shape) == 2:
-        shape = (1, *shape)
-    if (shape is None or len(shape) != 3
-            or not all(isinstance(n, numbers.Integral) and n >= 1 for n in shape)):
-        raise ValueError(f"image_shape must be (channels, height, width) of positive ints, "
-                         f"got {image_shape!r}.")
-    shape = tuple(int(n) for n in shape)
-    if math.prod(shape) != n_features:
-        raise ValueError(f"image_shape={shape} holds {math.prod(shape)} pixels, but X has "
-                         f"{n_features} features.")
-    return shape
 
 
 def check_architecture(channels, kernel_size, code_size) -> tuple[int, ...]:

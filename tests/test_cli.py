@@ -417,6 +417,21 @@ def test_outlier_detector_options(data, tmp_path, capsys):
     assert loaded.code_precision_ is not None
 
 
+def test_a_vae_detector_with_a_blurred_decoder_on_scaled_rows(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    np.save(tmp_path / "digits.npy", load_digits().data[:200] / 16)
+    model = tmp_path / "vae-od.deepae"
+    code, out, err = run_cli("fit", "outliers", str(tmp_path / "digits.npy"), "-o", model,
+                             "--base-model", "vae", "--scaling", "rows", "--decoder-blur", "1",
+                             "--image-shape", "1x8x8", "--max-epochs", "2", "-q", capsys=capsys)
+    assert code == 0, err
+    loaded = deepae.load(model)
+    assert loaded.scaling == "rows" and loaded.row_norm_ > 0
+    assert loaded.model_.module_.blur.image_shape == (1, 8, 8)
+    assert loaded.model_.get_params()["decoder_blur"] == 1.0
+
+
 def test_the_default_detector_takes_a_seed(data, tmp_path, capsys):
     model = tmp_path / "od.deepae"
     code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--random-state", "5",

@@ -97,7 +97,8 @@ def test_any_image_size_comes_back_to_its_size(shape, kernel_size):
 
 
 @pytest.mark.parametrize("shape, sigma", [((1, 28, 28), 1.0), ((3, 5, 7), 0.7),
-                                          ((2, 4, 3), 2.5), ((1, 1, 9), 0.3)])
+                                          ((2, 4, 3), 2.5), ((1, 1, 9), 0.3),
+                                          ((2, 3, 300), 1.5)])  # convolutions: a long side
 def test_gaussian_blur_equals_scipy(shape, sigma):
     from scipy.ndimage import gaussian_filter
 

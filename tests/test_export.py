@@ -51,6 +51,15 @@ MODELS = {
                                                       n_importance_samples=7, **FAST),
     "detector-vae": lambda: deepae.ReconstructionOutlierDetector(
         deepae.VariationalAutoencoder(code_size=3, hidden_size=8, **FAST)),
+    # the Gaussian decoder of blurred residuals (digits: 1×8×8; random rows: 1×1×10 strips),
+    # in the detector on rows scaled to one norm
+    "vae-blur": lambda: deepae.VariationalAutoencoder(code_size=3, hidden_size=8,
+                                                      decoder_blur=1.0, **FAST),
+    "detector-vae-blur-rows": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.VariationalAutoencoder(code_size=3, hidden_size=8, decoder_blur=1.0, **FAST),
+        scaling="rows"),
+    "detector-pca-rows": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.PCA(n_components=3), scaling="rows"),
     # digits: 1×8×8 images, sigmoid output; random rows: 1×1×10 strips, linear output
     "conv": lambda: deepae.ConvolutionalAutoencoder(code_size=4, channels=(3, 5), **FAST),
     # the image-aware score by default: blurred residuals, divided by the row's energy

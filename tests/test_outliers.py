@@ -58,6 +58,7 @@ def fast_autoencoder(**params):
     ReconstructionOutlierDetector(scaling=None, code_density=False),
     ReconstructionOutlierDetector(PCA(n_components=1), scaling="standard", code_density=True),
     ReconstructionOutlierDetector(PCA(n_components=1), code_density=True, density_trim=0.0),
+    ReconstructionOutlierDetector(PCA(n_components=1), scaling="rows"),
     ReconstructionOutlierDetector(code_density=True, density_trim=0.4),
     ReconstructionOutlierDetector(ConvolutionalAutoencoder(code_size=2, channels=(2,),
                                                            max_epochs=2, random_state=0)),
@@ -364,6 +365,30 @@ def test_options_of_the_score(mixed_table):
     expected = (residuals / residuals.mean(axis=0)).sum(axis=1) + (
         LedoitWolf().fit(codes).mahalanobis(codes))
     np.testing.assert_allclose(-dense.score_samples(X), expected, rtol=1e-9)
+
+
+def test_row_scaling_scales_each_row_to_the_mean_training_norm(mixed_table, tmp_path):
+    from sklearn.decomposition import PCA as SklearnPCA
+
+    import deepae
+
+    X, _ = mixed_table
+    detector = ReconstructionOutlierDetector(PCA(2), scaling="rows", code_density=False)
+    norms = np.linalg.norm(X, axis=1)
+    Z = X / norms[:, None] * norms.mean()
+    pca = SklearnPCA(2).fit(Z)
+    expected = np.square(Z - pca.inverse_transform(pca.transform(Z))).sum(axis=1)
+    np.testing.assert_allclose(-detector.fit(X).score_samples(X), expected, rtol=1e-8)
+    assert detector.row_norm_ == pytest.approx(norms.mean(), rel=1e-12)
+    assert (detector.mean_, detector.scale_) == pytest.approx((0, 1))
+    blank = np.zeros((1, X.shape[1]))  # stays blank: scored as the model rebuilds zeros
+    np.testing.assert_allclose(-detector.score_samples(blank),
+                               np.square(pca.inverse_transform(pca.transform(blank))).sum(),
+                               rtol=1e-8)
+    detector.save(tmp_path / "rows.deepae")
+    loaded = deepae.load(tmp_path / "rows.deepae")
+    assert loaded.row_norm_ == detector.row_norm_
+    np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
 
 
 def pca_density_by_hand(X, trim):

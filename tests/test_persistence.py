@@ -543,6 +543,8 @@ def crafted_files(tmp_path) -> dict:
     detector = deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=2)).fit(X)
     image_detector = deepae.ReconstructionOutlierDetector(deepae.ConvolutionalAutoencoder(
         code_size=2, channels=(2,), max_epochs=1, random_state=0, device="cpu")).fit(X)
+    vae = deepae.VariationalAutoencoder(code_size=2, hidden_size=4, decoder_blur=1.0,
+                                        max_epochs=1, random_state=0, device="cpu").fit(X)
     huge_text = {"$ndarray": {"dtype": "<U100000000", "shape": [4], "items": list("abcd")}}
     config = estimator_config(attributes={"a_": 1})
     files = {
@@ -571,6 +573,10 @@ def crafted_files(tmp_path) -> dict:
                             set_in("attributes", "n_features_in_", 5_000_000)), "reads 6"),
         "blur": (edited(tmp_path / "o.deepae", image_detector,
                         set_in("attributes", "residual_blur_", 1e9)), "not a blur"),
+        "row norm": (edited(tmp_path / "p.deepae", detector,
+                            set_in("attributes", "row_norm_", -1.0)), "not a finite norm"),
+        "decoder blur": (edited(tmp_path / "q.deepae", vae,
+                                set_in("params", "decoder_blur", 1e9)), "at least as wide"),
         "huge string array": (forge(tmp_path / "j.deepae", estimator_config(
             attributes={"a_": huge_text})), "more than"),
         "nested": (forge(tmp_path / "k.deepae", estimator_config(attributes={"a_": (

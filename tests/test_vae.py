@@ -322,13 +322,27 @@ def test_a_beta_vae_scores_the_elbo_at_beta_one(digits):
 def test_the_detector_scores_a_vae_by_its_likelihood(digits, tmp_path, k):
     detector = deepae.ReconstructionOutlierDetector(
         VariationalAutoencoder(**FAST, n_importance_samples=k), contamination=0.05).fit(digits)
-    assert detector.code_mean_ is None and (detector.scale_ == 1).all()  # images: unscaled
-    np.testing.assert_array_equal(detector.score_samples(digits[:50]),
-                                  detector.model_.score_samples(digits[:50]))
+    assert detector.code_mean_ is None and (detector.scale_ == 1).all()  # images: by rows
+    norms = np.linalg.norm(digits, axis=1)
+    assert detector.row_norm_ == pytest.approx(norms.mean(), rel=1e-12)
+    rows = digits[:50] / norms[:50, None] * norms.mean()
+    np.testing.assert_allclose(detector.score_samples(digits[:50]),
+                               detector.model_.score_samples(rows), rtol=1e-6)
     assert (detector.predict(digits) == -1).mean() == pytest.approx(0.05, abs=0.01)
     detector.save(tmp_path / "detector.deepae")
     np.testing.assert_array_equal(deepae.load(tmp_path / "detector.deepae").decision_function(
         digits), detector.decision_function(digits))
+
+
+def test_the_detector_leaves_rows_unscaled_for_a_bernoulli_vae_or_when_told(digits):
+    bernoulli = deepae.ReconstructionOutlierDetector(
+        VariationalAutoencoder(**FAST, decoder="bernoulli")).fit(digits)
+    raw = deepae.ReconstructionOutlierDetector(VariationalAutoencoder(**FAST),
+                                               scaling=None).fit(digits)
+    for detector in (bernoulli, raw):
+        assert detector.row_norm_ is None
+        np.testing.assert_array_equal(detector.score_samples(digits[:20]),
+                                      detector.model_.score_samples(digits[:20]))
 
 
 def test_the_detector_scales_tabular_data_for_a_vae_and_refuses_a_code_density():
@@ -369,6 +383,7 @@ def test_trains_on_a_memory_mapped_file_and_on_a_dataloader(digits, tmp_path):
     ({"decoder_blur": True}, "decoder_blur"),
     ({"decoder_blur": 1.0, "decoder": "bernoulli"}, "decoder_blur=1.0 needs the Gaussian"),
     ({"decoder_blur": 1.0, "image_shape": (1, 8, 7)}, "image_shape"),
+    ({"decoder_blur": 9.0}, "at least as wide as the blur"),
 ])
 def test_bad_parameters_are_value_errors(digits, params, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -182,7 +182,8 @@ PARAM_OPTIONS = [
     ("--contamination", "contamination", {"type": float,
                                           "help": "expected fraction of outliers (outliers)"}),
     ("--scaling", "scaling", {"type": _optional_name,
-                              "help": "column scaling: auto, standard or none (outliers)"}),
+                              "help": "scaling: auto, standard (columns), rows (each row "
+                              "to the mean norm) or none (outliers)"}),
     ("--code-density", "code_density", {"type": _auto_or_bool, "help": "add the Gaussian "
                                         "density of the codes: auto, true or false (outliers)"}),
     ("--density-trim", "density_trim", {"type": float, "help": "fraction of the training rows "
@@ -193,6 +194,9 @@ PARAM_OPTIONS = [
     ("--relative-error", "relative_error", {"type": _auto_or_bool, "help": "divide the error "
                                             "by the row's energy: auto, true or false "
                                             "(outliers)"}),
+    ("--decoder-blur", "decoder_blur", {"type": float, "help": "Gaussian decoder of residuals "
+                                        "blurred by this many pixels (vae; images: "
+                                        "--image-shape)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

@@ -140,34 +140,53 @@ class DetectorOutputs(nn.Module):
         return scores, scores - self.offset
 
 
+class RowScaling(nn.Module):
+    """The scaling of :class:`deepae.ReconstructionOutlierDetector`: ``z = (x − mean) /
+    scale``, then, with a ``row_norm``, each row scaled to that norm (its norm counted as at
+    least ``norm_floor``)."""
+
+    def __init__(self, mean: torch.Tensor, scale: torch.Tensor, row_norm: float | None = None,
+                 norm_floor: float = 0.0):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+        self.row_norm = row_norm
+        self.norm_floor = norm_floor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / self.scale
+        if self.row_norm is None:
+            return z
+        return z * (self.row_norm / z.norm(dim=1, keepdim=True).clamp_min(self.norm_floor))
+
+
 class DetectorScore(nn.Module):
     """The outlier score of :class:`deepae.ReconstructionOutlierDetector`: the rows scaled
-    (``z = (x − mean) / scale``), then the squared reconstruction error of a ``coder``
+    (a :class:`RowScaling`), then the squared reconstruction error of a ``coder``
     (``encode`` and ``decode``), its residual smoothed by ``blur`` first when one is given —
     each feature's divided by its ``residual_variance``, plus the squared Mahalanobis
     distance of the code under ``code_mean`` and ``code_precision``, when these are given
     (the code density); or, with an ``energy_floor``, divided by the row's energy ``‖z‖²``
     (at least ``energy_floor``: the relative error)."""
 
-    def __init__(self, coder: nn.Module, mean: torch.Tensor, scale: torch.Tensor,
+    def __init__(self, coder: nn.Module, scaling: RowScaling,
                  residual_variance: torch.Tensor | None = None,
                  code_mean: torch.Tensor | None = None,
                  code_precision: torch.Tensor | None = None,
                  blur: nn.Module | None = None, energy_floor: float | None = None):
         super().__init__()
         self.coder = coder
+        self.scaling = scaling
         self.blur = blur
         self.density = residual_variance is not None
         self.energy_floor = energy_floor
-        self.register_buffer("mean", mean)
-        self.register_buffer("scale", scale)
         if self.density:
             self.register_buffer("weights", 1 / residual_variance)
             self.register_buffer("code_mean", code_mean)
             self.register_buffer("code_precision", code_precision)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = (x - self.mean) / self.scale
+        z = self.scaling(x)
         codes = self.coder.encode(z)
         residuals = self.coder.decode(codes) - z
         if self.blur is not None:
@@ -183,17 +202,16 @@ class DetectorScore(nn.Module):
 
 class LikelihoodScore(nn.Module):
     """The outlier score of :class:`deepae.ReconstructionOutlierDetector` with a density
-    model: minus the ``likelihood`` module's log-likelihood estimate of the scaled rows
-    ``z = (x − mean) / scale``."""
+    model: minus the ``likelihood`` module's log-likelihood estimate of the rows scaled by
+    ``scaling`` (a :class:`RowScaling`)."""
 
-    def __init__(self, likelihood: nn.Module, mean: torch.Tensor, scale: torch.Tensor):
+    def __init__(self, likelihood: nn.Module, scaling: RowScaling):
         super().__init__()
         self.likelihood = likelihood
-        self.register_buffer("mean", mean)
-        self.register_buffer("scale", scale)
+        self.scaling = scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.likelihood((x - self.mean) / self.scale)
+        return -self.likelihood(self.scaling(x))
 
 
 def check_onnx_packages() -> None:

@@ -33,6 +33,9 @@ IMAGE_RESIDUAL_BLUR = 1.0
 #: A row's energy ``‖z‖²`` in the relative error is at least this fraction of the mean
 #: training row's.
 ENERGY_FLOOR = 1e-6
+#: With ``scaling="rows"`` a row's norm counts as at least this fraction of ``row_norm_`` (a
+#: blank row stays blank).
+ROW_NORM_FLOOR = 1e-6
 
 
 def is_tabular(n_features: int) -> bool:
@@ -122,6 +125,26 @@ def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
+def mean_row_norm(X: np.ndarray) -> float:
+    """Mean of the rows' Euclidean norms ``‖x‖`` over all ranks' rows."""
+    norms = np.linalg.norm(X, axis=1).astype(np.float64)
+    totals = distributed.all_reduce(np.array([norms.sum(), len(X)]))
+    return float(totals[0] / totals[1])
+
+
+def row_norm_floor(row_norm: float) -> float:
+    """The least norm a row counts as when scaled to ``row_norm``: :data:`ROW_NORM_FLOOR`
+    times it, and positive in float32."""
+    return max(ROW_NORM_FLOOR * row_norm, float(np.finfo(np.float32).tiny))
+
+
+def scale_rows(Z: np.ndarray, row_norm: float) -> np.ndarray:
+    """Each row of ``Z`` scaled to the norm ``row_norm`` (its norm counted as at least
+    :func:`row_norm_floor`), in ``Z``'s dtype."""
+    norms = np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), row_norm_floor(row_norm))
+    return (Z * (row_norm / norms)).astype(Z.dtype, copy=False)
+
+
 def residual_means(residuals: np.ndarray, floor: float) -> np.ndarray:
     """Mean of each column of ``residuals`` over all ranks' rows, at least ``floor``."""
     totals = distributed.all_reduce(np.append(residuals.sum(axis=0), len(residuals)))
@@ -142,14 +165,17 @@ def rows_kept(scores: np.ndarray, trim: float) -> np.ndarray:
     return scores <= all_scores[min(n_kept, len(all_scores)) - 1]
 
 
-#: The fitted image-score state of a detector scoring the plain squared error.
-PLAIN_ERROR_STATE = {"residual_blur_": 0.0, "relative_error_": False, "energy_floor_": None}
+#: The fitted state of a detector written before these attributes existed: no row scaling,
+#: the plain squared error.
+EARLIER_STATE = {"row_norm_": None, "residual_blur_": 0.0, "relative_error_": False,
+                 "energy_floor_": None}
 
 
 class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector scoring each sample by how poorly a deepae model rebuilds it.
 
-    The data are standardized column by column (``scaling``), a copy of ``model`` is
+    The data are standardized column by column or row by row (``scaling``), a copy of
+    ``model`` is
     fitted on them, and a sample's outlier score is its squared reconstruction error
     ``‖z − g(z)‖²`` (``z``: the scaled sample). With ``code_density`` the score is the
     negative log-likelihood, up to constants, of a Gaussian model of the data around the
@@ -182,11 +208,17 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     contamination : float, default=0.1
         Expected fraction of outliers in the training data, in ``(0, 0.5]``; it sets
         ``offset_`` (and so :meth:`predict`), not the scores.
-    scaling : {"auto", "standard", None}, default="auto"
+    scaling : {"auto", "standard", "rows", None}, default="auto"
         ``"standard"`` centers each column and divides it by its standard deviation before
-        the model sees it; ``None`` leaves the data as they are. ``"auto"`` is
-        ``"standard"`` for tabular data (at most 50 columns) and ``None`` for wider data
-        such as images, whose pixels share one unit.
+        the model sees it; ``"rows"`` scales each row to the mean norm ``‖x‖`` of the
+        training rows (``row_norm_``), so that the model sees shapes, not brightness: a
+        faint image is not likely merely for having little ink to explain (the known
+        failure of likelihoods for out-of-distribution data, Nalisnick et al. 2019); a
+        likelihood model's score is then the density of the scaled row, not of ``x``.
+        ``None`` leaves the data as they are. ``"auto"`` is ``"standard"`` for tabular data
+        (at most 50 columns); for wider data such as images, whose pixels share one unit,
+        ``"rows"`` for a model scored by its likelihood (unless its decoder is Bernoulli,
+        which needs data in ``[0, 1]``) and ``None`` for the others (see the notes).
     code_density : {"auto", True, False}, default="auto"
         Add the Gaussian density of the codes to the score (see above); ``"auto"`` does so
         for tabular data (at most 50 columns), unless the model is scored by its likelihood
@@ -222,6 +254,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         The fitted copy of ``model`` (or of the default model), on the scaled data.
     mean_, scale_ : ndarray of shape (n_features,)
         The scaling: ``z = (x − mean_) / scale_`` (zeros and ones without scaling).
+    row_norm_ : float or None
+        With ``scaling="rows"``: the norm each row is scaled to (the mean training row's).
     residual_variance_ : ndarray of shape (n_features,) or None
         Mean squared reconstruction error of each feature on the training rows kept by
         ``density_trim`` (with ``code_density``).
@@ -307,6 +341,18 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     ``save(path)`` writes the fitted detector to a safe model file; ``deepae.load(path)`` reads
     it back.
 
+    The row scaling was measured on one-class MNIST-5k (``benchmarks/bench_vae.py``): with a
+    Gaussian-decoder VAE scored by its ELBO (the benchmark's) the mean ROC-AUC rose from 0.959
+    to 0.969, with its blurred-residual decoder from 0.971 to 0.987, and with the default
+    VAE (Bernoulli decoder on raw pixels; Gaussian with learned variances on scaled rows)
+    from 0.858 to 0.937 on the hardest digits 2, 5 and 8; hence ``"auto"`` for likelihood
+    models. On the dense default model it lowered the ten digits' 0.966 to 0.960, and on the
+    convolutional model (whose relative error already divides by the energy) it moved the
+    weak digits 2, 4, 8 and 9 from 0.969 to 0.973, within one seed's spread; ``"auto"``
+    leaves both unscaled. Adding the log-density of the row's norm under a Gaussian fitted
+    to the training norms (so that a very faint image stays atypical) changed no ROC-AUC by
+    0.001.
+
     The image-aware score was measured on one-class MNIST-5k (``benchmarks/bench_conv.py``;
     ``ConvolutionalAutoencoder((1, 28, 28), code_size=16, max_epochs=60,
     early_stopping=False)``, digits 2, 4, 8 and 9, the weakest): the plain squared error
@@ -360,10 +406,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self._check_params()
         X = check_X(self, X, reset=True)
         tabular = is_tabular(X.shape[1])
-        if self.scaling == "standard" or (self.scaling == "auto" and tabular):
+        scaling = self._resolved_scaling(tabular)
+        if scaling == "standard":
             self.mean_, self.scale_ = column_scaling(X)
         else:
             self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.row_norm_ = mean_row_norm(X) if scaling == "rows" else None
         Z = self._scaled(X)
         model = (default_model(Z, self.random_state) if self.model is None
                  else clone(self.model))
@@ -395,8 +443,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             raise TypeError("density_trim must be a float in [0, 0.5), got a bool.")
         check_scalar(self.density_trim, "density_trim", numbers.Real, min_val=0, max_val=0.5,
                      include_boundaries="left")
-        if self.scaling not in ("auto", "standard", None):
-            raise ValueError(f"scaling must be 'auto', 'standard' or None, got {self.scaling!r}.")
+        if self.scaling not in ("auto", "standard", "rows", None):
+            raise ValueError(f"scaling must be 'auto', 'standard', 'rows' or None, got "
+                             f"{self.scaling!r}.")
         if not (self.code_density is True or self.code_density is False
                 or isinstance(self.code_density, str) and self.code_density == "auto"):
             raise ValueError(f"code_density must be 'auto', True or False, got "
@@ -432,8 +481,19 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             raise ValueError("relative_error=True needs a score by the reconstruction error "
                              "alone (no code density, no likelihood).")
 
+    def _resolved_scaling(self, tabular: bool) -> str | None:
+        """``scaling`` with ``"auto"`` resolved for data that are ``tabular`` or not."""
+        if self.scaling != "auto":
+            return self.scaling
+        if tabular:
+            return "standard"
+        likelihood = scores_by_likelihood(self.model)
+        return "rows" if likelihood and getattr(self.model, "decoder", None) != "bernoulli" \
+            else None
+
     def _scaled(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
+        Z = ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
+        return Z if self.row_norm_ is None else scale_rows(Z, self.row_norm_)
 
     def _fit_code_density(self, Z: np.ndarray) -> None:
         """The per-feature residual variances and the Gaussian of the codes, over all ranks.
@@ -494,9 +554,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _check_loaded_state(self) -> None:
         """Raise a ValueError unless the model and the scaling read as many features as the
         detector, and the blur is no wider than the model's images, so that scoring stays
-        bounded (:func:`deepae.load` calls it). Files written before ``residual_blur`` and
-        ``relative_error`` existed scored the plain error, and still do."""
-        for name, before in PLAIN_ERROR_STATE.items():
+        bounded (:func:`deepae.load` calls it). Files written before ``scaling="rows"``,
+        ``residual_blur`` and ``relative_error`` existed scored the plain error of rows
+        scaled by columns or not at all, and still do."""
+        for name, before in EARLIER_STATE.items():
             if not hasattr(self, name):
                 setattr(self, name, before)
         n = self.n_features_in_
@@ -508,6 +569,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             if value is not None and np.shape(value) != (n,):
                 raise ValueError(f"{name} has shape {np.shape(value)}, the detector reads {n} "
                                  "features")
+        if self.row_norm_ is not None and not (isinstance(self.row_norm_, numbers.Real)
+                                               and 0 <= self.row_norm_ < np.inf):
+            raise ValueError(f"row_norm_={self.row_norm_!r} is not a finite norm ≥ 0")
         image_shape = image_shape_of(getattr(self, "model_", None))
         widest = 0 if image_shape is None else max(image_shape[1:])
         if not 0 <= self.residual_blur_ <= widest:
@@ -541,18 +605,19 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         hook."""
         import torch
 
-        from .export import DetectorOutputs, DetectorScore, LikelihoodScore
+        from .export import DetectorOutputs, DetectorScore, LikelihoodScore, RowScaling
 
         check_is_fitted(self, "model_")
+        floor = 0.0 if self.row_norm_ is None else row_norm_floor(self.row_norm_)
+        scaling = RowScaling(*(torch.tensor(a, dtype=torch.float32)
+                               for a in (self.mean_, self.scale_)), self.row_norm_, floor)
         if scores_by_likelihood(self.model_):
-            scaling = (torch.tensor(a, dtype=torch.float32) for a in (self.mean_, self.scale_))
-            return DetectorOutputs(LikelihoodScore(self.model_._likelihood_module(), *scaling),
+            return DetectorOutputs(LikelihoodScore(self.model_._likelihood_module(), scaling),
                                    self.offset_)
         tensors = [None if a is None else torch.tensor(np.asarray(a), dtype=torch.float32)
-                   for a in (self.mean_, self.scale_, self.residual_variance_,
-                             self.code_mean_, self.code_precision_)]
+                   for a in (self.residual_variance_, self.code_mean_, self.code_precision_)]
         blur = self._blur() if self.residual_blur_ > 0 else None
-        return DetectorOutputs(DetectorScore(self.model_._coder(), *tensors, blur=blur,
+        return DetectorOutputs(DetectorScore(self.model_._coder(), scaling, *tensors, blur=blur,
                                              energy_floor=self.energy_floor_), self.offset_)
 
     def score_samples(self, X) -> np.ndarray:

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import modules
 from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, resolve_image_shape
-from .blur import GaussianBlur
+from .blur import DENSE_MAX_SIDE, GaussianBlur
 from .data import feature_range
 from .persistence import SaveMixin
 from .training import train
@@ -80,7 +80,8 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         for a fixed variance ``σ²`` (precision ``BᵀB / σ²``; the constant holds
         ``log |det B|``, so the ELBO stays a bound of a density's log-likelihood). A missing
         or extra stroke then costs more than an edge drawn a pixel aside. Needs the Gaussian
-        decoder; 0 gives independent pixels.
+        decoder and images of at most 256 pixels a side, no narrower than the blur; 0
+        gives independent pixels.
     image_shape : tuple of int or None, default=None
         ``(channels, height, width)`` of each row, for ``decoder_blur``; ``None`` reads a row
         of a square number of pixels as one square channel (784 → ``(1, 28, 28)``), any
@@ -251,8 +252,12 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             self.decoder_variance)
         blur = None
         if self.decoder_blur > 0 and self.decoder_ == "gaussian":
-            blur = GaussianBlur(resolve_image_shape(self.image_shape, self.n_features_in_),
-                                float(self.decoder_blur))
+            shape = resolve_image_shape(self.image_shape, self.n_features_in_)
+            if not self.decoder_blur <= max(shape[1:]) <= DENSE_MAX_SIDE:
+                raise ValueError(f"decoder_blur={self.decoder_blur} needs images of at most "
+                                 f"{DENSE_MAX_SIDE} pixels a side, at least as wide as the "
+                                 f"blur; got image_shape={shape}.")
+            blur = GaussianBlur(shape, float(self.decoder_blur))
         return modules.VAE(self.n_features_in_, int(self.code_size), int(self.hidden_size),
                            self.activation, self.decoder_, variance, blur)
 

@@ -99,6 +99,8 @@ def fit_deep(data, rank, directory):
         (1, 2, 5), code_size=3, channels=(4,), max_epochs=2, random_state=0), scaling=None,
         code_density=False).fit(X)
     out["image.energy_floor"] = image.energy_floor_
+    out["rows.row_norm"] = deepae.ReconstructionOutlierDetector(
+        deepae.PCA(3), scaling="rows").fit(X).row_norm_
     return out
 
 

@@ -157,6 +157,8 @@ def test_every_rank_ends_with_the_same_deep_models(tmp_path):
     # the relative error's energy floor: of the mean energy of all ranks' rows
     assert first["image.energy_floor"] == pytest.approx(1e-6 * np.square(X).sum(1).mean(),
                                                         rel=1e-12)
+    # the row scaling's norm: the mean norm of all ranks' rows
+    assert first["rows.row_norm"] == pytest.approx(np.linalg.norm(X, axis=1).mean(), rel=1e-12)
     np.testing.assert_array_equal(first["classifier.classes"], [0, 1, 2])
     target = X[:, 0] * 100 + 5
     np.testing.assert_allclose(first["regressor.y_mean"], target.mean(), rtol=1e-12)

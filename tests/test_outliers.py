@@ -381,6 +381,7 @@ def test_row_scaling_scales_each_row_to_the_mean_training_norm(mixed_table, tmp_
     np.testing.assert_allclose(-detector.fit(X).score_samples(X), expected, rtol=1e-8)
     assert detector.row_norm_ == pytest.approx(norms.mean(), rel=1e-12)
     assert (detector.mean_, detector.scale_) == pytest.approx((0, 1))
+    np.testing.assert_allclose(detector._unscaled(detector._scaled(X), X), X, rtol=1e-12)
     blank = np.zeros((1, X.shape[1]))  # stays blank: scored as the model rebuilds zeros
     np.testing.assert_allclose(-detector.score_samples(blank),
                                np.square(pca.inverse_transform(pca.transform(blank))).sum(),

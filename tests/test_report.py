@@ -27,6 +27,8 @@ MODELS = {
     "stacked": lambda: deepae.StackedAutoencoder(**DEEP).fit(X),
     "detector": lambda: deepae.ReconstructionOutlierDetector(
         deepae.PCA(n_components=3)).fit(X),
+    "detector-rows": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.PCA(n_components=3), scaling="rows").fit(X),
     "classifier": lambda: deepae.DeepClassifier(**DEEP).fit(X, Y),
     "regressor": lambda: deepae.DeepRegressor(**DEEP).fit(X, X[:, 0]),
     "vae": lambda: deepae.VariationalAutoencoder(code_size=2, hidden_size=8, **FAST).fit(X),
@@ -74,15 +76,18 @@ def test_report_of_every_model_kind(name, tmp_path):
     index = deepae.report(model, X, tmp_path / "out", y=Y)
     assert index == tmp_path / "out" / "index.html"
     page = read_page(index)
-    assert page.headings[0] == "Learning curves" or name in ("pca", "detector")
+    assert page.headings[0] == "Learning curves" or name in ("pca", "detector",
+                                                             "detector-rows")
     if name in ("classifier", "regressor"):
         assert "Predictions" in page.headings and "Most atypical rows" not in page.headings
         return
-    histogram = {"detector": "Outlier scores", "vae": "Likelihood bounds"}.get(
-        name, "Reconstruction errors")
+    histogram = {"detector": "Outlier scores", "detector-rows": "Outlier scores",
+                 "vae": "Likelihood bounds"}.get(name, "Reconstruction errors")
     assert {histogram, "Most atypical rows", "Map of the codes"} <= set(page.headings)
-    if name == "detector":  # ranked by its outlier score, residuals of the scaled columns
+    if name.startswith("detector"):  # ranked by its score, residuals of the scaled rows
         Z = (X - model.mean_) / model.scale_
+        if name == "detector-rows":
+            Z = Z / np.linalg.norm(Z, axis=1, keepdims=True) * model.row_norm_
         residuals = np.square(Z - model.model_.inverse_transform(model.model_.transform(Z)))
         scores = -model.score_samples(X)
     else:  # a VAE is ranked by its negative log-likelihood bound, the others by the error

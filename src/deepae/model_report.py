@@ -110,13 +110,14 @@ def reconstructor(model):
 
 def scales(model) -> bool:
     """Whether the model scales the rows before its :func:`reconstructor` reads them (an
-    outlier detector: ``(x − mean_) / scale_``)."""
+    outlier detector: ``(x − mean_) / scale_``, each row then scaled to ``row_norm_`` when
+    there is one)."""
     return is_outlier_detector(model) and hasattr(model, "scale_")
 
 
 def model_input(model, X: np.ndarray) -> np.ndarray:
     """The rows as :func:`reconstructor`'s model reads them."""
-    return (X - model.mean_) / model.scale_ if scales(model) else X
+    return model._scaled(X) if scales(model) else X
 
 
 def atypicality(model, X: np.ndarray) -> tuple[np.ndarray, str, float | None] | None:
@@ -239,7 +240,7 @@ def show_images(model, X: np.ndarray, image_shape, pictures: Path) -> Section | 
     chosen = np.concatenate([order[::-1][:N_IMAGES], order[:N_IMAGES]])
     rebuilt = inner.inverse_transform(inner.transform(model_input(model, X[chosen])))
     if scales(model):  # back from the detector's scaled units
-        rebuilt = rebuilt * model.scale_ + model.mean_
+        rebuilt = model._unscaled(rebuilt, X[chosen])
     originals, copies = scaled(X[chosen]), np.clip(scaled(rebuilt), 0, 1)
     grid = np.stack([originals[:N_IMAGES], copies[:N_IMAGES],
                      originals[N_IMAGES:], copies[N_IMAGES:]])

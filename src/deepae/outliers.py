@@ -481,6 +481,14 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             raise ValueError("relative_error=True needs a score by the reconstruction error "
                              "alone (no code density, no likelihood).")
 
+    def _unscaled(self, Z: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Rows ``Z`` in the scaled units of the rows ``X`` back in ``X``'s units (the inverse
+        of :meth:`_scaled`; the row scaling is undone with ``X``'s norms)."""
+        if self.row_norm_ is not None:
+            norms = np.linalg.norm((X - self.mean_) / self.scale_, axis=1, keepdims=True)
+            Z = Z * (np.maximum(norms, row_norm_floor(self.row_norm_)) / self.row_norm_)
+        return Z * self.scale_ + self.mean_
+
     def _resolved_scaling(self, tabular: bool) -> str | None:
         """``scaling`` with ``"auto"`` resolved for data that are ``tabular`` or not."""
         if self.scaling != "auto":

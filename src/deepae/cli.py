@@ -154,8 +154,9 @@ PARAM_OPTIONS = [
     ("--hidden-size", "hidden_size", {"type": int, "help": "code size (autoencoder, denoising)"}),
     ("--image-shape", "image_shape",
      {"type": _channels_image_shape, "metavar": "CxHxW", "help": "rows are images of C "
-      "channels of H×W pixels, e.g. 1x28x28 (conv; classifier and regressor: a "
-      "convolutional first stage, set further with --param encoder__NAME=VALUE)"}),
+      "channels of H×W pixels, e.g. 1x28x28 (conv; vae: for --decoder-blur; classifier "
+      "and regressor: a convolutional first stage, set further with --param "
+      "encoder__NAME=VALUE)"}),
     ("--hidden-layer-sizes", "hidden_layer_sizes",
      {"type": _sizes, "metavar": "N,N,...", "help": "layer sizes, e.g. 64,32 (stacked, "
       "classifier, regressor)"}),

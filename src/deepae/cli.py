@@ -116,6 +116,16 @@ def _auto_or_bool(text: str):
     return value
 
 
+def _auto_or_int(text: str):
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: use auto or an integer") from None
+
+
 def _auto_or_float(text: str):
     if text.lower() == "auto":
         return "auto"
@@ -193,6 +203,10 @@ PARAM_OPTIONS = [
     ("--relative-error", "relative_error", {"type": _auto_or_bool, "help": "divide the error "
                                             "by the row's energy: auto, true or false "
                                             "(outliers)"}),
+    ("--n-models", "n_models", {"type": _auto_or_int, "help": "autoencoders in the ensemble "
+                                "whose scores are combined: auto or a number (outliers)"}),
+    ("--combine", "combine", {"help": "how the ensemble's scores are combined: median or mean "
+                              "(outliers)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

@@ -22,10 +22,20 @@ from .persistence import SaveMixin
 
 #: Data with at most this many features is treated as tabular by the ``"auto"`` options.
 TABULAR_MAX_FEATURES = 50
+#: Wider data are images for the ``"auto"`` options when the columns' means and spreads are
+#: at least this many times smoother along a pixel grid than between random column pairs
+#: (see :func:`grid_smoothness_ratio`).
+IMAGE_GRID_RATIO = 1.35
+#: Random column pairs the grid neighbours are compared with.
+RANDOM_PAIRS = 1000
 #: The trimmed loss of the tabular default model (fraction of each batch left out).
 DEFAULT_TRIM_FRACTION = 0.2
 #: The tabular default model has ``n_features // TABULAR_CODE_DIVISOR`` hidden units (2 to 64).
 TABULAR_CODE_DIVISOR = 3
+#: The tabular default model trains for about this many mini-batch steps (at least 5 epochs).
+TABULAR_STEPS = 100
+#: How many autoencoders ``n_models="auto"`` fits for the default model on tabular data.
+TABULAR_MODELS = 5
 #: Fraction of the training rows left out when the code density is fitted.
 DEFAULT_DENSITY_TRIM = 0.2
 #: The ``"auto"`` blur (standard deviation in pixels) of the residuals of an image model.
@@ -35,9 +45,52 @@ IMAGE_RESIDUAL_BLUR = 1.0
 ENERGY_FLOOR = 1e-6
 
 
-def is_tabular(n_features: int) -> bool:
-    """Whether the ``"auto"`` options take data with ``n_features`` columns as tabular."""
-    return n_features <= TABULAR_MAX_FEATURES
+def is_tabular(X: np.ndarray) -> bool:
+    """Whether the ``"auto"`` options take the rows ``X`` (all ranks' rows) as tabular: at
+    most :data:`TABULAR_MAX_FEATURES` columns, or wider data that do not look like flattened
+    images (a :func:`grid_smoothness_ratio` below :data:`IMAGE_GRID_RATIO`)."""
+    return X.shape[1] <= TABULAR_MAX_FEATURES or grid_smoothness_ratio(X) < IMAGE_GRID_RATIO
+
+
+def grid_smoothness_ratio(X: np.ndarray) -> float:
+    """How smooth the columns' means and spreads are along a pixel grid, if the columns of
+    ``X`` are the pixels of images, relative to random column pairs.
+
+    For each grid ``n_features = height × width`` (both at least 3): the mean distance
+    ``|mean_i − mean_j| + |std_i − std_j|`` of :data:`RANDOM_PAIRS` random column pairs (a
+    fixed draw), divided by that of the horizontal and vertical neighbours (the mean of the
+    two); the largest ratio over the grids, 0 when there is no grid. The mean and the spread
+    of flattened images vary smoothly from pixel to pixel (ratios far above 1); a table's
+    column order means nothing (about 1). The means and spreads are over all ranks' rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    ratio : float
+    """
+    n_features = X.shape[1]
+    widths = [w for w in range(3, n_features // 3 + 1) if n_features % w == 0]
+    if not widths:
+        return 0.0
+    mean, spread = column_moments(X)
+
+    def distance(first: np.ndarray, second: np.ndarray) -> float:
+        return float(np.mean(np.abs(mean[first] - mean[second])
+                             + np.abs(spread[first] - spread[second])))
+
+    first, second = np.random.default_rng(0).integers(0, n_features, (2, RANDOM_PAIRS))
+    random_level = distance(first[first != second], second[first != second])
+    ratios = [0.0]
+    for width in widths:
+        left = np.flatnonzero(np.arange(n_features - 1) % width != width - 1)
+        above = np.arange(n_features - width)
+        neighbours = (distance(left, left + 1) + distance(above, above + width)) / 2
+        if neighbours > 0:
+            ratios.append(random_level / neighbours)
+    return max(ratios)
 
 
 def epochs_for(n_samples: int, batch_size: int, steps: int, low: int, high: int) -> int:
@@ -77,11 +130,11 @@ def default_model(X: np.ndarray, random_state: int | None = 0) -> Autoencoder:
     """
     n_samples = int(distributed.all_reduce(np.array([len(X)]))[0])
     n_features = X.shape[1]
-    if is_tabular(n_features):
+    if is_tabular(X):
         return Autoencoder(
             hidden_size=max(2, min(64, n_features // TABULAR_CODE_DIVISOR)), activation="relu",
             tied=False, trim_fraction=DEFAULT_TRIM_FRACTION, learning_rate=3e-3, batch_size=64,
-            max_epochs=epochs_for(n_samples, 64, steps=300, low=5, high=300),
+            max_epochs=epochs_for(n_samples, 64, steps=TABULAR_STEPS, low=5, high=300),
             early_stopping=False, random_state=random_state,
         )
     low, high = distributed.all_reduce(X.min(), "min"), distributed.all_reduce(X.max(), "max")
@@ -112,13 +165,18 @@ def scores_by_likelihood(model) -> bool:
     return hasattr(model, "_likelihood_module")
 
 
-def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each column over all ranks' rows (1 for a constant
-    column, which is then only centered)."""
+def column_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column over all ranks' rows."""
     n = distributed.all_reduce(np.array([len(X)]))[0]
     mean = distributed.all_reduce(X.sum(axis=0, dtype=np.float64)) / n
     variance = distributed.all_reduce(np.square(X - mean).sum(axis=0)) / n
-    scale = np.sqrt(variance)
+    return mean, np.sqrt(variance)
+
+
+def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column over all ranks' rows (1 for a constant
+    column, which is then only centered)."""
+    mean, scale = column_moments(X)
     return mean, np.where(scale > 0, scale, 1.0)
 
 
@@ -132,6 +190,16 @@ def mean_energy(X: np.ndarray) -> float:
     """Mean of the rows' ``‖x‖²`` over all ranks' rows."""
     totals = distributed.all_reduce(np.array([np.square(X, dtype=np.float64).sum(), len(X)]))
     return float(totals[0] / totals[1])
+
+
+def reseeded(model, offset: int):
+    """An unfitted clone of ``model`` whose integer ``random_state`` is moved by ``offset``
+    (another member of an ensemble); a plain clone for a model without an integer seed."""
+    copy = clone(model)
+    seed = copy.get_params().get("random_state")
+    if offset and isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        copy.set_params(random_state=int(seed) + offset)
+    return copy
 
 
 def rows_kept(scores: np.ndarray, trim: float) -> np.ndarray:
@@ -333,7 +401,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto",
                  density_trim=DEFAULT_DENSITY_TRIM, residual_blur="auto",
-                 relative_error="auto", random_state=0):
+                 relative_error="auto", n_models="auto", combine="median", random_state=0):
         self.model = model
         self.contamination = contamination
         self.scaling = scaling
@@ -341,6 +409,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.density_trim = density_trim
         self.residual_blur = residual_blur
         self.relative_error = relative_error
+        self.n_models = n_models
+        self.combine = combine
         self.random_state = random_state
 
     def fit(self, X, y=None) -> "ReconstructionOutlierDetector":
@@ -359,31 +429,47 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """
         self._check_params()
         X = check_X(self, X, reset=True)
-        tabular = is_tabular(X.shape[1])
+        tabular = is_tabular(X)
         if self.scaling == "standard" or (self.scaling == "auto" and tabular):
             self.mean_, self.scale_ = column_scaling(X)
         else:
             self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
         Z = self._scaled(X)
-        model = (default_model(Z, self.random_state) if self.model is None
-                 else clone(self.model))
-        self.model_ = model.fit(Z)
-        images = image_shape_of(self.model_) is not None
-        self.residual_blur_ = float(self.residual_blur if self.residual_blur != "auto"
-                                    else IMAGE_RESIDUAL_BLUR if images else 0.0)
-        self.residual_variance_ = self.code_mean_ = self.code_precision_ = None
+        models = self._new_models(Z, tabular)
         density = self.code_density is True or (self.code_density == "auto" and tabular
-                                                and not scores_by_likelihood(model))
-        if density:
-            self._fit_code_density(Z)
-        self.relative_error_ = bool(self.relative_error is True or (
-            self.relative_error == "auto" and images and not density))
-        self.energy_floor_ = ENERGY_FLOOR * mean_energy(Z) if self.relative_error_ else None
+                                                and not scores_by_likelihood(models[0]))
+        self._fit_member(models[0], Z, density)
+        self.ensemble_ = [clone(self).set_params(n_models=1)._fit_member(model, Z, density)
+                          for model in models[1:]]
         self.decision_scores_ = self._outlier_scores(Z)
         all_scores = np.concatenate(distributed.gather_objects(self.decision_scores_))
         self.offset_ = float(np.percentile(-all_scores, 100.0 * self.contamination))
         self.threshold_ = -self.offset_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def _new_models(self, Z: np.ndarray, tabular: bool) -> list:
+        """The unfitted models of the ensemble (``n_models``; one model without)."""
+        n_models = self.n_models
+        if n_models == "auto":
+            n_models = TABULAR_MODELS if self.model is None and tabular else 1
+        model = default_model(Z, self.random_state) if self.model is None else self.model
+        return [reseeded(model, i) for i in range(n_models)]
+
+    def _fit_member(self, model, Z: np.ndarray, density: bool) -> "ReconstructionOutlierDetector":
+        """Fit ``model`` on the scaled rows ``Z``, then the code density (with ``density``)
+        and the image-score options: one model's part of the score."""
+        self.n_features_in_ = Z.shape[1]
+        self.model_ = model.fit(Z)
+        images = image_shape_of(self.model_) is not None
+        self.residual_blur_ = float(self.residual_blur if self.residual_blur != "auto"
+                                    else IMAGE_RESIDUAL_BLUR if images else 0.0)
+        self.residual_variance_ = self.code_mean_ = self.code_precision_ = None
+        if density:
+            self._fit_code_density(Z)
+        self.relative_error_ = bool(self.relative_error is True or (
+            self.relative_error == "auto" and images and not density))
+        self.energy_floor_ = ENERGY_FLOOR * mean_energy(Z) if self.relative_error_ else None
         return self
 
     def _check_params(self) -> None:
@@ -397,6 +483,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
                      include_boundaries="left")
         if self.scaling not in ("auto", "standard", None):
             raise ValueError(f"scaling must be 'auto', 'standard' or None, got {self.scaling!r}.")
+        if not (isinstance(self.n_models, str) and self.n_models == "auto"):
+            if isinstance(self.n_models, bool):
+                raise TypeError("n_models must be 'auto' or an int ≥ 1, got a bool.")
+            check_scalar(self.n_models, "n_models", numbers.Integral, min_val=1)
+        if self.combine not in ("median", "mean"):
+            raise ValueError(f"combine must be 'median' or 'mean', got {self.combine!r}.")
         if not (self.code_density is True or self.code_density is False
                 or isinstance(self.code_density, str) and self.code_density == "auto"):
             raise ValueError(f"code_density must be 'auto', True or False, got "
@@ -457,7 +549,15 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.code_mean_, self.code_precision_ = gaussian.location_, gaussian.precision_
 
     def _outlier_scores(self, Z: np.ndarray) -> np.ndarray:
-        """Outlier scores (higher is more abnormal) of scaled rows."""
+        """Outlier scores (higher is more abnormal) of scaled rows: the median or mean
+        (``combine``) of the ensemble's models' scores."""
+        if not self.ensemble_:
+            return self._model_scores(Z)
+        scores = [member._model_scores(Z) for member in [self, *self.ensemble_]]
+        return (np.median if self.combine == "median" else np.mean)(scores, axis=0)
+
+    def _model_scores(self, Z: np.ndarray) -> np.ndarray:
+        """This detector's own model's outlier scores of scaled rows."""
         if scores_by_likelihood(self.model_):
             return -self.model_.score_samples(Z)
         if self.code_mean_ is None and not (self.residual_blur_ or self.relative_error_):
@@ -499,6 +599,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         for name, before in PLAIN_ERROR_STATE.items():
             if not hasattr(self, name):
                 setattr(self, name, before)
+        if not hasattr(self, "ensemble_"):
+            self.ensemble_ = []
         n = self.n_features_in_
         n_model = getattr(getattr(self, "model_", None), "n_features_in_", None)
         if n_model is not None and n_model != n:
@@ -536,24 +638,33 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def _export_module(self):
         """The torch module of ONNX export: ``score_samples`` and ``decision_function``,
-        computed as :meth:`score_samples` does (scaling, the model's ``_coder()``, the code
-        density; or the model's ``_likelihood_module()``); ``export_onnx`` needs only this
-        hook."""
-        import torch
-
-        from .export import DetectorOutputs, DetectorScore, LikelihoodScore
+        computed as :meth:`score_samples` does (scaling, each model's ``_coder()``, the code
+        density; or the model's ``_likelihood_module()``; the median or mean over an
+        ensemble's models); ``export_onnx`` needs only this hook."""
+        from .export import DetectorOutputs, EnsembleScore
 
         check_is_fitted(self, "model_")
+        scores = [member._score_module(self.mean_, self.scale_)
+                  for member in [self, *self.ensemble_]]
+        if len(scores) > 1:
+            return DetectorOutputs(EnsembleScore(scores, self.combine), self.offset_)
+        return DetectorOutputs(scores[0], self.offset_)
+
+    def _score_module(self, mean: np.ndarray, scale: np.ndarray):
+        """The torch module of this detector's own model's outlier score of rows scaled by
+        ``mean`` and ``scale``."""
+        import torch
+
+        from .export import DetectorScore, LikelihoodScore
+
+        scaling = [torch.tensor(np.asarray(a), dtype=torch.float32) for a in (mean, scale)]
         if scores_by_likelihood(self.model_):
-            scaling = (torch.tensor(a, dtype=torch.float32) for a in (self.mean_, self.scale_))
-            return DetectorOutputs(LikelihoodScore(self.model_._likelihood_module(), *scaling),
-                                   self.offset_)
-        tensors = [None if a is None else torch.tensor(np.asarray(a), dtype=torch.float32)
-                   for a in (self.mean_, self.scale_, self.residual_variance_,
-                             self.code_mean_, self.code_precision_)]
+            return LikelihoodScore(self.model_._likelihood_module(), *scaling)
+        density = [None if a is None else torch.tensor(np.asarray(a), dtype=torch.float32)
+                   for a in (self.residual_variance_, self.code_mean_, self.code_precision_)]
         blur = self._blur() if self.residual_blur_ > 0 else None
-        return DetectorOutputs(DetectorScore(self.model_._coder(), *tensors, blur=blur,
-                                             energy_floor=self.energy_floor_), self.offset_)
+        return DetectorScore(self.model_._coder(), *scaling, *density, blur=blur,
+                             energy_floor=self.energy_floor_)
 
     def score_samples(self, X) -> np.ndarray:
         """Minus the outlier score: higher means more normal."""

@@ -116,23 +116,21 @@ def _auto_or_bool(text: str):
     return value
 
 
-def _auto_or_int(text: str):
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid value {text!r}: use auto or an integer") from None
+def _auto_or(convert, what: str):
+    """An argparse type: ``"auto"``, or the text converted by ``convert`` (``what`` names it)."""
+    def parse(text: str):
+        if text.lower() == "auto":
+            return "auto"
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid value {text!r}: use auto or {what}") from None
+    return parse
 
 
-def _auto_or_float(text: str):
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: use auto or a number") from None
+_auto_or_int = _auto_or(int, "an integer")
+_auto_or_float = _auto_or(float, "a number")
 
 
 def _param(text: str) -> tuple[str, object]:

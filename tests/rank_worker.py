@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
 from deepae import distributed
+from deepae.outliers import grid_smoothness_ratio
 
 
 def fit_linear(data, rank, directory):
@@ -91,6 +92,10 @@ def fit_deep(data, rank, directory):
     out["outliers.code_precision"] = models["outliers"].code_precision_
     out["outliers.residual_variance"] = models["outliers"].residual_variance_
     out["outliers.local_scores"] = models["outliers"].decision_scores_
+    out["outliers.members"] = np.concatenate([
+        p.detach().numpy().ravel() for member in models["outliers"].ensemble_
+        for p in member.model_.module_.parameters()])
+    out["grid.ratio"] = grid_smoothness_ratio(X[:, :9])
     trimmed = deepae.ReconstructionOutlierDetector(deepae.PCA(3), code_density=True,
                                                   density_trim=0.3).fit(X)
     out["trimmed.residual_variance"] = trimmed.residual_variance_

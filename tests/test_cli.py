@@ -432,6 +432,15 @@ def test_a_vae_detector_with_a_blurred_decoder_on_scaled_rows(tmp_path, capsys):
     assert loaded.model_.get_params()["decoder_blur"] == 1.0
 
 
+def test_ensemble_options(data, tmp_path, capsys):
+    model = tmp_path / "od.deepae"
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--n-models", "2",
+                             "--combine", "mean", "-q", capsys=capsys)
+    assert code == 0, err
+    loaded = deepae.load(model)
+    assert (loaded.n_models, loaded.combine, len(loaded.ensemble_)) == (2, "mean", 1)
+
+
 def test_the_default_detector_takes_a_seed(data, tmp_path, capsys):
     model = tmp_path / "od.deepae"
     code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--random-state", "5",
@@ -459,6 +468,8 @@ def test_image_score_options(data, tmp_path, capsys):
     ("--residual-blur", "wide", "auto or a number"),
     ("--residual-blur", "1", "residual_blur=1.0 needs a model that reads its rows as images"),
     ("--relative-error", "yes", "auto, true or false"),
+    ("--n-models", "some", "auto or an integer"),
+    ("--combine", "max", "combine must be 'median' or 'mean'"),
 ])
 def test_bad_outlier_detector_options(data, tmp_path, capsys, option, value, message):
     code, out, err = run_cli("fit", "outliers", data["csv"], "-o", tmp_path / "od.deepae",

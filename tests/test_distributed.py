@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import deepae
 from deepae._base import seed_from
 from deepae.modules import VAE
+from deepae.outliers import grid_smoothness_ratio
 from deepae.training import TrainingConfig, make_optimizer
 from deepae.vae import elbo_objective
 
@@ -147,6 +148,10 @@ def test_every_rank_ends_with_the_same_deep_models(tmp_path):
     scores = np.concatenate([first["outliers.local_scores"], second["outliers.local_scores"]])
     assert first["outliers.threshold"] == pytest.approx(np.percentile(scores, 90), rel=1e-12)
     np.testing.assert_allclose(first["outliers.scaling"], np.r_[X.mean(0), X.std(0)], rtol=1e-9)
+    # the default's ensemble (the same members on every rank: checked above) and the grid
+    # rule of the "auto" options, from all ranks' rows
+    assert len(first["outliers.members"]) > 0
+    assert first["grid.ratio"] == pytest.approx(grid_smoothness_ratio(X[:, :9]), rel=1e-9)
     # the rows kept by density_trim are chosen among all ranks' rows
     single = deepae.ReconstructionOutlierDetector(deepae.PCA(3), code_density=True,
                                                  density_trim=0.3).fit(X)

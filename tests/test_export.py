@@ -44,6 +44,8 @@ MODELS = {
     "regressor-2d": lambda: deepae.DeepRegressor(**DEEP),
     "detector-default": lambda: deepae.ReconstructionOutlierDetector(),
     "detector-pca": lambda: deepae.ReconstructionOutlierDetector(deepae.PCA(n_components=3)),
+    "detector-ensemble-mean": lambda: deepae.ReconstructionOutlierDetector(
+        deepae.Autoencoder(hidden_size=5, **FAST), n_models=2, combine="mean"),
     "rbm": lambda: deepae.RBM(n_components=6, **FAST),  # Bernoulli (digits), Gaussian (random)
     # Bernoulli (digits) and Gaussian (random) decoders; scores at the fixed draws
     "vae": lambda: deepae.VariationalAutoencoder(code_size=3, hidden_size=8, **FAST),

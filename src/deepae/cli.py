@@ -116,13 +116,21 @@ def _auto_or_bool(text: str):
     return value
 
 
-def _auto_or_float(text: str):
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: use auto or a number") from None
+def _auto_or(convert, what: str):
+    """An argparse type: ``"auto"``, or the text converted by ``convert`` (``what`` names it)."""
+    def parse(text: str):
+        if text.lower() == "auto":
+            return "auto"
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid value {text!r}: use auto or {what}") from None
+    return parse
+
+
+_auto_or_int = _auto_or(int, "an integer")
+_auto_or_float = _auto_or(float, "a number")
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -198,6 +206,10 @@ PARAM_OPTIONS = [
     ("--decoder-blur", "decoder_blur", {"type": float, "help": "Gaussian decoder of residuals "
                                         "blurred by this many pixels (vae; images: "
                                         "--image-shape)"}),
+    ("--n-models", "n_models", {"type": _auto_or_int, "help": "autoencoders in the ensemble "
+                                "whose scores are combined: auto or a number (outliers)"}),
+    ("--combine", "combine", {"help": "how the ensemble's scores are combined: median or mean "
+                              "(outliers)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

@@ -200,6 +200,24 @@ class DetectorScore(nn.Module):
         return residuals.sum(1) / z.square().sum(1).clamp_min(self.energy_floor)
 
 
+class EnsembleScore(nn.Module):
+    """The median or the mean (``combine``) of several score modules' outputs: the outlier
+    score of an ensemble of models."""
+
+    def __init__(self, scores: list[nn.Module], combine: str):
+        super().__init__()
+        self.scores = nn.ModuleList(scores)
+        self.combine = combine
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = torch.stack([score(x) for score in self.scores], dim=1)
+        if self.combine == "mean":
+            return scores.mean(1)
+        ordered = scores.sort(dim=1).values
+        count = len(self.scores)
+        return (ordered[:, (count - 1) // 2] + ordered[:, count // 2]) / 2
+
+
 class LikelihoodScore(nn.Module):
     """The outlier score of :class:`deepae.ReconstructionOutlierDetector` with a density
     model: minus the ``likelihood`` module's log-likelihood estimate of the rows scaled by

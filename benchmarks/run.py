@@ -28,11 +28,19 @@ def available() -> dict[str, Path]:
 
 
 def run_one(name: str, path: Path) -> str:
-    """Import ``path`` and return what its ``run()`` returns."""
+    """Import ``path`` and return what its ``run()`` returns, with torch's thread count put
+    back afterwards: a benchmark that measures on one thread must not leave the next one,
+    run in the same process, on one thread too."""
+    import torch
+
+    threads = torch.get_num_threads()
     spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.run().strip()
+    try:
+        spec.loader.exec_module(module)
+        return module.run().strip()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def cpu_model() -> str:

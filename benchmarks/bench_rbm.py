@@ -25,7 +25,9 @@ from deepae.modules import RBM as RBMModule
 EPOCHS = 5
 SEEDS = (0, 1, 2)  # one fit of each model per seed
 SETTINGS = [(10, 0.1), (100, 0.1)]  # (batch size, learning rate); BernoulliRBM's default first
-PRECISIONS = ("float32", "bfloat16")  # deepae.RBM(precision=...)
+#: deepae.RBM's (device, precision) pairs: both precisions on the CPU, float32 on a GPU too
+VARIANTS = [("cpu", "float32"), ("cpu", "bfloat16")] + (
+    [("cuda", "float32")] if torch.cuda.is_available() else [])
 
 
 def pseudo_likelihood(weight, hidden_bias, visible_bias, X) -> float:
@@ -69,7 +71,14 @@ def timed(estimator, X) -> tuple[float, object]:
     """Seconds per epoch of fitting a clone of ``estimator`` to ``X``, and the clone."""
     start = time.perf_counter()
     model = clone(estimator).fit(X)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return (time.perf_counter() - start) / EPOCHS, model
+
+
+def variant_name(device: str, precision: str) -> str:
+    """A table column's name for one of :data:`VARIANTS`."""
+    return f"deepae {precision}" + (" (GPU)" if device == "cuda" else "")
 
 
 def run() -> str:
@@ -82,12 +91,12 @@ def run() -> str:
     with threadpool_limits(1):
         for batch_size, rate in SETTINGS:
             ours = RBM(n_components=500, learning_rate=rate, batch_size=batch_size,
-                       max_epochs=EPOCHS, persistent=True, random_state=0, device="cpu")
+                       max_epochs=EPOCHS, persistent=True, random_state=0)
             estimators = {
                 "sklearn": BernoulliRBM(n_components=500, learning_rate=rate,
                                         batch_size=batch_size, n_iter=EPOCHS, random_state=0),
-                **{precision: clone(ours).set_params(precision=precision)
-                   for precision in PRECISIONS},
+                **{variant_name(*v): clone(ours).set_params(device=v[0], precision=v[1])
+                   for v in VARIANTS},
             }
             times: dict[str, list[float]] = {name: [] for name in estimators}
             scores: dict[str, list[float]] = {name: [] for name in estimators}
@@ -97,11 +106,12 @@ def run() -> str:
                     times[name].append(seconds)
                     scores[name].append(test_score(model, X_test))
             best = {name: min(seconds) for name, seconds in times.items()}
-            ours_cells = " | ".join(f"{best[p]:.3f} s ({best['sklearn'] / best[p]:.1f}×)"
-                                    for p in PRECISIONS)
+            ours_cells = " | ".join(f"{best[name]:.3f} s ({best['sklearn'] / best[name]:.1f}×)"
+                                    for name in list(estimators)[1:])
             rows.append(f"| {batch_size} | {rate} | {best['sklearn']:.3f} s | {ours_cells} | "
                         f"{product_floor(batch_size, len(X_train)):.3f} s | "
                         + " | ".join(spread(scores[name]) for name in estimators) + " |")
+    columns = [variant_name(*variant) for variant in VARIANTS]
     return "\n".join([
         "## RBM: deepae.RBM vs scikit-learn BernoulliRBM (MNIST-5k)",
         "",
@@ -119,12 +129,15 @@ def run() -> str:
         "(784 × 500) products a batch timed alone in the same run. "
         "`precision=\"bfloat16\"` rounds the products' operands to bfloat16 (the weights, "
         "their updates and the rest stay float32; torch's CPU capability here: "
-        f"{torch.backends.cpu.get_cpu_capability()}).",
+        f"{torch.backends.cpu.get_cpu_capability()})."
+        + (f" (GPU): the same estimator on {torch.cuda.get_device_name()}, against "
+           "scikit-learn on this machine's CPU." if torch.cuda.is_available() else ""),
         "",
-        "| batch | rate | sklearn s/epoch | deepae float32 s/epoch (speed-up) | "
-        "deepae bfloat16 s/epoch (speed-up) | float32 floor | sklearn PL | "
-        "deepae float32 PL | deepae bfloat16 PL |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| batch | rate | sklearn s/epoch | "
+        + " | ".join(f"{name} s/epoch (speed-up)" for name in columns)
+        + " | float32 floor | sklearn PL | "
+        + " | ".join(f"{name} PL" for name in columns) + " |",
+        "|" + " --- |" * (5 + 2 * len(columns)),
         *rows,
         "",
         "Goal: ≥ 3× scikit-learn's throughput at equal or better pseudo-likelihood. "

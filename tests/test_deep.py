@@ -65,8 +65,9 @@ def test_one_pretrained_layer_is_exactly_an_autoencoder(digits, pretraining, pen
     stacked = StackedAutoencoder((20,), activation="tanh", code_activation="tanh",
                                  output_activation="linear", loss="squared_error",
                                  pretraining=pretraining, tied=True, fine_tune=False,
-                                 pretrain_epochs=3, random_state=0, **penalty).fit(X)
-    single = Autoencoder(20, max_epochs=3, random_state=0, **penalty).fit(X)
+                                 pretrain_epochs=3, random_state=0, device="cpu",
+                                 **penalty).fit(X)
+    single = Autoencoder(20, max_epochs=3, random_state=0, device="cpu", **penalty).fit(X)
     np.testing.assert_array_equal(stacked.module_.encoder[0].weight.detach(),
                                   single.components_)
     np.testing.assert_array_equal(stacked.reconstruction_error(X),
@@ -123,7 +124,8 @@ def test_pretraining_beats_random_initialization_with_few_labels():
 def test_unlabeled_rows_change_pretraining_but_not_the_supervised_loss(digits):
     X, y_partial, _, _ = low_label_task(digits)
     labeled = y_partial != -1
-    params = dict(hidden_layer_sizes=(16,), random_state=0, consistency=0, **FAST)
+    params = dict(hidden_layer_sizes=(16,), random_state=0, consistency=0, device="cpu",
+                  **FAST)
     # Without pretraining nor consistency term, unlabeled rows have no effect at all.
     a = DeepClassifier(pretraining=None, **params).fit(X, y_partial)
     b = DeepClassifier(pretraining=None, **params).fit(X[labeled], y_partial[labeled])
@@ -139,7 +141,8 @@ def test_unlabeled_rows_change_pretraining_but_not_the_supervised_loss(digits):
 def test_consistency_term_uses_unlabeled_rows_outside_the_cross_entropy(digits):
     X, y_partial, X_test, y_test = low_label_task(digits)
     labeled = y_partial != -1
-    params = dict(hidden_layer_sizes=(16,), pretraining=None, random_state=0, **FAST)
+    params = dict(hidden_layer_sizes=(16,), pretraining=None, random_state=0, device="cpu",
+                  **FAST)
     a = DeepClassifier(**params).fit(X, y_partial)
     b = DeepClassifier(**params).fit(X[labeled], y_partial[labeled])
     assert not np.allclose(a.predict_proba(X), b.predict_proba(X))

@@ -128,7 +128,7 @@ def test_ddp_vae_equals_one_process_averaging_the_two_ranks_losses(loader_result
 
 
 def test_ddp_convolutional_training_equals_one_process(loader_results):
-    params = dict(code_size=3, channels=(4,), learning_rate=1e-2, random_state=0)
+    params = dict(code_size=3, channels=(4,), learning_rate=1e-2, random_state=0, device="cpu")
     single = deepae.ConvolutionalAutoencoder((1, 2, 5), max_epochs=3, **params).fit(
         single_process_loader(centered=True))
     weights = np.concatenate([p.detach().numpy().ravel() for p in single.module_.parameters()])

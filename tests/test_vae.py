@@ -31,7 +31,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def fitted(digits):
-    return VariationalAutoencoder(**FAST).fit(digits)
+    return VariationalAutoencoder(**FAST, device="cpu").fit(digits)  # its module meets CPU tensors
 
 
 @parametrize_with_checks([VariationalAutoencoder(code_size=2, hidden_size=8, max_epochs=5),
@@ -213,8 +213,9 @@ def test_linear_vae_learns_the_probabilistic_pca_likelihood():
     W, mu = 2 * rng.normal(size=(5, 2)), rng.normal(size=5)
     X = rng.normal(size=(1000, 2)) @ W.T + mu + np.sqrt(0.1) * rng.normal(size=(1000, 5))
     model = VariationalAutoencoder(code_size=2, hidden_size=6, activation="linear",
-                                   warmup_epochs=0, learning_rate=1e-2, batch_size=100,
-                                   max_epochs=200, early_stopping=False, random_state=0).fit(X)
+                                   device="cpu", warmup_epochs=0, learning_rate=1e-2,
+                                   batch_size=100, max_epochs=200, early_stopping=False,
+                                   random_state=0).fit(X)
     module = model.module_.double()
     hidden, output = module.decoder_hidden, module.decoder_output
     A = (output.weight @ hidden.weight).detach().numpy()
@@ -234,7 +235,7 @@ def test_linear_vae_learns_the_probabilistic_pca_likelihood():
 
 def test_fixed_decoder_variance_stays_fixed(digits):
     X = digits * 4 - 1
-    model = VariationalAutoencoder(**FAST, decoder_variance=0.5).fit(X)
+    model = VariationalAutoencoder(**FAST, decoder_variance=0.5, device="cpu").fit(X)
     assert model.decoder_ == "gaussian"
     assert "output_logvar" not in dict(model.module_.named_parameters())
     np.testing.assert_allclose(model.module_.output_logvar.numpy(), np.log(0.5), rtol=1e-6)
@@ -270,7 +271,8 @@ def test_save_and_load_round_trip_bit_for_bit(fitted, digits, tmp_path):
 def test_a_blurred_decoder_vae_round_trips_and_scores_its_blurred_likelihood(digits, tmp_path):
     from scipy.ndimage import gaussian_filter
 
-    model = VariationalAutoencoder(**FAST, decoder_blur=1.0, decoder_variance=0.01).fit(digits)
+    model = VariationalAutoencoder(**FAST, decoder_blur=1.0, decoder_variance=0.01,
+                                   device="cpu").fit(digits)
     assert model.decoder_ == "gaussian"  # "auto" with a blur, data in [0, 1]
     blur = model.module_.blur
     assert blur.image_shape == (1, 8, 8) and blur.sigma == 1.0
@@ -309,7 +311,7 @@ def test_command_line_fit(digits, tmp_path, capsys):
 
 def test_a_beta_vae_scores_the_elbo_at_beta_one(digits):
     model = VariationalAutoencoder(**{**FAST, "decoder": "gaussian", "decoder_variance": 0.3,
-                                      "beta": 4.0}).fit(digits)
+                                      "beta": 4.0, "device": "cpu"}).fit(digits)
     x = digits[:7]
     np.testing.assert_allclose(np.exp(model.module_.output_logvar.numpy()), 0.3, rtol=1e-6)
     log_lik, kl = numpy_elbo_terms(model.module_, x, model.score_noise()[0].double().numpy())

@@ -104,8 +104,8 @@ WINDOW_BLOCKS = 16  # blocks of consecutive rows mixed into one window
 
 
 class TensorRows:
-    """In-memory tensors (on the training device); each epoch one shuffled gather, then
-    slices."""
+    """In-memory tensors (on the training device); shuffled batches are gathered one at a
+    time (no shuffled copy of the whole data)."""
 
     def __init__(self, *tensors: torch.Tensor):
         self.tensors = tensors
@@ -116,12 +116,15 @@ class TensorRows:
 
     def batches(self, batch_size: int, generator: torch.Generator | None) -> Iterator[Batch]:
         """Mini-batches, shuffled when a ``generator`` is given."""
-        tensors = self.tensors
-        if generator is not None:
-            order = torch.randperm(len(self), generator=generator, device=generator.device)
-            tensors = tuple(t[order.to(t.device)] for t in tensors)
+        if generator is None:
+            for start in range(0, len(self), batch_size):
+                yield tuple(t[start : start + batch_size] for t in self.tensors)
+            return
+        order = torch.randperm(len(self), generator=generator, device=generator.device)
+        order = order.to(self.device)
         for start in range(0, len(self), batch_size):
-            yield tuple(t[start : start + batch_size] for t in tensors)
+            rows = order[start : start + batch_size]
+            yield tuple(torch.index_select(t, 0, rows) for t in self.tensors)
 
     def column_range(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-feature minimum and maximum of the first tensor."""

@@ -418,12 +418,15 @@ class RBM(nn.Module):
 def draw(mean: torch.Tensor, units: str, generator: torch.Generator | None,
          dtype: torch.dtype | None = None) -> torch.Tensor:
     """A draw of units with this ``mean``: Bernoulli (0 or 1) or Gaussian of unit variance,
-    as ``dtype`` (by default the mean's)."""
+    as ``dtype`` (by default the mean's), without gradient."""
+    mean = mean.detach()
+    out = torch.empty(mean.shape, device=mean.device, dtype=dtype or mean.dtype)
     if units == "gaussian":
-        return (mean + torch.randn(mean.shape, generator=generator, device=mean.device,
-                                   dtype=mean.dtype)).to(dtype or mean.dtype)
-    return (torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            < mean).to(dtype or mean.dtype)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device,
+                            dtype=mean.dtype)
+        return torch.add(mean, noise, out=out)
+    uniform = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return torch.lt(uniform, mean, out=out)  # 1 with probability mean, written as dtype
 
 
 class LinearCoder(nn.Module):

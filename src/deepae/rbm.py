@@ -199,7 +199,7 @@ def free_energy_gap(rbm: modules.RBM, pre: torch.Tensor, signs: torch.Tensor,
         hidden = F.softplus(pre).sum(dim=1, keepdim=True)
     gap = (hidden * signs).sum()  # −Σ sign · hidden = mean F(v) − mean F(ṽ), hidden part
     if rbm.visible == "gaussian":
-        visible = 0.5 * (rows.float() - rbm.visible_bias).square().sum(dim=1, keepdim=True)
+        visible = 0.5 * (rows.to(pre.dtype) - rbm.visible_bias).square().sum(dim=1, keepdim=True)
         return gap - (visible * signs).sum()
     return gap + visible_gradient @ rbm.visible_bias  # −(v·b) per row
 
@@ -250,10 +250,11 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         Operands of the in-place CD step's matrix products (SGD in one process).
         ``bfloat16``: weights, data, samples and hidden means are rounded to bfloat16 (8
         significant bits) for the products, which accumulate in float32; the weights,
-        their updates and the rest stay float32. For hardware with fast bfloat16 products
-        (CPUs with AVX512-BF16 or AMX): on one such core, 500 hidden units on MNIST-5k
-        trained 1.3× (batch 10) and 2.4× (batch 100) as fast as with float32, to the same
-        pseudo-likelihood within the spread between seeds (``benchmarks/results.md``).
+        their updates and the rest stay float32. For CPUs with fast bfloat16 products: on
+        an AMD Zen 4 core (AVX512-BF16), 500 hidden units on MNIST-5k trained 1.3× (batch
+        10) and 2.4× (batch 100) as fast as with float32, to the same pseudo-likelihood
+        within the spread between seeds; on an Intel Xeon core with AMX, 0.7× and 1.15×
+        (``benchmarks/results.md``). Measure on yours.
     learning_rate : float, default=0.1
     momentum : float, default=0.0
         SGD momentum (0: the classic CD update).

@@ -88,6 +88,7 @@ def run() -> str:
                                        random_state=0)
     torch.set_num_threads(1)
     rows = []
+    columns = [variant_name(*variant) for variant in VARIANTS]
     with threadpool_limits(1):
         for batch_size, rate in SETTINGS:
             ours = RBM(n_components=500, learning_rate=rate, batch_size=batch_size,
@@ -95,8 +96,8 @@ def run() -> str:
             estimators = {
                 "sklearn": BernoulliRBM(n_components=500, learning_rate=rate,
                                         batch_size=batch_size, n_iter=EPOCHS, random_state=0),
-                **{variant_name(*v): clone(ours).set_params(device=v[0], precision=v[1])
-                   for v in VARIANTS},
+                **{name: clone(ours).set_params(device=device, precision=precision)
+                   for name, (device, precision) in zip(columns, VARIANTS, strict=True)},
             }
             times: dict[str, list[float]] = {name: [] for name in estimators}
             scores: dict[str, list[float]] = {name: [] for name in estimators}
@@ -107,11 +108,10 @@ def run() -> str:
                     scores[name].append(test_score(model, X_test))
             best = {name: min(seconds) for name, seconds in times.items()}
             ours_cells = " | ".join(f"{best[name]:.3f} s ({best['sklearn'] / best[name]:.1f}×)"
-                                    for name in list(estimators)[1:])
+                                    for name in columns)
             rows.append(f"| {batch_size} | {rate} | {best['sklearn']:.3f} s | {ours_cells} | "
                         f"{product_floor(batch_size, len(X_train)):.3f} s | "
                         + " | ".join(spread(scores[name]) for name in estimators) + " |")
-    columns = [variant_name(*variant) for variant in VARIANTS]
     return "\n".join([
         "## RBM: deepae.RBM vs scikit-learn BernoulliRBM (MNIST-5k)",
         "",

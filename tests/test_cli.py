@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import deepae
-from deepae import cli, persistence
+from deepae import cli, datafiles, persistence
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(200, 8)) * np.arange(1, 9) + 1.0
@@ -261,27 +261,27 @@ def test_info(data, tmp_path, capsys):
 
 
 def test_read_data_formats(data, tmp_path):
-    X1, y1, names = cli.read_data(str(data["csv"]))
+    X1, y1, names = datafiles.read_data(str(data["csv"]))
     np.testing.assert_array_equal(X1, X)
     assert y1 is None and names == COLUMNS
-    X2, _, names = cli.read_data(str(data["bare_csv"]))
+    X2, _, names = datafiles.read_data(str(data["bare_csv"]))
     np.testing.assert_array_equal(X2, X)
     assert names is None
-    X3, y3, names = cli.read_data(str(data["labeled_csv"]), target="label")
+    X3, y3, names = datafiles.read_data(str(data["labeled_csv"]), target="label")
     np.testing.assert_array_equal(X3, X)
     assert y3.tolist() == LABELS.tolist() and names == COLUMNS
-    X4, y4, _ = cli.read_data(str(data["npz"]), target="y")
+    X4, y4, _ = datafiles.read_data(str(data["npz"]), target="y")
     np.testing.assert_array_equal(X4, X)
     assert y4.tolist() == LABELS.tolist()
-    X5, y5, _ = cli.read_data(str(data["npy"]), target="-1")
+    X5, y5, _ = datafiles.read_data(str(data["npy"]), target="-1")
     np.testing.assert_array_equal(X5, X[:, :-1])
     np.testing.assert_array_equal(y5, X[:, -1])
     ints = write_csv(tmp_path / "ints.csv", [[1, 2, 0], [3, 4, 1]])  # no header, int target
-    X6, y6, names = cli.read_data(str(ints), target="2")
+    X6, y6, names = datafiles.read_data(str(ints), target="2")
     assert X6.tolist() == [[1, 2], [3, 4]] and y6.tolist() == [0, 1] and names is None
     semicolons = tmp_path / "semi.csv"
     semicolons.write_text("a;b\n1;2\n3;4\n")
-    assert cli.read_data(str(semicolons))[0].tolist() == [[1, 2], [3, 4]]
+    assert datafiles.read_data(str(semicolons))[0].tolist() == [[1, 2], [3, 4]]
 
 
 # --- in-process: every error is one line and exit status 2 ----------------------------------

@@ -16,7 +16,6 @@ the traceback instead).
 """
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -27,6 +26,7 @@ import warnings
 import numpy as np
 
 from . import __version__
+from .datafiles import OUTPUT_SUFFIXES, check_output_path, read_data, write_output
 
 #: Command-line model names and the deepae classes they stand for (looked up lazily, so a
 #: class appears here as soon as it exists in the package).
@@ -43,8 +43,6 @@ MODELS = {
     "vae": "VariationalAutoencoder",
     "conv": "ConvolutionalAutoencoder",
 }
-DATA_SUFFIXES = (".npy", ".npz", ".csv")
-OUTPUT_SUFFIXES = (".npy", ".csv")
 
 
 class UsageError(Exception):
@@ -700,183 +698,6 @@ def summarize(value) -> str:
             return f"{type(value).__name__} of {len(value)} items"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-# --- data files -----------------------------------------------------------------------------
-
-
-def check_output_path(path: str, suffixes: tuple[str, ...], what: str) -> None:
-    suffix = os.path.splitext(path)[1].lower()
-    if suffixes and suffix not in suffixes:
-        raise UsageError(f"{what} {path!r} must end with {' or '.join(suffixes)}")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UsageError(f"cannot write {path}: no such directory {directory}")
-
-
-def read_data(path: str, key: str | None = None, target: str | None = None):
-    """``(X, y, column_names)`` from a ``.npy``, ``.npz`` or ``.csv`` file.
-
-    ``y`` is the ``target`` column (None without one) and ``column_names`` the CSV header
-    of the feature columns (None without one).
-    """
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in DATA_SUFFIXES:
-        raise UsageError(f"{path}: unsupported data file type {suffix or '(none)'!r}; "
-                         "use .npy, .npz or .csv")
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, "No such file or directory", path)
-    if key is not None and suffix != ".npz":
-        raise UsageError("--key applies to .npz files only")
-    if suffix == ".csv":
-        return read_csv(path, target)
-    try:
-        if suffix == ".npy":
-            array, y = np.load(path, mmap_mode="r", allow_pickle=False), None
-        else:
-            array, y = read_npz(path, key, target)
-            if y is not None:
-                target = None
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path}: cannot read it as {suffix}: {error}") from None
-    if array.ndim != 2:
-        raise ValueError(f"{path}: expected a 2-D array (samples × features), "
-                         f"got shape {array.shape}")
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{path}: expected numbers, got an array of dtype {array.dtype}")
-    if target is not None:
-        column = column_index(target, array.shape[1], None, path)
-        y = np.asarray(array[:, column])
-        array = np.delete(array, column, axis=1)
-    return array, y, None
-
-
-def read_npz(path: str, key: str | None, target: str | None):
-    with np.load(path, allow_pickle=False) as archive:
-        names = list(archive.files)
-        if key is None:
-            candidates = [n for n in names if n != target]
-            if len(candidates) == 1:
-                key = candidates[0]
-            elif "X" in names:
-                key = "X"
-            else:
-                raise UsageError(f"{path} holds the arrays {', '.join(names) or '(none)'}; "
-                                 "choose one with --key")
-        if key not in names:
-            raise UsageError(f"{path} has no array {key!r} (it has {', '.join(names)})")
-        y = archive[target] if target is not None and target in names else None
-        return archive[key], y
-
-
-def column_index(target: str, n_columns: int, header: list[str] | None, path: str) -> int:
-    if header is not None and target in header:
-        return header.index(target)
-    try:
-        index = int(target)
-    except ValueError:
-        where = "its header" if header is not None else "no header"
-        raise UsageError(f"{path}: no column {target!r} ({where})") from None
-    if not -n_columns <= index < n_columns:
-        raise UsageError(f"{path}: column index {index} out of range ({n_columns} columns)")
-    return index % n_columns
-
-
-def _parses(text: str, convert=float) -> bool:
-    """Whether ``convert(text)`` succeeds (a number, or an int with ``convert=int``)."""
-    try:
-        convert(text)
-    except ValueError:
-        return False
-    return True
-
-
-def read_csv(path: str, target: str | None):
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            sample = file.read(65536)
-            file.seek(0)
-            delimiter = max(",;\t", key=sample.split("\n", 1)[0].count)
-            rows = [(n, row) for n, row in enumerate(csv.reader(file, delimiter=delimiter), 1)
-                    if any(cell.strip() for cell in row)]
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"{path}: not a readable CSV file ({error})") from None
-    if not rows:
-        raise ValueError(f"{path}: the CSV file is empty")
-    width = len(rows[0][1])
-    for n, row in rows:
-        if len(row) != width:
-            raise ValueError(f"{path} line {n}: {len(row)} columns where the first row has "
-                             f"{width}")
-    first = [cell.strip() for cell in rows[0][1]]
-    column = None
-    if target is not None and not _parses(target, int):
-        header = first  # a column name needs a header
-        if target not in header:
-            raise UsageError(f"{path}: no column {target!r} in the header "
-                             f"({', '.join(header)})")
-    else:
-        if target is not None:
-            column = column_index(target, width, None, path)
-        features = [c for i, c in enumerate(first) if i != column]
-        header = None
-        if not all(_parses(c) for c in features):
-            header = first
-        elif column is not None and not _parses(first[column]) and len(rows) > 1 and all(
-                _parses(row[column]) for _, row in rows[1:]):
-            header = first
-    if target is not None:
-        column = column_index(target, width, header, path)
-    body = rows[1:] if header is not None else rows
-    if not body:
-        raise ValueError(f"{path}: no data rows")
-    names = header if header is not None else [str(i) for i in range(width)]
-    keep = [i for i in range(width) if i != column]
-    try:
-        X = np.array([[row[i] for i in keep] for _, row in body], dtype=np.float64)
-    except ValueError:
-        for n, row in body:
-            for i in keep:
-                if not _parses(row[i]):
-                    cell = row[i].strip()
-                    what = repr(cell) if cell else "an empty cell"
-                    hint = ""
-                    if not any(_parses(other[i]) for _, other in body):
-                        hint = " (if it holds labels, name it with --target)"
-                    raise ValueError(f"{path} line {n}, column {names[i]!r}: {what} is not a "
-                                     f"number{hint}") from None
-        raise
-    y = None
-    if column is not None:
-        labels = [row[column].strip() for _, row in body]
-        if all(_parses(v, int) for v in labels):
-            y = np.array([int(v) for v in labels])
-        elif all(_parses(v) for v in labels):
-            y = np.array([float(v) for v in labels])
-        else:
-            y = np.array(labels)
-    return X, y, [header[i] for i in keep] if header is not None else None
-
-
-def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:
-    """Write ``array`` to a ``.npy`` or ``.csv`` file, or as CSV to standard output."""
-    if path is not None and path.lower().endswith(".npy"):
-        np.save(path, array, allow_pickle=False)
-        return
-    table = array.reshape(len(array), -1)
-    text = table.astype(str)  # shortest round-trip repr of floats
-    if path is None:
-        write_csv(sys.stdout, header, text)
-        return
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        write_csv(file, header, text)
-
-
-def write_csv(file, header: list[str], table: np.ndarray) -> None:
-    writer = csv.writer(file, lineterminator="\n")
-    if len(header) == table.shape[1]:
-        writer.writerow(header)
-    writer.writerows(table.tolist())
 
 
 if __name__ == "__main__":

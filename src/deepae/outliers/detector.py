@@ -1,165 +1,38 @@
-"""Outlier detection from the reconstruction error of an autoencoder.
+"""The reconstruction-error outlier detector: scikit-learn's and PyOD's detector face.
 
-Where a model trained on the data rebuilds a sample well (``g(x) ≈ x``) the data is dense;
-where the reconstruction is poor, the sample is atypical. :class:`ReconstructionOutlierDetector`
-turns the reconstruction error of any deepae model into scikit-learn's outlier-detector API
-(``score_samples``, ``decision_function``, ``predict``, ``fit_predict``) with PyOD's fitted
-attributes (``decision_scores_``, ``threshold_``, ``labels_``) on top.
+:class:`ReconstructionOutlierDetector` scales the data, fits a model (or an ensemble of
+them), and scores each row by how poorly the model rebuilds it, with an optional density of
+the model's codes; the threshold comes from ``contamination``.
 """
 
 import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.covariance import LedoitWolf
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from . import distributed
-from ._validation import check_X
-from .autoencoder import Autoencoder
-from .persistence import SaveMixin
+from .. import distributed
+from .._validation import check_X
+from ..persistence import SaveMixin
+from .data_kind import is_tabular
+from .default_model import TABULAR_MODELS, default_model, reseeded
+from .density import DEFAULT_DENSITY_TRIM, fit_code_density
+from .scaling import (
+    ENERGY_FLOOR,
+    column_scaling,
+    mean_energy,
+    mean_row_norm,
+    row_norm_floor,
+    scale_rows,
+)
 
-#: Data with at most this many features is treated as tabular by the ``"auto"`` options.
-TABULAR_MAX_FEATURES = 50
-#: Wider data are images for the ``"auto"`` options when the columns' means and spreads are
-#: at least this many times smoother along a pixel grid than between random column pairs
-#: (see :func:`grid_smoothness_ratio`).
-IMAGE_GRID_RATIO = 1.35
-#: Random column pairs the grid neighbours are compared with.
-RANDOM_PAIRS = 1000
-#: The trimmed loss of the tabular default model (fraction of each batch left out).
-DEFAULT_TRIM_FRACTION = 0.2
-#: The tabular default model has ``n_features // TABULAR_CODE_DIVISOR`` hidden units (2 to 64).
-TABULAR_CODE_DIVISOR = 3
-#: The tabular default model trains for about this many mini-batch steps (at least 5 epochs).
-TABULAR_STEPS = 100
-#: How many autoencoders ``n_models="auto"`` fits for the default model on tabular data.
-TABULAR_MODELS = 5
-#: Fraction of the training rows left out when the code density is fitted.
-DEFAULT_DENSITY_TRIM = 0.2
 #: The ``"auto"`` blur (standard deviation in pixels) of the residuals of an image model.
 IMAGE_RESIDUAL_BLUR = 1.0
-#: A row's energy ``‖z‖²`` in the relative error is at least this fraction of the mean
-#: training row's.
-ENERGY_FLOOR = 1e-6
-#: With ``scaling="rows"`` a row's norm counts as at least this fraction of ``row_norm_`` (a
-#: blank row stays blank).
-ROW_NORM_FLOOR = 1e-6
-
-
-def is_tabular(X: np.ndarray) -> bool:
-    """Whether the ``"auto"`` options take the rows ``X`` (all ranks' rows) as tabular: at
-    most :data:`TABULAR_MAX_FEATURES` columns, or wider data that do not look like flattened
-    images (a :func:`grid_smoothness_ratio` below :data:`IMAGE_GRID_RATIO`)."""
-    return X.shape[1] <= TABULAR_MAX_FEATURES or grid_smoothness_ratio(X) < IMAGE_GRID_RATIO
-
-
-def grid_smoothness_ratio(X: np.ndarray) -> float:
-    """How smooth the columns' means and spreads are along a pixel grid, if the columns of
-    ``X`` are the pixels of images, relative to random column pairs.
-
-    For each grid ``n_features = height × width`` (both at least 3): the mean distance
-    ``|mean_i − mean_j| + |std_i − std_j|`` of :data:`RANDOM_PAIRS` random column pairs (a
-    fixed draw), divided by that of the horizontal and vertical neighbours (the mean of the
-    two); the largest ratio over the grids, 0 when there is no grid. The mean and the spread
-    of flattened images vary smoothly from pixel to pixel (ratios far above 1); a table's
-    column order means nothing (about 1). The means and spreads are over all ranks' rows.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-
-    Returns
-    -------
-    ratio : float
-    """
-    n_features = X.shape[1]
-    widths = [w for w in range(3, n_features // 3 + 1) if n_features % w == 0]
-    if not widths:
-        return 0.0
-    mean, spread = column_moments(X)
-
-    def distance(first: np.ndarray, second: np.ndarray) -> float:
-        return float(np.mean(np.abs(mean[first] - mean[second])
-                             + np.abs(spread[first] - spread[second])))
-
-    first, second = np.random.default_rng(0).integers(0, n_features, (2, RANDOM_PAIRS))
-    random_level = distance(first[first != second], second[first != second])
-    ratios = [0.0]
-    for width in widths:
-        left = np.flatnonzero(np.arange(n_features - 1) % width != width - 1)
-        above = np.arange(n_features - width)
-        neighbours = (distance(left, left + 1) + distance(above, above + width)) / 2
-        if neighbours > 0:
-            ratios.append(random_level / neighbours)
-    return max(ratios)
-
-
-def epochs_for(n_samples: int, batch_size: int, steps: int, low: int, high: int) -> int:
-    """Epochs giving about ``steps`` mini-batch steps, between ``low`` and ``high``."""
-    batches_per_epoch = max(1, -(-n_samples // batch_size))
-    return int(np.clip(-(-steps // batches_per_epoch), low, high))
-
-
-def default_model(X: np.ndarray, random_state: int | None = 0,
-                  tabular: bool | None = None) -> Autoencoder:
-    """The model that ``model=None`` stands for, given the (scaled) training data ``X``.
-
-    Tabular data (:func:`is_tabular`: at most :data:`TABULAR_MAX_FEATURES` columns, or wider
-    data without a pixel grid): a ``d → max(2, d // 3) → d`` autoencoder (at most 64 units)
-    with ReLU units, a free decoder and a linear output, trained with squared error and a
-    trimmed loss (each batch leaves out its 20% worst-rebuilt rows, so the outliers hidden in
-    the training data are not learned) by Adam (learning rate 3e-3, batches of 64) for about
-    :data:`TABULAR_STEPS` (100) steps, at least 5 epochs; the detector fits
-    :data:`TABULAR_MODELS` of them (``n_models="auto"``). The code size
-    (:data:`TABULAR_CODE_DIVISOR`): on ADBench's classical sets (a single model of 300 steps,
-    the detector's defaults otherwise) ``d // 3`` units scored a mean ROC-AUC of 0.819, 0.811
-    and 0.811 with the model's seeds 0, 1, 2, ``d // 4`` units 0.814, 0.806 and 0.811;
-    ``d // 2`` and ``d // 6`` scored lower at seed 0.
-
-    Images: a tied ``d → min(64, d // 2) → d`` ReLU autoencoder trained with
-    Adam (learning rate 2e-3, batches of 32) for about 200 steps; data in ``[0, 1]`` gets a
-    sigmoid output trained with binary cross-entropy, any other data a linear output and
-    squared error. Both are trained on all of ``X`` (no early stopping).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        The validated training data (this rank's shard under a process group).
-    random_state : int or None, default=0
-        The model's seed.
-    tabular : bool or None, default=None
-        Whether the data are tabular (as the detector decided on its unscaled data);
-        ``None``: :func:`is_tabular` of ``X``.
-
-    Returns
-    -------
-    model : Autoencoder
-        Unfitted.
-    """
-    n_samples = int(distributed.all_reduce(np.array([len(X)]))[0])
-    n_features = X.shape[1]
-    if is_tabular(X) if tabular is None else tabular:
-        return Autoencoder(
-            hidden_size=max(2, min(64, n_features // TABULAR_CODE_DIVISOR)), activation="relu",
-            tied=False, trim_fraction=DEFAULT_TRIM_FRACTION, learning_rate=3e-3, batch_size=64,
-            max_epochs=epochs_for(n_samples, 64, steps=TABULAR_STEPS, low=5, high=300),
-            early_stopping=False, random_state=random_state,
-        )
-    low, high = distributed.all_reduce(X.min(), "min"), distributed.all_reduce(X.max(), "max")
-    in_unit_interval = low >= 0 and high <= 1
-    return Autoencoder(
-        hidden_size=max(1, min(64, n_features // 2)),
-        activation="relu",
-        output_activation="sigmoid" if in_unit_interval else "linear",
-        loss="binary_cross_entropy" if in_unit_interval else "squared_error",
-        learning_rate=2e-3,
-        batch_size=32,
-        max_epochs=epochs_for(n_samples, 32, steps=200, low=10, high=200),
-        early_stopping=False,
-        random_state=random_state,
-    )
+#: The fitted state of a detector written before these attributes existed: no row scaling,
+#: the plain squared error.
+EARLIER_STATE = {"row_norm_": None, "residual_blur_": 0.0, "relative_error_": False,
+                 "energy_floor_": None}
 
 
 def image_shape_of(model) -> tuple[int, int, int] | None:
@@ -173,77 +46,6 @@ def scores_by_likelihood(model) -> bool:
     such as :class:`deepae.VariationalAutoencoder`, which gives an exportable one through
     ``_likelihood_module``) rather than by its reconstruction error."""
     return hasattr(model, "_likelihood_module")
-
-
-def column_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each column over all ranks' rows."""
-    n = distributed.all_reduce(np.array([len(X)]))[0]
-    mean = distributed.all_reduce(X.sum(axis=0, dtype=np.float64)) / n
-    variance = distributed.all_reduce(np.square(X - mean).sum(axis=0)) / n
-    return mean, np.sqrt(variance)
-
-
-def column_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each column over all ranks' rows (1 for a constant
-    column, which is then only centered)."""
-    mean, scale = column_moments(X)
-    return mean, np.where(scale > 0, scale, 1.0)
-
-
-def mean_row_norm(X: np.ndarray) -> float:
-    """Mean of the rows' Euclidean norms ``‖x‖`` over all ranks' rows."""
-    norms = np.linalg.norm(X, axis=1).astype(np.float64)
-    totals = distributed.all_reduce(np.array([norms.sum(), len(X)]))
-    return float(totals[0] / totals[1])
-
-
-def row_norm_floor(row_norm: float) -> float:
-    """The least norm a row counts as when scaled to ``row_norm``: :data:`ROW_NORM_FLOOR`
-    times it, and positive in float32."""
-    return max(ROW_NORM_FLOOR * row_norm, float(np.finfo(np.float32).tiny))
-
-
-def scale_rows(Z: np.ndarray, row_norm: float) -> np.ndarray:
-    """Each row of ``Z`` scaled to the norm ``row_norm`` (its norm counted as at least
-    :func:`row_norm_floor`), in ``Z``'s dtype."""
-    norms = np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), row_norm_floor(row_norm))
-    return (Z * (row_norm / norms)).astype(Z.dtype, copy=False)
-
-
-def residual_means(residuals: np.ndarray, floor: float) -> np.ndarray:
-    """Mean of each column of ``residuals`` over all ranks' rows, at least ``floor``."""
-    totals = distributed.all_reduce(np.append(residuals.sum(axis=0), len(residuals)))
-    return np.maximum(totals[:-1] / totals[-1], floor)
-
-
-def mean_energy(X: np.ndarray) -> float:
-    """Mean of the rows' ``‖x‖²`` over all ranks' rows."""
-    totals = distributed.all_reduce(np.array([np.square(X, dtype=np.float64).sum(), len(X)]))
-    return float(totals[0] / totals[1])
-
-
-def reseeded(model, offset: int):
-    """An unfitted clone of ``model`` whose integer ``random_state`` is moved by ``offset``
-    (another member of an ensemble); a plain clone for a model without an integer seed."""
-    copy = clone(model)
-    seed = copy.get_params().get("random_state")
-    if offset and isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        copy.set_params(random_state=int(seed) + offset)
-    return copy
-
-
-def rows_kept(scores: np.ndarray, trim: float) -> np.ndarray:
-    """Mask of this rank's rows whose ``scores`` are among the ``1 − trim`` smallest of all
-    ranks' rows (at least two rows; ties at the cut are all kept)."""
-    all_scores = np.sort(np.concatenate(distributed.gather_objects(scores)))
-    n_kept = max(2, int(np.ceil((1 - trim) * len(all_scores))))
-    return scores <= all_scores[min(n_kept, len(all_scores)) - 1]
-
-
-#: The fitted state of a detector written before these attributes existed: no row scaling,
-#: the plain squared error.
-EARLIER_STATE = {"row_norm_": None, "residual_blur_": 0.0, "relative_error_": False,
-                 "energy_floor_": None}
 
 
 class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
@@ -373,123 +175,11 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     Notes
     -----
-    The defaults were chosen on three benchmarks at once (``benchmarks/bench_adbench.py``,
-    ``benchmarks/bench_outliers.py``). On ADBench's 30 classical tabular data sets (its
-    protocol, seeds 1–3), in exploratory runs of single autoencoders: standardizing the
-    columns raised the mean ROC-AUC from 0.772 to 0.805, the trimmed loss from 0.79 to 0.80,
-    the code density by about 0.01; per-feature and pooled residual variances scored alike
-    (0.804, 0.806), the per-feature ones were kept as they find a single broken column (a
-    test's planted outliers: 0.94 against 0.86). Fitting those variances and the code
-    Gaussian on all training rows gave 0.804 (mean AP 0.447, ``d // 4`` hidden units);
-    leaving out the 20% worst-rebuilt rows (``density_trim=0.2``) gave 0.814 (AP 0.445),
-    better on 16 of the 30 sets, worse on 8 (the others are wide or saturated), and the gain
-    held for the model's seeds 1 and 2 (0.797 to 0.807, 0.802 to 0.811; one seed to the next
-    moves the mean by up to 0.007); 10% and 30% (with the model's trimmed loss at the same
-    fraction) gave 0.806 and 0.814, a second concentration step 0.001 more; a robust spread
-    per feature instead (the median of the squared residuals) gave 0.813 (AP 0.428), a
-    per-column trimmed mean 0.813. With ``d // 3`` hidden units in the default model instead
-    of ``d // 4`` (see :func:`default_model`) the default scores 0.819 (AP 0.459; 0.809 with
-    ``density_trim=0``), better than the previous default (0.804) on 16 sets and worse on 9:
-    the best mean ROC-AUC and mean rank, ahead of PyOD's IsolationForest (0.792), ECOD
-    (0.778), AutoEncoder (0.777), VAE (0.770), KNN (0.728) and PCA (0.719), in about a tenth
-    of PyOD AutoEncoder's time (the trimming adds one pass over the residuals); the default
-    before the code density scored 0.724. Measured and not kept, with the median spread
-    (0.813): absolute or logarithmic residuals (0.810, 0.790), the Gaussian of the scaled
-    input instead of or beside that of the codes (0.811), twice the steps (0.814), twice the
-    hidden units (0.809), ECOD-like marginal tails added to the score (0.812); robust column
-    scaling (median and IQR) gave 0.811 with per-feature means. Ensembles (robustly
-    standardized scores, averaged) added little for their cost: three seeds 0.000, four
-    models on random halves 0.005, three capacities (``d/4``, ``d/2``, ``d`` units) 0.006
-    for three times the time; a Gaussian mixture or nearest-neighbour density of the codes
-    instead of one Gaussian lost 0.01 to 0.025. The model's seed moves the mean ROC-AUC as
-    much as most of these choices: that default scores 0.819, 0.811, 0.811, 0.811, 0.818 and
-    0.800 with the model's seeds 0 to 5 (mean 0.812, standard deviation 0.007; the best mean
-    ROC-AUC and mean rank at every seed), so later candidates were compared seed by seed
-    (the change in the mean over the seeds given): 150 steps instead of 300 (+0.001, six seeds),
-    a learning rate of 1e-3 (0.000, six seeds), a second model trained on the rows kept by
-    ``density_trim`` (0.000, four seeds), feature bagging (three models on random halves to all
-    but one of the columns, −0.010, four seeds), the residuals' full Ledoit–Wolf covariance
-    instead of per-feature variances (−0.002, six seeds); 75, 100 or 200 steps (+0.002, +0.003,
-    +0.002, three seeds, each lower at one of them); ``d // 4``, ``d // 2`` or ``d`` hidden
-    units (−0.003, −0.010, −0.006); tanh units (−0.002, two seeds); the code term weighted 0.5
-    or 2 (−0.002, +0.001); each term divided by its spread on the training rows before the sum
-    (−0.004 to −0.027 by the spread); the Gaussian of the codes before the
-    rectifier (−0.003, seed 0). Ensembles on top of ``density_trim`` gain on a single
-    model's mean, not on its best seeds: three seeds, their scores averaged, scored 0.817,
-    0.813, 0.820 and 0.810 (seeds 0–2, 3–5, the even and the odd ones), all six 0.816 (at
-    150 steps 0.820, 0.812, 0.820, 0.810 and 0.818), 0.003 to 0.005 above the single models'
-    mean for three to six times the time; four capacities (``d // 4`` to ``d`` units) 0.817 and
-    0.813 (seeds 0 and 1); the PCA detector's standardized score averaged in lost 0.003 to
-    0.011. None of these was kept. Two changes were: the four sets wider than 50 columns gain
-    from the tabular path (ADBench's mnist 0.78 to 0.90, campaign 0.79 to 0.75, InternetAds
-    0.641 to 0.635, musk 1.0 either way; +0.002 in the mean at each of the seeds 0 to 5), once
-    a rule on the data tells them from images: the columns' means and spreads vary smoothly
-    along a pixel grid for images (:func:`grid_smoothness_ratio` 1.63 to 2.26 for one digit
-    class of the 8×8 digits, 2.45 for all, 1.68 with 5% uniform-noise images among them, 5.0
-    to 6.4 for one MNIST-5k digit) and not for ADBench's sets (at most 1.11 for the wide ones,
-    1.56 for landsat and satellite, which are 3×3 pixel patches; the rule only looks at data
-    wider than 50 columns), hence the threshold 1.35. (Neighbours' correlations relative to
-    random pairs separated them too, 2.04 and up against 1.35, but fell to 1.53 with the
-    noise images.) And the ensemble took the median: the mean of several models is moved by
-    one model that learned a set badly (on skin one seed in six scores 0.56, the others 0.87
-    to 0.89); with the tabular path on the wide sets and seeds ``K`` to ``K + n − 1`` for the
-    design at seed ``K``, the median of five models of 100 steps scored 0.820, 0.820, 0.820,
-    0.822, 0.822, 0.823 (seeds 0 to 5, mean 0.821, standard deviation 0.0015; the single
-    300-step default 0.812 on average there and 0.814 with the tabular wide path), their mean
-    0.822, 0.819, 0.818, 0.820, 0.822, 0.817 (0.8195); the median of 3, 4, 7 and 9 models of
-    100 steps 0.820, 0.821, 0.822 and 0.821 on average, of 4, 5 or 6 models of 150 steps
-    0.820 each, of 3 models of 300 steps 0.819; three code sizes (``d // 4``, ``d // 3``,
-    ``d // 2``, 300 steps, their mean) 0.815; five models of 100 or 150 steps with at least
-    2 epochs instead of 5 (less time on the large sets) 0.814 and 0.813. Five models of 100
-    steps take about three times one 300-step model's time (about 0.4× PyOD AutoEncoder's).
-    One loss: on the tests' small planted table (315 rows, 6 columns, so 2 hidden units) the
-    five 100-step models find the rows moved off a line ``x1 = 2 x0`` less well than one
-    300-step model did (ROC-AUC of those rows against the inliers 0.52 against 0.81 at seed
-    0, 0.43 against 0.56 at seed 1); the rows with an unseen count or constant-column value
-    rank first either way.
-    Tried on top and rejected (six seeds each, single models): starting the autoencoder from
-    the closed form — PCA's ``k = hidden // 2`` axes ``W`` as encoder ``[W; −W]`` (zero
-    biases) and decoder ``[Wᵀ, −Wᵀ]``, so that the untrained network rebuilds exactly as PCA
-    does, then trained as usual — 0.790 (0.783 to 0.796; every seed lower, wine 0.89 to 0.32:
-    the network stays near PCA's stationary point), and all units on the leading axes with
-    biases of 2 standard deviations (the ReLU nearly linear) 0.778; rank-Gauss (quantile)
-    column scaling fitted on the training part instead of the standard scaling 0.768 (with
-    linear tails beyond the training range; 0.768 without, three seeds): much better on
-    Cardiotocography and PageBlocks, much worse on breastw, WDBC, wine and donors. On images
-    the tabular path's choices hurt: one-class MNIST-5k fell from 0.966 to about 0.90 with
-    standardized pixels (low-variance border pixels then weigh as much as the strokes), to
-    0.94 with the trimmed loss (its training data is clean) and to 0.90 with a code density
-    beside an unnormalized error. Hence the ``"auto"`` rule, and the tied
-    sigmoid/cross-entropy model for wide data in ``[0, 1]`` (MNIST-5k 0.966, 8×8 digits 0.993).
-    ``save(path)`` writes the fitted detector to a safe model file; ``deepae.load(path)`` reads
-    it back.
-
-    The row scaling was measured on one-class MNIST-5k (``benchmarks/bench_vae.py``): with a
-    Gaussian-decoder VAE scored by its ELBO (the benchmark's previous model, variance 0.01)
-    the mean ROC-AUC rose from 0.959 to 0.969, with the blurred-residual decoder (variance
-    0.001) from 0.971 to 0.987, and with the default VAE (Bernoulli decoder on raw pixels;
-    Gaussian with learned variances on scaled rows) from 0.858 to 0.937 on the hardest
-    digits 2, 5 and 8; hence ``"auto"`` for likelihood models. On the dense default model
-    it lowered the ten digits' 0.966 to 0.960, and on the convolutional model (whose
-    relative error already divides by the energy) it moved the weak digits 2, 4, 8 and 9
-    from 0.969 to 0.973 and the ten digits from 0.981 to 0.982, within one seed's spread;
-    ``"auto"`` leaves both unscaled. Adding
-    the log-density of the row's norm under a Gaussian fitted to the training norms (so that
-    a very faint image stays atypical) moved the VAEs' figures on digits 2, 5 and 8 by less
-    than 0.001.
-
-    The image-aware score was measured on one-class MNIST-5k (``benchmarks/bench_conv.py``;
-    ``ConvolutionalAutoencoder((1, 28, 28), code_size=16, max_epochs=60,
-    early_stopping=False)``, digits 2, 4, 8 and 9, the weakest): the plain squared error
-    0.940 mean ROC-AUC; blurred by 0.5, 1, 1.5 and 2 pixels 0.946, 0.953, 0.951, 0.945;
-    relative to ``‖z‖²`` without blur 0.959; both (1 pixel) 0.969 (1.5 pixels 0.965); an
-    SSIM residual (7-pixel windows) 0.941; the code density beside the blurred error 0.953;
-    per-pixel residual variances (as in the code density) 0.89 to 0.94. The outliers the
-    plain error missed most were ``1``s, whose few pixels every model rebuilds. Over the ten
-    digits the score rose from 0.963 to 0.981 (the model's seed 1: 0.962 to 0.981); dividing
-    by ``‖z‖₁``, ``‖g(z)‖²`` or ``‖z‖² + ‖g(z)‖²`` instead, or adding the code density,
-    moved it by at most 0.002. On the dense default model the relative error lowered
-    one-class MNIST-5k from 0.966 to 0.941, so ``"auto"`` keeps it to image models.
+    Every default was chosen by measurement on ADBench's classical tabular sets and on
+    one-class MNIST-5k; the tables of what was tried and kept or rejected are in
+    ``benchmarks/results.md`` (section "The outlier detector's design notes").
+    ``save(path)`` writes the fitted detector to a safe model file; ``deepae.load(path)``
+    reads it back.
 
     Examples
     --------
@@ -653,25 +343,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         return Z if self.row_norm_ is None else scale_rows(Z, self.row_norm_)
 
     def _fit_code_density(self, Z: np.ndarray) -> None:
-        """The per-feature residual variances and the Gaussian of the codes, over all ranks.
-
-        Both are fitted twice: on all rows, then, when ``density_trim`` is positive, on the
-        rows whose variance-weighted residual sum under the first fit is among the
-        ``1 − density_trim`` smallest (at least two rows), so that the outliers hidden in
-        the training data do not inflate them. A variance is at least 1e-6 of the mean
-        column variance, so that a feature the model rebuilds exactly (a constant column)
-        still gives finite scores."""
+        """The residual variances and the code Gaussian of :func:`fit_code_density` on the
+        scaled rows ``Z`` (variances at least 1e-6 of the mean column variance)."""
         residuals, codes = self._residuals_and_codes(Z, blurred=True)
         floor = 1e-6 * max(float(np.mean(np.var(Z, axis=0))), np.finfo(np.float32).tiny)
-        variance = residual_means(residuals, floor)
-        if self.density_trim > 0:
-            kept = rows_kept(residuals @ (1 / variance), self.density_trim)
-            residuals, codes = residuals[kept], codes[kept]
-            variance = residual_means(residuals, floor)
-        self.residual_variance_ = variance
-        codes = np.concatenate(distributed.gather_objects(codes))
-        gaussian = LedoitWolf().fit(np.asarray(codes, dtype=np.float64))
-        self.code_mean_, self.code_precision_ = gaussian.location_, gaussian.precision_
+        self.residual_variance_, self.code_mean_, self.code_precision_ = fit_code_density(
+            residuals, codes, floor, self.density_trim)
 
     def _outlier_scores(self, Z: np.ndarray) -> np.ndarray:
         """Outlier scores (higher is more abnormal) of scaled rows: the median or mean
@@ -712,7 +389,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def _blur(self):
         """The :class:`deepae.blur.GaussianBlur` of the residuals."""
-        from .blur import GaussianBlur
+        from ..blur import GaussianBlur
 
         return GaussianBlur(image_shape_of(self.model_), self.residual_blur_)
 
@@ -772,7 +449,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         ensemble's models); ``export_onnx`` needs only this hook."""
         import torch
 
-        from .export import DetectorOutputs, EnsembleScore, RowScaling
+        from ..export import DetectorOutputs, EnsembleScore, RowScaling
 
         check_is_fitted(self, "model_")
         floor = 0.0 if self.row_norm_ is None else row_norm_floor(self.row_norm_)
@@ -788,7 +465,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         ``scaling`` (a :class:`deepae.export.RowScaling`)."""
         import torch
 
-        from .export import DetectorScore, LikelihoodScore
+        from ..export import DetectorScore, LikelihoodScore
 
         if scores_by_likelihood(self.model_):
             return LikelihoodScore(self.model_._likelihood_module(), scaling)

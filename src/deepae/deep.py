@@ -40,7 +40,8 @@ from .scores import TrainedCoderScoresMixin
 from .training import train
 
 PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", "rbm", None)
-#: Epochs per pretrained layer with ``pretrain_epochs="auto"``. CD's updates are small and
+#: Epochs per pretrained layer with ``pretrain_epochs="auto"`` (DeepClassifier,
+#: DeepRegressor; StackedAutoencoder's are in :data:`STACKED_AUTO`). CD's updates are small and
 #: noisy: on MNIST-5k, DeepClassifier((500, 500)) with 500 labels (consistency off, seeds
 #: 0-2) erred 12.7% after 10 RBM epochs a layer, 11.4% after 30, against 11.3% after 10
 #: epochs of denoising autoencoders (30 gained those nothing).

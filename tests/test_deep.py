@@ -210,7 +210,13 @@ def test_regressor_learns_a_smooth_function_of_any_scale():
         (StackedAutoencoder(code_activation="softmax"), "code_activation"),
         (DeepRegressor(dropout=1.0), "dropout"),
         (StackedAutoencoder(dropout=-0.1), "dropout"),
-        (StackedAutoencoder(pretraining="sparse"), "sigmoid or tanh"),
+        (StackedAutoencoder(pretraining="sparse", activation="relu"),
+         "set activation='sigmoid'"),
+        (StackedAutoencoder(pretraining="rbm", activation="relu"), "set activation='sigmoid'"),
+        (StackedAutoencoder(pretraining="rbm", code_activation="relu"),
+         "set code_activation='sigmoid'"),
+        (DeepClassifier(pretraining="rbm", activation="relu"), "set activation='sigmoid'"),
+        (DeepRegressor(pretraining="sparse", activation="relu"), "set activation='sigmoid'"),
         (DeepClassifier(pretraining="sparse", sparsity_target=1.0), "sparsity_target"),
     ],
 )
@@ -275,3 +281,38 @@ def test_dropout_zero_is_the_model_without_dropout_and_dropout_changes_training(
     # dropout=0 never draws from the generator: the same weights as a network without it
     monkeypatch.setattr(deepae.modules, "dropout", no_dropout)
     np.testing.assert_array_equal(getattr(clone(estimator).fit(X, y), output)(X), plain)
+
+
+# --- every pretraining with the other parameters at their defaults -------------------------
+
+@pytest.mark.parametrize("pretraining", list(deepae.deep.PRETRAININGS))
+@pytest.mark.parametrize("estimator", [
+    StackedAutoencoder((16, 4)), StackedAutoencoder((16, 4), tied=True),
+    StackedAutoencoder((16, 4), dropout=0.2), DeepClassifier((16,)), DeepRegressor((16,)),
+])
+def test_every_pretraining_works_with_the_other_defaults(digits, estimator, pretraining):
+    # an option that needs companions picks them ("auto" parameters): only the lengths of
+    # training are cut here
+    X, _, y, _ = digits
+    model = clone(estimator).set_params(pretraining=pretraining, pretrain_epochs=1,
+                                        max_epochs=1, random_state=0).fit(X[:200], y[:200])
+    assert len(model.pretraining_history_) == (0 if pretraining is None else
+                                               len(model.hidden_layer_sizes))
+    assert np.isfinite(model.history_[0]["train_loss"])
+
+
+@pytest.mark.parametrize("pretraining", ["rbm", "sparse", "denoising", None])
+def test_stacked_autoencoders_auto_parameters_are_the_table_of_their_pretraining(
+        digits, pretraining):
+    # the "auto" values are those of STACKED_AUTO for the pretraining: the same fit, bit for
+    # bit, as the explicit values (RBMs and sparse autoencoders get sigmoid units)
+    X = digits[0][:150]
+    resolved = deepae.deep.STACKED_AUTO.get(pretraining, deepae.deep.STACKED_AUTO["autoencoder"])
+    assert resolved["activation"] == ("sigmoid" if pretraining in ("rbm", "sparse") else "relu")
+    params = dict(pretraining=pretraining, random_state=0, device="cpu")
+    auto = StackedAutoencoder((8, 2), **params).fit(X)
+    explicit = StackedAutoencoder((8, 2), **params, **resolved).fit(X)
+    np.testing.assert_array_equal(auto.transform(X), explicit.transform(X))
+    assert auto.n_epochs_ == explicit.n_epochs_ <= resolved["max_epochs"]
+    if pretraining == "rbm":  # CD trains every epoch
+        assert len(auto.pretraining_history_[0]) == resolved["pretrain_epochs"]

@@ -15,7 +15,7 @@ from deepae import RBM, DeepClassifier, StackedAutoencoder, cli
 from deepae.modules import RBM as RBMModule
 from deepae.modules import DeepAutoencoder
 from deepae.pretraining import unrolled
-from deepae.rbm import contrastive_divergence
+from deepae.rbm import contrastive_divergence, resolve_precision
 from deepae.training import TrainingConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -108,15 +108,43 @@ def test_bfloat16_products_make_the_float32_step_up_to_their_rounding(binary_dig
     assert 0 < error < 2 ** -6, error
 
 
-def test_bfloat16_training_reaches_the_float32_pseudo_likelihood(binary_digits):
+@pytest.mark.parametrize("fast_bfloat16", [True, False])
+def test_auto_precision_trains_to_the_float32_pseudo_likelihood(binary_digits, monkeypatch,
+                                                                fast_bfloat16):
+    # "auto" is bfloat16 on a CPU with fast bfloat16 products, float32 on others and on GPUs;
+    # either way the test pseudo-likelihood is float32's within the spread between seeds
+    monkeypatch.setattr(deepae.rbm, "fast_bfloat16_products", lambda: fast_bfloat16)
+    expected = "bfloat16" if fast_bfloat16 else "float32"
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+    assert resolve_precision("auto", torch.device("cuda")) == "float32"
+    assert resolve_precision("float32", torch.device("cpu")) == "float32"
     X, X_test = binary_digits
     params = dict(n_components=32, learning_rate=0.05, batch_size=10, max_epochs=20,
                   persistent=True, device="cpu")
-    scores = {precision: np.mean([RBM(**params, precision=precision, random_state=seed)
-                                  .fit(X).score_samples(X_test).mean() for seed in (0, 1)])
-              for precision in ("float32", "bfloat16")}
-    # the same tolerance as against scikit-learn (other draws: 1.5 nats of 26 gained)
-    assert abs(scores["bfloat16"] - scores["float32"]) < 1.5, scores
+    scores = {}
+    for precision in ("float32", "auto"):
+        models = [RBM(**params, precision=precision, random_state=seed).fit(X)
+                  for seed in (0, 1, 2)]
+        assert {model.precision_ for model in models} == {"float32" if precision == "float32"
+                                                          else expected}
+        scores[precision] = [model.score_samples(X_test).mean() for model in models]
+    spread = np.ptp(scores["float32"])
+    assert 0 < spread < 1.0, scores
+    assert abs(np.mean(scores["auto"]) - np.mean(scores["float32"])) <= spread, scores
+
+
+def test_fast_bfloat16_products_follow_the_cpus_features(monkeypatch):
+    deepae.rbm.fast_bfloat16_products.cache_clear()
+    try:
+        for bf16, amx, fast in [(True, False, True), (True, True, False),
+                                (False, False, False)]:
+            monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=bf16: v)
+            monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+            deepae.rbm.fast_bfloat16_products.cache_clear()
+            assert deepae.rbm.fast_bfloat16_products() is fast
+    finally:
+        monkeypatch.undo()
+        deepae.rbm.fast_bfloat16_products.cache_clear()
 
 
 def test_pseudo_likelihood_is_the_sum_over_flipped_features(binary_digits):
@@ -304,8 +332,8 @@ def test_rbm_pretraining_initializes_the_deep_models(binary_digits):
                                  random_state=0).fit(X)
     # the RBM's mean-field reconstruction, not fine-tuned, beats predicting the mean pixel
     assert stacked.reconstruction_error(X).mean() < 0.8 * ((X - X.mean(0)) ** 2).sum(1).mean()
-    with pytest.raises(ValueError, match="sigmoid, tanh or linear"):
-        StackedAutoencoder((16, 4), pretraining="rbm", max_epochs=1).fit(X)
+    with pytest.raises(ValueError, match="set activation='sigmoid'"):
+        StackedAutoencoder((16, 4), activation="relu", pretraining="rbm", max_epochs=1).fit(X)
 
 
 @pytest.mark.parametrize("pretraining, resolved", [("rbm", 1e-3), ("denoising", 0.0)])

@@ -1,7 +1,8 @@
 """The API reference page, written from ``deepae.__all__`` so that new public names appear
 without edits.
 
-:func:`api_sections` sorts the public names into estimators, functions and modules;
+:func:`api_sections` sorts the public names into estimators, functions, modules and data
+(the version string);
 :func:`reference_rst` turns them into the reST of ``api.rst`` (autosummary tables, whose
 stub pages Sphinx generates, and the command line documented from
 :func:`deepae.cli.build_parser` by sphinx-argparse). ``docs/conf.py`` writes the page before
@@ -14,28 +15,21 @@ from pathlib import Path
 
 import deepae
 
-#: Names in ``deepae.__all__`` that are not API entries (the version string).
-NOT_DOCUMENTED = ("__version__",)
-
 #: Section title → what its entries are: the test that picks them and the intro line.
 KINDS = {
     "Estimators": (inspect.isclass, "scikit-learn estimators: fit, then transform, predict "
                    "or score; every one saves with ``model.save(path)``."),
     "Functions": (inspect.isfunction, "Loading model files and writing reports."),
     "Modules": (inspect.ismodule, "Helpers for many processes (``torchrun``)."),
+    "Data": (lambda value: isinstance(value, str), "The installed version."),
 }
-
-
-def public_names() -> list[str]:
-    """The names of ``deepae.__all__`` that the reference documents."""
-    return [name for name in deepae.__all__ if name not in NOT_DOCUMENTED]
 
 
 def api_sections() -> dict[str, list[str]]:
     """Section title → the public names of that kind, sorted; raises ``TypeError`` for a
     public name of no known kind (so that it cannot silently go missing)."""
     sections = {title: [] for title in KINDS}
-    for name in public_names():
+    for name in deepae.__all__:
         value = getattr(deepae, name)
         title = next((t for t, (test, _) in KINDS.items() if test(value)), None)
         if title is None:
@@ -59,7 +53,8 @@ def reference_rst() -> str:
              "", ".. _api:", "", "API reference", "=============", "",
              "Every public name of :mod:`deepae` (``deepae.__all__``), then the command line.",
              "", ".. currentmodule:: deepae", ""]
-    templates = {"Estimators": "class.rst", "Functions": "function.rst", "Modules": "module.rst"}
+    templates = {"Estimators": "class.rst", "Functions": "function.rst", "Modules": "module.rst",
+                 "Data": "data.rst"}
     for title, names in api_sections().items():
         lines += [title, "-" * len(title), "", KINDS[title][1], ""]
         lines += autosummary(names, templates.get(title))

@@ -7,6 +7,7 @@ scikit-learn; ``from deepae import PCA`` works as usual.
 
 import importlib
 
+#: The version of the installed deepae (PEP 440).
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.

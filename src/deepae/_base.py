@@ -105,29 +105,30 @@ class TorchEstimatorMixin:
 
     def _check_training_params(self) -> None:
         check_option("optimizer", self.optimizer, OPTIMIZERS)
-        check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
+        check_scalar(self._setting("learning_rate"), "learning_rate", numbers.Real, min_val=0,
                      include_boundaries="neither")
-        check_scalar(self._weight_decay(), "weight_decay", numbers.Real, min_val=0)
+        check_scalar(self._setting("weight_decay"), "weight_decay", numbers.Real, min_val=0)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
-        check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=1)
-        check_scalar(self.patience, "patience", numbers.Integral, min_val=1)
+        check_scalar(self._setting("max_epochs"), "max_epochs", numbers.Integral, min_val=1)
+        check_scalar(self._setting("patience"), "patience", numbers.Integral, min_val=1)
         check_scalar(self.validation_fraction, "validation_fraction", numbers.Real,
                      min_val=0, max_val=1, include_boundaries="neither")
         check_scalar(self.verbose, "verbose", numbers.Integral)
         resolve_device(self.device)
 
-    def _weight_decay(self):
-        """``weight_decay`` (estimators with an ``auto`` value resolve it here)."""
-        return self.weight_decay
+    def _setting(self, name: str):
+        """The value of the parameter ``name`` (estimators with ``auto`` values resolve
+        them here)."""
+        return getattr(self, name)
 
     def _training_config(self, seed: int, description: str) -> TrainingConfig:
         return TrainingConfig(
             optimizer=self.optimizer,
-            learning_rate=float(self.learning_rate),
-            weight_decay=float(self._weight_decay()),
+            learning_rate=float(self._setting("learning_rate")),
+            weight_decay=float(self._setting("weight_decay")),
             batch_size=int(self.batch_size),
-            max_epochs=int(self.max_epochs),
-            patience=int(self.patience),
+            max_epochs=int(self._setting("max_epochs")),
+            patience=int(self._setting("patience")),
             seed=seed,
             verbose=int(self.verbose),
             description=description,

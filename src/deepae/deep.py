@@ -35,22 +35,51 @@ from .corruption import NOISES, Corruption
 from .data import TensorRows, feature_range
 from .export import ClassifierOutputs, RegressorOutputs
 from .persistence import SaveMixin
-from .pretraining import pretrain_layers, pretrain_rbms
+from .pretraining import RBM_ACTIVATIONS, pretrain_layers, pretrain_rbms
 from .scores import TrainedCoderScoresMixin
 from .training import train
 
 PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", "rbm", None)
-#: Epochs per pretrained layer with ``pretrain_epochs="auto"``. CD's updates are small and
+#: Epochs per pretrained layer with ``pretrain_epochs="auto"`` (DeepClassifier,
+#: DeepRegressor; StackedAutoencoder's are in :data:`STACKED_AUTO`). CD's updates are small and
 #: noisy: on MNIST-5k, DeepClassifier((500, 500)) with 500 labels (consistency off, seeds
 #: 0-2) erred 12.7% after 10 RBM epochs a layer, 11.4% after 30, against 11.3% after 10
 #: epochs of denoising autoencoders (30 gained those nothing).
 AUTO_PRETRAIN_EPOCHS = {"autoencoder": 10, "rbm": 30}
-#: StackedAutoencoder's ``weight_decay="auto"`` with ``pretraining="rbm"`` (else 0).
-RBM_WEIGHT_DECAY = 1e-3
+#: StackedAutoencoder's ``"auto"`` parameters by pretraining, measured best on MNIST-5k
+#: ((256, 64, 30), seeds 0-2, ``benchmarks/results.md``). ReLU units with autoencoders
+#: (0.56× PCA-30's test error with denoising ones). Sigmoid units where the pretraining
+#: needs units in (0, 1): RBMs (binary hidden units) and sparse autoencoders (a target mean
+#: activation). With RBMs, Hinton & Salakhutdinov's network trained longer: 60 CD epochs a
+#: layer, fine-tuning at 3e-3 with weight decay 1e-3 for at most 600 epochs, patience 25
+#: (0.495×; with the autoencoders' settings and that weight decay 0.60×, without it 1.00×).
+STACKED_AUTO = {
+    "autoencoder": dict(activation="relu", pretrain_epochs=30, learning_rate=1e-3,
+                        weight_decay=0.0, max_epochs=300, patience=10),
+    "rbm": dict(activation="sigmoid", pretrain_epochs=60, learning_rate=3e-3,
+                weight_decay=1e-3, max_epochs=600, patience=25),
+}
+STACKED_AUTO["sparse"] = {**STACKED_AUTO["autoencoder"], "activation": "sigmoid"}
 
 
 class _DeepMixin(TorchEstimatorMixin):
     """Parameters and pretraining shared by the deep estimators."""
+
+    #: The parameters that name the units of the pretrained layers.
+    _unit_parameters = ("activation",)
+
+    def _auto(self) -> dict:
+        """The values of this estimator's ``auto`` parameters, for its pretraining."""
+        return {"pretrain_epochs": AUTO_PRETRAIN_EPOCHS[
+            "rbm" if self.pretraining == "rbm" else "autoencoder"]}
+
+    def _setting(self, name: str):
+        """The value of the parameter ``name``, ``auto`` resolved (:meth:`_auto`)."""
+        value = getattr(self, name)
+        auto = self._auto()
+        if isinstance(value, str) and value == "auto" and name in auto:
+            return auto[name]
+        return value
 
     def _check_deep_params(self) -> None:
         sizes = self.hidden_layer_sizes
@@ -60,12 +89,19 @@ class _DeepMixin(TorchEstimatorMixin):
             raise ValueError("hidden_layer_sizes must name at least one layer, got ().")
         for size in sizes:
             check_scalar(size, "hidden_layer_sizes entry", numbers.Integral, min_val=1)
-        check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
         check_option("pretraining", self.pretraining, PRETRAININGS)
+        check_option("activation", self._setting("activation"), tuple(modules.ACTIVATIONS))
+        if self.pretraining == "rbm":
+            for name in self._unit_parameters:
+                if self._setting(name) not in RBM_ACTIVATIONS:
+                    raise ValueError(
+                        f"pretraining='rbm' needs sigmoid, tanh or linear units, got "
+                        f"{name}={getattr(self, name)!r}: set {name}='sigmoid' (or 'tanh', "
+                        f"'linear'){self._auto_hint(name)}.")
         if self.pretraining == "denoising":
             check_option("noise", self.noise, NOISES)
-        if self.pretrain_epochs != "auto":
-            check_scalar(self.pretrain_epochs, "pretrain_epochs", numbers.Integral, min_val=1)
+        check_scalar(self._setting("pretrain_epochs"), "pretrain_epochs", numbers.Integral,
+                     min_val=1)
         check_scalar(self.pretrain_learning_rate, "pretrain_learning_rate", numbers.Real,
                      min_val=0, include_boundaries="neither")
         check_scalar(self.dropout, "dropout", numbers.Real, min_val=0, max_val=1,
@@ -74,11 +110,10 @@ class _DeepMixin(TorchEstimatorMixin):
             checked_encoder(self.encoder)
         self._check_training_params()
 
-    def _pretrain_epochs(self) -> int:
-        """``pretrain_epochs``, ``auto`` resolved by the kind of pretraining."""
-        if self.pretrain_epochs == "auto":
-            return AUTO_PRETRAIN_EPOCHS["rbm" if self.pretraining == "rbm" else "autoencoder"]
-        return int(self.pretrain_epochs)
+    def _auto_hint(self, name: str) -> str:
+        """How the ``auto`` value of the parameter ``name`` would fix its error, if it has
+        one."""
+        return f", or {name}='auto'" if name in self._auto() else ""
 
     def _sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
@@ -92,7 +127,7 @@ class _DeepMixin(TorchEstimatorMixin):
             return None
         _, valid_rows = self._split(len(data), seed)
         config = replace(self._training_config(seed, "pretraining"),
-                         max_epochs=self._pretrain_epochs(),
+                         max_epochs=int(self._setting("pretrain_epochs")),
                          learning_rate=float(self.pretrain_learning_rate))
         if self.pretraining == "rbm":
             autoencoders, self.pretraining_history_ = pretrain_rbms(
@@ -104,7 +139,9 @@ class _DeepMixin(TorchEstimatorMixin):
             sparse = self.pretraining == "sparse"
             if sparse and not set(activations) & set(modules.SPARSE_ACTIVATIONS):
                 raise ValueError(f"pretraining='sparse' needs sigmoid or tanh hidden units, "
-                                 f"got activation={self.activation!r}.")
+                                 f"got activation={self.activation!r}: set "
+                                 f"activation='sigmoid' (or 'tanh')"
+                                 f"{self._auto_hint('activation')}.")
             penalties = Penalties.checked(
                 self.sparsity_target, self.sparsity_weight if sparse else 0.0,
                 0.0 if sparse else self.contractive_weight, [])
@@ -148,13 +185,17 @@ class StackedAutoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeat
     sigmoid output trained with cross-entropy, a (256, 64, 30) model's test reconstruction
     error is 0.56× PCA-30's (tanh with a linear output and squared error: 0.74×; ReLU with a
     linear output: 0.69×; tanh with a sigmoid output: 0.89×), and it trains in less than half
-    the time.
+    the time. The ``auto`` parameters take the values measured best for the pretraining
+    (:data:`STACKED_AUTO`): ``StackedAutoencoder(pretraining="rbm")`` is Hinton &
+    Salakhutdinov's sigmoid network pretrained as a stack of RBMs, 0.495× PCA-30's error.
 
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(256, 64, 30)
         Encoder sizes; the last is the code size.
-    activation : {"relu", "tanh", "sigmoid", "linear"}, default="relu"
+    activation : {"auto", "relu", "tanh", "sigmoid", "linear"}, default="auto"
+        Units of the hidden layers but the code. ``auto``: ``sigmoid`` with
+        ``pretraining="rbm"`` or ``"sparse"`` (units in (0, 1)), else ``relu``.
     code_activation : {"linear", "tanh", "sigmoid", "relu"}, default="linear"
     tied : bool, default=False
         Each decoder layer uses its encoder layer's matrix transposed. Untied decoders
@@ -174,12 +215,10 @@ default="denoising"
         trained by CD-1 and unrolled into both halves (needs sigmoid or tanh ``activation``;
         a linear ``code_activation`` makes the top RBM's hidden units Gaussian, as in
         Hinton & Salakhutdinov's deep autoencoders; see
-        :func:`deepae.pretraining.pretrain_rbms`). On MNIST-5k a sigmoid (256, 64, 30)
-        network pretrained so reached 0.60× PCA-30's test error after fine-tuning with the
-        weight decay of ``weight_decay="auto"`` (1.00× without it), 0.495× with longer
-        RBM training and fine-tuning as well (``pretrain_epochs=60, learning_rate=0.003,
-        patience=25, max_epochs=600``; at random init 0.79×, with denoising pretraining
-        0.77×; the defaults 0.56×).
+        :func:`deepae.pretraining.pretrain_rbms`). On MNIST-5k the (256, 64, 30) network
+        pretrained so, with its ``auto`` parameters, reached 0.495× PCA-30's test error
+        (the same sigmoid network at random init 0.79×, with denoising pretraining 0.77×;
+        the defaults 0.56×).
     noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
     noise_level : float, default=0.25
         Corruption during denoising pretraining.
@@ -187,9 +226,9 @@ default="denoising"
         Target mean activation and penalty weight with ``pretraining="sparse"``.
     contractive_weight : float, default=0.1
         Penalty weight with ``pretraining="contractive"``.
-    pretrain_epochs : int or "auto", default=30
+    pretrain_epochs : int or "auto", default="auto"
         Most epochs per pretrained layer (early stopping as for fine-tuning; RBMs train
-        all of them). ``auto``: 10 for autoencoders, 30 for RBMs.
+        all of them). ``auto``: 30 for autoencoders, 60 for RBMs.
     pretrain_learning_rate : float, default=1e-3
     fine_tune : bool, default=True
         Train the whole network after pretraining.
@@ -197,15 +236,20 @@ default="denoising"
         Fraction of the units of each hidden layer (encoder and decoder, not the code)
         zeroed at random during fine-tuning, the rest scaled by ``1/(1 − rate)``; off in
         ``transform`` and ``inverse_transform``.
-    max_epochs : int, default=300
+    learning_rate : float or "auto", default="auto"
+        Fine-tuning's learning rate. ``auto``: 0.003 with ``pretraining="rbm"``, else 0.001.
+    max_epochs : int or "auto", default="auto"
         Most fine-tuning epochs (early stopping usually ends it sooner: about 170 epochs
-        on MNIST-5k).
+        on MNIST-5k). ``auto``: 600 with ``pretraining="rbm"``, else 300.
+    patience : int or "auto", default="auto"
+        ``auto``: 25 with ``pretraining="rbm"``, else 10.
     weight_decay : float or "auto", default="auto"
-        L2 penalty on the weight matrices in fine-tuning and pretraining. ``auto``:
-        :data:`RBM_WEIGHT_DECAY` (0.001) with ``pretraining="rbm"``, else 0. Fine-tuning
-        an unrolled RBM stack without it overfits 4,000 MNIST images (see ``pretraining``).
-    optimizer, learning_rate, batch_size, early_stopping, \
-validation_fraction, patience, random_state, device, verbose
+        L2 penalty on the weight matrices in fine-tuning and pretraining. ``auto``: 0.001
+        with ``pretraining="rbm"``, else 0. Fine-tuning an unrolled RBM stack without it
+        overfits 4,000 MNIST images (1.00× PCA-30's error instead of 0.60× with the other
+        settings of autoencoders).
+    optimizer, batch_size, early_stopping, validation_fraction, random_state, device, \
+verbose
         As for :class:`deepae.Autoencoder`; they drive fine-tuning (and pretraining, except
         for its epochs and learning rate).
 
@@ -224,7 +268,7 @@ validation_fraction, patience, random_state, device, verbose
     def __init__(
         self,
         hidden_layer_sizes=(256, 64, 30),
-        activation="relu",
+        activation="auto",
         code_activation="linear",
         tied=False,
         output_activation="auto",
@@ -235,18 +279,18 @@ validation_fraction, patience, random_state, device, verbose
         sparsity_target=0.05,
         sparsity_weight=1.0,
         contractive_weight=0.1,
-        pretrain_epochs=30,
+        pretrain_epochs="auto",
         pretrain_learning_rate=1e-3,
         fine_tune=True,
         dropout=0.0,
         optimizer="adam",
-        learning_rate=1e-3,
+        learning_rate="auto",
         weight_decay="auto",
         batch_size=64,
-        max_epochs=300,
+        max_epochs="auto",
         early_stopping=True,
         validation_fraction=0.1,
-        patience=10,
+        patience="auto",
         random_state=None,
         device="auto",
         verbose=0,
@@ -279,25 +323,25 @@ validation_fraction, patience, random_state, device, verbose
         self.device = device
         self.verbose = verbose
 
-    def _weight_decay(self):
-        """``weight_decay``, ``auto`` resolved: :data:`RBM_WEIGHT_DECAY` with RBM
-        pretraining, else 0."""
-        if isinstance(self.weight_decay, str) and self.weight_decay == "auto":
-            return RBM_WEIGHT_DECAY if self.pretraining == "rbm" else 0.0
-        return self.weight_decay
+    _unit_parameters = ("activation", "code_activation")
+
+    def _auto(self) -> dict:
+        """The values of the ``auto`` parameters: :data:`STACKED_AUTO` for the pretraining."""
+        return STACKED_AUTO.get(self.pretraining, STACKED_AUTO["autoencoder"])
 
     def _new_module(self) -> modules.DeepAutoencoder:
         """An untrained module of this estimator's architecture (needs ``n_features_in_``)."""
         return modules.DeepAutoencoder(
-            self.n_features_in_, self._sizes(), self.activation, self.code_activation,
+            self.n_features_in_, self._sizes(), self._setting("activation"),
+            self.code_activation,
             bool(self.tied), self.output_activation_, float(self.dropout),
         )
 
     def fit(self, X, y=None):
         """Pretrain layer by layer, then fine-tune on reconstructing ``X``; ``y`` is ignored."""
         X = check_X(self, X, reset=True)
-        self._check_deep_params()
         check_option("code_activation", self.code_activation, tuple(modules.ACTIVATIONS))
+        self._check_deep_params()
         check_option("output_activation", self.output_activation,
                      ("auto", *modules.OUTPUT_ACTIVATIONS))
         check_option("loss", self.loss, ("auto", *modules.LOSSES))

@@ -13,6 +13,7 @@ place (:class:`CDStep`: no autograd graph, no gradient tensors), and the loop go
 next batch.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -69,6 +70,24 @@ def contrastive_divergence(steps: int = 1, persistent: bool = False,
 
 #: Operand types of :class:`CDStep`'s matrix products.
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+@functools.cache
+def fast_bfloat16_products() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices faster than float32 ones at an RBM's
+    shapes, from its features: AVX512-BF16 dot products without AMX tiles (on an AMD Zen 4
+    core, CD with 500 hidden units on MNIST ran 1.3× (batch 10) to 2.4× (batch 100) as fast
+    in bfloat16; on an Intel Xeon core with AMX 0.7× to 1.15×; on a CPU without either,
+    where torch emulates bfloat16, 0.2× to 0.1×)."""
+    return torch.cpu._is_avx512_bf16_supported() and not torch.cpu._is_amx_tile_supported()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``precision``, ``auto`` resolved: ``bfloat16`` on a CPU with fast bfloat16 products
+    (:func:`fast_bfloat16_products`), else ``float32`` (GPUs included)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if device.type == "cpu" and fast_bfloat16_products() else "float32"
 
 
 class CDStep:
@@ -246,15 +265,15 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
     optimizer : {"sgd", "adam"}, default="sgd"
         SGD: the CD step is made in place (:class:`CDStep`, the same step as
         ``torch.optim.SGD``'s, without the autograd graph); Adam goes through autograd.
-    precision : {"float32", "bfloat16"}, default="float32"
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
         Operands of the in-place CD step's matrix products (SGD in one process).
         ``bfloat16``: weights, data, samples and hidden means are rounded to bfloat16 (8
         significant bits) for the products, which accumulate in float32; the weights,
-        their updates and the rest stay float32. For CPUs with fast bfloat16 products: on
-        an AMD Zen 4 core (AVX512-BF16), 500 hidden units on MNIST-5k trained 1.3× (batch
-        10) and 2.4× (batch 100) as fast as with float32, to the same pseudo-likelihood
-        within the spread between seeds; on an Intel Xeon core with AMX, 0.7× and 1.15×
-        (``benchmarks/results.md``). Measure on yours.
+        their updates and the rest stay float32. It trains to the same pseudo-likelihood
+        within the spread between seeds. ``auto``: ``bfloat16`` on a CPU with
+        AVX512-BF16 and no AMX (as AMD Zen 4; 1.3× to 2.4× as fast as float32 on MNIST-5k
+        with 500 hidden units), ``float32`` on other CPUs (slower or emulated bfloat16) and
+        on GPUs; see :func:`fast_bfloat16_products` and ``benchmarks/results.md``.
     learning_rate : float, default=0.1
     momentum : float, default=0.0
         SGD momentum (0: the classic CD update).
@@ -271,6 +290,8 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
     module_ : deepae.modules.RBM
     visible_ : str
         The visible units used (``auto`` resolved).
+    precision_ : str
+        The products' precision (``auto`` resolved).
     components_ : ndarray of shape (n_components, n_features)
     intercept_hidden_, intercept_visible_ : ndarray
     history_ : list of dict
@@ -287,7 +308,7 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         cd_steps=1,
         persistent=False,
         optimizer="sgd",
-        precision="float32",
+        precision="auto",
         learning_rate=0.1,
         momentum=0.0,
         weight_decay=0.0,
@@ -317,7 +338,7 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         check_option("visible", self.visible, ("auto", *modules.VISIBLE_UNITS))
         check_scalar(self.cd_steps, "cd_steps", numbers.Integral, min_val=1)
         check_option("optimizer", self.optimizer, OPTIMIZERS)
-        check_option("precision", self.precision, tuple(PRECISIONS))
+        check_option("precision", self.precision, ("auto", *PRECISIONS))
         check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
                      include_boundaries="neither")
         check_scalar(self.momentum, "momentum", numbers.Real, min_val=0, max_val=1,
@@ -335,6 +356,7 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         data = torch.tensor(X, dtype=torch.float32, device=resolve_device(self.device))
         self.visible_ = (visible_units(TensorRows(data)) if self.visible == "auto"
                          else self.visible)
+        self.precision_ = resolve_precision(self.precision, data.device)
         module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(data.device)
@@ -345,7 +367,7 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
             verbose=int(self.verbose), description="RBM",
         )
         self.history_ = train_rbm(self.module_, data, config, int(self.cd_steps),
-                                  bool(self.persistent), self.precision)
+                                  bool(self.persistent), self.precision_)
         self.random_state_ = check_random_state(seed)
         return self
 

@@ -109,7 +109,7 @@ class TorchEstimatorMixin:
                      include_boundaries="neither")
         check_scalar(self._weight_decay(), "weight_decay", numbers.Real, min_val=0)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
-        check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=1)
+        check_scalar(self._max_epochs(), "max_epochs", numbers.Integral, min_val=1)
         check_scalar(self.patience, "patience", numbers.Integral, min_val=1)
         check_scalar(self.validation_fraction, "validation_fraction", numbers.Real,
                      min_val=0, max_val=1, include_boundaries="neither")
@@ -120,13 +120,17 @@ class TorchEstimatorMixin:
         """``weight_decay`` (estimators with an ``auto`` value resolve it here)."""
         return self.weight_decay
 
+    def _max_epochs(self):
+        """``max_epochs`` (estimators with an ``auto`` value resolve it here)."""
+        return self.max_epochs
+
     def _training_config(self, seed: int, description: str) -> TrainingConfig:
         return TrainingConfig(
             optimizer=self.optimizer,
             learning_rate=float(self.learning_rate),
             weight_decay=float(self._weight_decay()),
             batch_size=int(self.batch_size),
-            max_epochs=int(self.max_epochs),
+            max_epochs=int(self._max_epochs()),
             patience=int(self.patience),
             seed=seed,
             verbose=int(self.verbose),

@@ -61,10 +61,12 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
 
     Parameters
     ----------
-    image_shape : tuple of int or None, default=None
+    image_shape : tuple of int, "auto" or None, default="auto"
         ``(channels, height, width)``, or ``(height, width)`` for one channel; its pixels
         must number the features of ``X``. ``None``: one square channel when the number of
         features is a square (784 → ``(1, 28, 28)``), else a ``1 × n_features`` strip.
+        ``"auto"``: as ``None``; as the model of :class:`deepae.ReconstructionOutlierDetector`,
+        the pixel grid the detector finds.
     code_size : int, default=30
         Units of the (dense) code.
     channels : tuple of int, default=(32, 64)
@@ -114,7 +116,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
 
     def __init__(
         self,
-        image_shape=None,
+        image_shape="auto",
         code_size=30,
         channels=(32, 64),
         kernel_size=5,

@@ -8,7 +8,13 @@ from sklearn.datasets import load_digits
 import deepae
 from deepae import ConvolutionalAutoencoder, VariationalAutoencoder
 from deepae.outliers import ReconstructionOutlierDetector, image_grid
-from deepae.outliers.named_models import IMAGE_DECODER_VARIANCE, IMAGE_VAE_EPOCHS
+from deepae.outliers.named_models import (
+    IMAGE_CONV_CODE_SIZE,
+    IMAGE_CONV_EPOCHS,
+    IMAGE_DECODER_VARIANCE,
+    IMAGE_VAE_EPOCHS,
+    image_options,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -38,9 +44,13 @@ def test_flattened_images_get_the_image_recipe(digits):
     assert params["max_epochs"] == IMAGE_VAE_EPOCHS == detector.model_.n_epochs_
     assert vae.get_params() == VariationalAutoencoder(random_state=0).get_params()
 
+    assert image_options(ConvolutionalAutoencoder(), digits) == {
+        "image_shape": (1, 8, 10), "code_size": IMAGE_CONV_CODE_SIZE,
+        "max_epochs": IMAGE_CONV_EPOCHS}
     conv = ConvolutionalAutoencoder(code_size=4, channels=(4,), max_epochs=1, random_state=0)
     detector = ReconstructionOutlierDetector(conv).fit(digits)
     assert detector.model_.image_shape_ == (1, 8, 10) and detector.residual_blur_ == 1.0
+    assert detector.model_.get_params()["code_size"] == 4
 
 
 def test_a_table_keeps_the_models_auto_options():
@@ -69,16 +79,17 @@ def test_an_explicitly_configured_model_is_never_changed(digits, model):
 
 
 def test_auto_options_of_a_model_alone_are_the_earlier_defaults(digits):
-    auto = VariationalAutoencoder(code_size=4, hidden_size=16, random_state=0).fit(digits)
-    earlier = VariationalAutoencoder(code_size=4, hidden_size=16, decoder_variance="learned",
-                                     decoder_blur=0.0, image_shape=None, max_epochs=100,
-                                     random_state=0).fit(digits)
+    small = {"code_size": 4, "hidden_size": 16, "patience": 2, "random_state": 0}
+    auto = VariationalAutoencoder(**small).fit(digits[:60])
+    earlier = VariationalAutoencoder(**small, decoder_variance="learned", decoder_blur=0.0,
+                                     image_shape=None, max_epochs=100).fit(digits[:60])
     assert auto.decoder_ == earlier.decoder_ == "bernoulli"
     assert auto.n_epochs_ == earlier.n_epochs_
     np.testing.assert_array_equal(auto.score_samples(digits), earlier.score_samples(digits))
 
 
 def test_models_by_name(digits, tmp_path):
+    digits = digits[:60]
     detector = ReconstructionOutlierDetector("vae", random_state=3).fit(digits)
     assert isinstance(detector.model_, VariationalAutoencoder)
     assert detector.model_.random_state == 3 and detector.row_norm_ is not None
@@ -89,3 +100,9 @@ def test_models_by_name(digits, tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(digits), detector.score_samples(digits))
     with pytest.raises(ValueError, match="'conv', 'vae'"):
         ReconstructionOutlierDetector("dense").fit(digits)
+
+
+def test_auto_options_of_a_convolutional_model_alone_are_the_earlier_defaults(digits):
+    model = ConvolutionalAutoencoder(channels=(4,), max_epochs="auto", validation_fraction=0.5,
+                                     patience=1, random_state=0).fit(digits[:40])
+    assert model.module_.encoder.code_size == 30 and model._max_epochs() == 100

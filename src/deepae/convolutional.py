@@ -67,8 +67,9 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         features is a square (784 → ``(1, 28, 28)``), else a ``1 × n_features`` strip.
         ``"auto"``: as ``None``; as the model of :class:`deepae.ReconstructionOutlierDetector`,
         the pixel grid the detector finds.
-    code_size : int, default=30
-        Units of the (dense) code.
+    code_size : int or "auto", default="auto"
+        Units of the (dense) code. ``"auto"``: 30; as the detector's model on images, the
+        detector sets it (see ``image_shape``).
     channels : tuple of int, default=(32, 64)
         Output channels of each strided convolution (the decoder mirrors them).
     kernel_size : int, default=5
@@ -90,7 +91,8 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
     weight_decay : float, default=0.0
         L2 penalty on the weights (convolution kernels and dense matrices, not the biases).
     batch_size : int, default=32
-    max_epochs : int, default=100
+    max_epochs : int or "auto", default="auto"
+        ``"auto"``: 100; as the detector's model on images, the detector sets it.
     early_stopping : bool, default=True
     validation_fraction : float, default=0.1
     patience : int, default=10
@@ -117,7 +119,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
     def __init__(
         self,
         image_shape="auto",
-        code_size=30,
+        code_size="auto",
         channels=(32, 64),
         kernel_size=5,
         activation="relu",
@@ -130,7 +132,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         learning_rate=2e-3,
         weight_decay=0.0,
         batch_size=32,
-        max_epochs=100,
+        max_epochs="auto",
         early_stopping=True,
         validation_fraction=0.1,
         patience=10,
@@ -161,7 +163,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        check_architecture(self.channels, self.kernel_size, self.code_size)
+        check_architecture(self.channels, self.kernel_size, self._code_size())
         check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
         check_option("code_activation", self.code_activation, tuple(modules.ACTIVATIONS))
         check_option("output_activation", self.output_activation,
@@ -201,10 +203,20 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         ``output_activation_``)."""
         return convnet.ConvAutoencoder(
             resolve_image_shape(self.image_shape_, self.n_features_in_),
-            check_architecture(self.channels, self.kernel_size, self.code_size),
-            int(self.kernel_size), int(self.code_size), self.activation, self.code_activation,
-            self.output_activation_,
+            check_architecture(self.channels, self.kernel_size, self._code_size()),
+            int(self.kernel_size), int(self._code_size()), self.activation,
+            self.code_activation, self.output_activation_,
         )
+
+    def _code_size(self):
+        """``code_size`` with ``"auto"`` resolved."""
+        return 30 if isinstance(self.code_size, str) and self.code_size == "auto" \
+            else self.code_size
+
+    def _max_epochs(self):
+        """``max_epochs`` with ``"auto"`` resolved."""
+        return 100 if isinstance(self.max_epochs, str) and self.max_epochs == "auto" \
+            else self.max_epochs
 
     def _new_encoder(self, n_features: int) -> convnet.ConvEncoder:
         """An untrained encoder of this architecture for rows of ``n_features`` pixels (the
@@ -212,8 +224,9 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         self._check_params()
         return convnet.ConvEncoder(
             resolve_image_shape(self.image_shape, n_features),
-            check_architecture(self.channels, self.kernel_size, self.code_size),
-            int(self.kernel_size), int(self.code_size), self.activation, self.code_activation,
+            check_architecture(self.channels, self.kernel_size, self._code_size()),
+            int(self.kernel_size), int(self._code_size()), self.activation,
+            self.code_activation,
         )
 
     def transform(self, X):

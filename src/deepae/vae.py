@@ -129,18 +129,10 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
     As the model of :class:`deepae.ReconstructionOutlierDetector` it scores each sample by
     minus :meth:`score_samples`, of the rows scaled to one norm (the detector's
     ``scaling="rows"``, its ``"auto"`` on wide data unless the decoder is set to Bernoulli).
-    For images in ``[0, 1]`` a detector's VAE does best with a Gaussian decoder of fixed
-    variance and blurred residuals (``decoder="gaussian", decoder_variance=0.001,
-    decoder_blur=1.0``) trained as a β-VAE (``beta=4``, batches of 32, learning rate 2e-3,
-    30 epochs): one-class MNIST-5k mean ROC-AUC 0.987, 0.987 and 0.988 with seeds 0, 1 and
-    2 (``benchmarks/bench_vae.py``). Without the blur (variance 0.01) it scored 0.969,
-    without the row scaling 0.971, with neither 0.959; the Bernoulli decoder's likelihood
-    favours images with little ink (0.86 on the hardest digits, 2, 5 and 8, where the
-    blurred, row-scaled model scores 0.984). The score stays the ELBO at β = 1 (``beta``
-    only weighs the KL term in training), so it remains a lower bound of the scaled row's
-    log-density. The tighter importance-weighted bound ranked outliers worse without the
-    blur (0.953 with k = 10, against 0.956) and alike with it (0.984 on digits 2, 5 and 8
-    with k = 10).
+    On images the detector sets the ``"auto"`` options to what scored best: ``image_shape``
+    the pixel grid it finds, ``decoder_blur=1.0``, ``decoder_variance`` 1% of the scaled
+    pixels' mean square, ``max_epochs=30`` (:mod:`deepae.outliers.named_models`); one-class
+    MNIST-5k mean ROC-AUC in ``benchmarks/results.md`` (section ``vae``).
     ``export_onnx`` writes ``transform``, ``reconstruction_error``
     and ``score_samples``, the bound at the fixed draws of :meth:`score_noise`.
 

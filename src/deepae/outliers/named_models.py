@@ -4,10 +4,11 @@ resolves from the data.
 ``ReconstructionOutlierDetector(model="vae")`` (or ``"conv"``) fits that deepae model with its
 defaults and the detector's seed. On flattened images (data that :func:`is_tabular` does not
 take as a table) the detector gives the ``"auto"`` options of its model the values measured
-best for scoring: the pixel grid it finds (``image_shape``), and for a
+best for scoring: the pixel grid it finds (``image_shape``); for a
 :class:`deepae.VariationalAutoencoder` a Gaussian decoder of blurred residuals of fixed
-variance, trained for a fixed number of epochs. Options the user set, and every option on
-tabular data, are left as they are. The measurements are in ``benchmarks/results.md``
+variance and a training length; for a :class:`deepae.ConvolutionalAutoencoder` a code size
+and a training length. Options the user set, and every option on tabular data, are left as
+they are. The measurements are in ``benchmarks/results.md``
 (sections ``vae`` and ``conv``).
 """
 
@@ -29,6 +30,10 @@ IMAGE_DECODER_BLUR = 1.0
 IMAGE_DECODER_VARIANCE = 0.01
 #: ``max_epochs="auto"`` of a VAE on images.
 IMAGE_VAE_EPOCHS = 30
+#: ``code_size="auto"`` of a convolutional autoencoder on images.
+IMAGE_CONV_CODE_SIZE = 16
+#: ``max_epochs="auto"`` of a convolutional autoencoder on images.
+IMAGE_CONV_EPOCHS = 60
 
 
 def named_model(name: str, random_state: int | None):
@@ -56,6 +61,8 @@ def image_options(model, Z) -> dict:
                 shape[1:]) <= DENSE_MAX_SIDE:
             options["decoder_blur"] = IMAGE_DECODER_BLUR
             options["decoder_variance"] = IMAGE_DECODER_VARIANCE * mean_energy(Z) / Z.shape[1]
+    if isinstance(model, ConvolutionalAutoencoder):
+        options.update(code_size=IMAGE_CONV_CODE_SIZE, max_epochs=IMAGE_CONV_EPOCHS)
     return {name: value for name, value in options.items() if is_auto(params.get(name))}
 
 

@@ -46,7 +46,7 @@ def test_flattened_images_get_the_image_recipe(digits):
 
     assert image_options(ConvolutionalAutoencoder(), digits) == {
         "image_shape": (1, 8, 10), "code_size": IMAGE_CONV_CODE_SIZE,
-        "max_epochs": IMAGE_CONV_EPOCHS}
+        "max_epochs": IMAGE_CONV_EPOCHS, "early_stopping": False}
     conv = ConvolutionalAutoencoder(code_size=4, channels=(4,), max_epochs=1, random_state=0)
     detector = ReconstructionOutlierDetector(conv).fit(digits)
     assert detector.model_.image_shape_ == (1, 8, 10) and detector.residual_blur_ == 1.0
@@ -70,7 +70,7 @@ def test_a_table_keeps_the_models_auto_options():
     VariationalAutoencoder(decoder="bernoulli", image_shape=None, max_epochs=2,
                            random_state=0),  # no blur nor variance for a Bernoulli decoder
     ConvolutionalAutoencoder(image_shape=(1, 10, 8), code_size=4, channels=(4,),
-                             max_epochs=1, random_state=0),
+                             max_epochs=1, early_stopping=True, random_state=0),
 ])
 def test_an_explicitly_configured_model_is_never_changed(digits, model):
     before = clone(model).get_params()

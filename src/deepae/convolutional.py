@@ -93,7 +93,8 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
     batch_size : int, default=32
     max_epochs : int or "auto", default="auto"
         ``"auto"``: 100; as the detector's model on images, the detector sets it.
-    early_stopping : bool, default=True
+    early_stopping : bool or "auto", default="auto"
+        ``"auto"``: True; as the detector's model on images, the detector sets it.
     validation_fraction : float, default=0.1
     patience : int, default=10
     random_state : int, RandomState or None, default=None
@@ -133,7 +134,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         weight_decay=0.0,
         batch_size=32,
         max_epochs="auto",
-        early_stopping=True,
+        early_stopping="auto",
         validation_fraction=0.1,
         patience=10,
         random_state=None,

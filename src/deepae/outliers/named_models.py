@@ -32,7 +32,8 @@ IMAGE_DECODER_VARIANCE = 0.01
 IMAGE_VAE_EPOCHS = 30
 #: ``code_size="auto"`` of a convolutional autoencoder on images.
 IMAGE_CONV_CODE_SIZE = 16
-#: ``max_epochs="auto"`` of a convolutional autoencoder on images.
+#: ``max_epochs="auto"`` of a convolutional autoencoder on images (``early_stopping="auto"``:
+#: none).
 IMAGE_CONV_EPOCHS = 60
 
 
@@ -62,7 +63,8 @@ def image_options(model, Z) -> dict:
             options["decoder_blur"] = IMAGE_DECODER_BLUR
             options["decoder_variance"] = IMAGE_DECODER_VARIANCE * mean_energy(Z) / Z.shape[1]
     if isinstance(model, ConvolutionalAutoencoder):
-        options.update(code_size=IMAGE_CONV_CODE_SIZE, max_epochs=IMAGE_CONV_EPOCHS)
+        options.update(code_size=IMAGE_CONV_CODE_SIZE, max_epochs=IMAGE_CONV_EPOCHS,
+                       early_stopping=False)
     return {name: value for name, value in options.items() if is_auto(params.get(name))}
 
 

@@ -39,7 +39,8 @@ def test_flattened_images_get_the_image_recipe(digits):
     # pixel is row_norm_² / 80.
     variance = IMAGE_DECODER_VARIANCE * detector.row_norm_ ** 2 / 80
     assert params["image_shape"] == (1, 8, 10)
-    assert params["decoder_blur"] == 1.0 and detector.model_.decoder_ == "gaussian"
+    assert params["decoder_blur"] == pytest.approx(8 / 28)
+    assert detector.model_.decoder_ == "gaussian"
     assert params["decoder_variance"] == pytest.approx(variance, rel=1e-6)
     assert params["max_epochs"] == IMAGE_VAE_EPOCHS == detector.model_.n_epochs_
     assert vae.get_params() == VariationalAutoencoder(random_state=0).get_params()

@@ -53,11 +53,11 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
     0.36×; masking noise 0.1: no gain; three convolutions (32, 64, 128) with 3×3 kernels:
     0.35× after 60 epochs (2.5× the time); (16, 32): 0.39×. As the model of
     :class:`deepae.ReconstructionOutlierDetector` (which scores an image model by its
-    residual blurred by 1 pixel, relative to the image's energy) in one-class MNIST-5k,
-    ``code_size=16`` and 60 epochs without early stopping score a mean ROC-AUC of 0.981
-    (the default dense detector: 0.966); by the plain squared error the same models score
-    0.963, and code size 30 0.961: convolutions rebuild the strokes of the other digits
-    too, and the faint ``1`` best of all.
+    residual blurred by 1 pixel, relative to the image's energy) on images, its ``"auto"``
+    options become ``image_shape`` the pixel grid found, ``code_size=16``, 60 epochs
+    without early stopping (:mod:`deepae.outliers.named_models`): a small code rebuilds
+    the strokes of the other digits less well; one-class MNIST-5k figures in
+    ``benchmarks/results.md`` (section ``conv``).
 
     Parameters
     ----------

@@ -83,7 +83,7 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         ``log |det B|``, so the ELBO stays a bound of a density's log-likelihood). A missing
         or extra stroke then costs more than an edge drawn a pixel aside. Needs the Gaussian
         decoder and images of at most 256 pixels a side, no narrower than the blur; 0
-        gives independent pixels. ``"auto"``: 0; as the detector's model on images, 1 pixel.
+        gives independent pixels. ``"auto"``: 0; the detector sets it on images.
     image_shape : tuple of int, "auto" or None, default="auto"
         ``(channels, height, width)`` of each row, for ``decoder_blur``; ``None`` reads a row
         of a square number of pixels as one square channel (784 → ``(1, 28, 28)``), any
@@ -130,8 +130,9 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
     minus :meth:`score_samples`, of the rows scaled to one norm (the detector's
     ``scaling="rows"``, its ``"auto"`` on wide data unless the decoder is set to Bernoulli).
     On images the detector sets the ``"auto"`` options to what scored best: ``image_shape``
-    the pixel grid it finds, ``decoder_blur=1.0``, ``decoder_variance`` 1% of the scaled
-    pixels' mean square, ``max_epochs=30`` (:mod:`deepae.outliers.named_models`); one-class
+    the pixel grid it finds, ``decoder_blur`` 1 pixel per 28 of the image's shorter side,
+    ``decoder_variance`` 1% of the scaled pixels' mean square, ``max_epochs=30``
+    (:mod:`deepae.outliers.named_models`); one-class
     MNIST-5k mean ROC-AUC in ``benchmarks/results.md`` (section ``vae``).
     ``export_onnx`` writes ``transform``, ``reconstruction_error``
     and ``score_samples``, the bound at the fixed draws of :meth:`score_noise`.

@@ -135,7 +135,7 @@ class TorchEstimatorMixin:
         )
 
     def _split(self, n_samples: int, seed: int, stratify=None):
-        if not self.early_stopping:
+        if not self.early_stopping:  # "auto" reads as True
             return np.arange(n_samples), None
         return split_indices(n_samples, self.validation_fraction, seed, stratify)
 

@@ -71,7 +71,8 @@ def check_X_y(estimator, X, y, *, regression: bool) -> tuple[np.ndarray, np.ndar
 def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
     """``(channels, height, width)`` of rows with ``n_features`` pixels, checked.
 
-    ``None`` stands for one square channel when ``n_features`` is a square number (784 →
+    ``None`` (and ``"auto"``, which the outlier detector may resolve to the pixel grid it
+    finds) stands for one square channel when ``n_features`` is a square number (784 →
     ``(1, 28, 28)``), else a one-channel strip ``(1, 1, n_features)``. A ``(height,
     width)`` pair is one channel.
 
@@ -80,7 +81,7 @@ def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
     ValueError
         When the shape is malformed or its pixels do not number ``n_features``.
     """
-    if image_shape is None:
+    if image_shape is None or isinstance(image_shape, str) and image_shape == "auto":
         side = math.isqrt(n_features)
         return (1, side, side) if side * side == n_features else (1, 1, n_features)
     shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else None

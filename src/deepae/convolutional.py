@@ -53,20 +53,23 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
     0.36×; masking noise 0.1: no gain; three convolutions (32, 64, 128) with 3×3 kernels:
     0.35× after 60 epochs (2.5× the time); (16, 32): 0.39×. As the model of
     :class:`deepae.ReconstructionOutlierDetector` (which scores an image model by its
-    residual blurred by 1 pixel, relative to the image's energy) in one-class MNIST-5k,
-    ``code_size=16`` and 60 epochs without early stopping score a mean ROC-AUC of 0.981
-    (the default dense detector: 0.966); by the plain squared error the same models score
-    0.963, and code size 30 0.961: convolutions rebuild the strokes of the other digits
-    too, and the faint ``1`` best of all.
+    residual blurred by 1 pixel, relative to the image's energy) on images, its ``"auto"``
+    options become ``image_shape`` the pixel grid found, ``code_size=16``, 60 epochs
+    without early stopping (:mod:`deepae.outliers.named_models`): a small code rebuilds
+    the strokes of the other digits less well; one-class MNIST-5k figures in
+    ``benchmarks/results.md`` (section ``conv``).
 
     Parameters
     ----------
-    image_shape : tuple of int or None, default=None
+    image_shape : tuple of int, "auto" or None, default="auto"
         ``(channels, height, width)``, or ``(height, width)`` for one channel; its pixels
         must number the features of ``X``. ``None``: one square channel when the number of
         features is a square (784 → ``(1, 28, 28)``), else a ``1 × n_features`` strip.
-    code_size : int, default=30
-        Units of the (dense) code.
+        ``"auto"``: as ``None``; as the model of :class:`deepae.ReconstructionOutlierDetector`,
+        the pixel grid the detector finds.
+    code_size : int or "auto", default="auto"
+        Units of the (dense) code. ``"auto"``: 30; as the detector's model on images, the
+        detector sets it (see ``image_shape``).
     channels : tuple of int, default=(32, 64)
         Output channels of each strided convolution (the decoder mirrors them).
     kernel_size : int, default=5
@@ -88,8 +91,10 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
     weight_decay : float, default=0.0
         L2 penalty on the weights (convolution kernels and dense matrices, not the biases).
     batch_size : int, default=32
-    max_epochs : int, default=100
-    early_stopping : bool, default=True
+    max_epochs : int or "auto", default="auto"
+        ``"auto"``: 100; as the detector's model on images, the detector sets it.
+    early_stopping : bool or "auto", default="auto"
+        ``"auto"``: True; as the detector's model on images, the detector sets it.
     validation_fraction : float, default=0.1
     patience : int, default=10
     random_state : int, RandomState or None, default=None
@@ -114,8 +119,8 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
 
     def __init__(
         self,
-        image_shape=None,
-        code_size=30,
+        image_shape="auto",
+        code_size="auto",
         channels=(32, 64),
         kernel_size=5,
         activation="relu",
@@ -128,8 +133,8 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         learning_rate=2e-3,
         weight_decay=0.0,
         batch_size=32,
-        max_epochs=100,
-        early_stopping=True,
+        max_epochs="auto",
+        early_stopping="auto",
         validation_fraction=0.1,
         patience=10,
         random_state=None,
@@ -159,7 +164,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        check_architecture(self.channels, self.kernel_size, self.code_size)
+        check_architecture(self.channels, self.kernel_size, self._code_size())
         check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
         check_option("code_activation", self.code_activation, tuple(modules.ACTIVATIONS))
         check_option("output_activation", self.output_activation,
@@ -199,10 +204,22 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         ``output_activation_``)."""
         return convnet.ConvAutoencoder(
             resolve_image_shape(self.image_shape_, self.n_features_in_),
-            check_architecture(self.channels, self.kernel_size, self.code_size),
-            int(self.kernel_size), int(self.code_size), self.activation, self.code_activation,
-            self.output_activation_,
+            check_architecture(self.channels, self.kernel_size, self._code_size()),
+            int(self.kernel_size), int(self._code_size()), self.activation,
+            self.code_activation, self.output_activation_,
         )
+
+    def _code_size(self):
+        """``code_size`` with ``"auto"`` resolved."""
+        return 30 if isinstance(self.code_size, str) and self.code_size == "auto" \
+            else self.code_size
+
+    def _setting(self, name: str):
+        """The value of the parameter ``name``, ``max_epochs="auto"`` resolved (100)."""
+        value = getattr(self, name)
+        if name == "max_epochs" and isinstance(value, str) and value == "auto":
+            return 100
+        return value
 
     def _new_encoder(self, n_features: int) -> convnet.ConvEncoder:
         """An untrained encoder of this architecture for rows of ``n_features`` pixels (the
@@ -210,8 +227,9 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         self._check_params()
         return convnet.ConvEncoder(
             resolve_image_shape(self.image_shape, n_features),
-            check_architecture(self.channels, self.kernel_size, self.code_size),
-            int(self.kernel_size), int(self.code_size), self.activation, self.code_activation,
+            check_architecture(self.channels, self.kernel_size, self._code_size()),
+            int(self.kernel_size), int(self._code_size()), self.activation,
+            self.code_activation,
         )
 
     def transform(self, X):

@@ -69,10 +69,12 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         ``p(x | z)``: Bernoulli (data in ``[0, 1]``, read as probabilities) or Gaussian.
         ``auto``: Bernoulli when all the training data lie in ``[0, 1]`` and there is no
         ``decoder_blur``, else Gaussian (the rule of :class:`deepae.RBM`'s ``visible``).
-    decoder_variance : "learned" or float, default="learned"
+    decoder_variance : "auto", "learned" or float, default="auto"
         The Gaussian decoder's variance: one learned per feature, or this fixed value for
         every feature (1.0 makes ``−log p(x | z)`` half the squared error plus a constant).
-    decoder_blur : float, default=0.0
+        ``"auto"``: learned; as the model of :class:`deepae.ReconstructionOutlierDetector`
+        on images, the detector fixes it (see Notes).
+    decoder_blur : float or "auto", default="auto"
         When positive, the Gaussian decoder is one of correlated pixels for rows read as
         images: the residual image ``x − μ(z)`` blurred by a Gaussian of this standard
         deviation in pixels (:class:`deepae.blur.GaussianBlur`, ``B``) has independent
@@ -81,11 +83,12 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         ``log |det B|``, so the ELBO stays a bound of a density's log-likelihood). A missing
         or extra stroke then costs more than an edge drawn a pixel aside. Needs the Gaussian
         decoder and images of at most 256 pixels a side, no narrower than the blur; 0
-        gives independent pixels.
-    image_shape : tuple of int or None, default=None
+        gives independent pixels. ``"auto"``: 0; the detector sets it on images.
+    image_shape : tuple of int, "auto" or None, default="auto"
         ``(channels, height, width)`` of each row, for ``decoder_blur``; ``None`` reads a row
         of a square number of pixels as one square channel (784 → ``(1, 28, 28)``), any
         other as a one-pixel-high strip (the rule of :class:`deepae.ConvolutionalAutoencoder`).
+        ``"auto"``: as ``None``; as the detector's model, the pixel grid the detector finds.
     beta : float, default=1.0
         Weight of the KL term in training (``β > 1``: a β-VAE); :meth:`score_samples` is
         the bound at β = 1 whatever ``beta`` is.
@@ -99,7 +102,8 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
     learning_rate : float, default=1e-3
     weight_decay : float, default=0.0
     batch_size : int, default=64
-    max_epochs : int, default=100
+    max_epochs : int or "auto", default="auto"
+        ``"auto"``: 100; as the detector's model on images, the detector sets it.
     early_stopping : bool, default=True
     validation_fraction : float, default=0.1
     patience : int, default=10
@@ -125,18 +129,11 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
     As the model of :class:`deepae.ReconstructionOutlierDetector` it scores each sample by
     minus :meth:`score_samples`, of the rows scaled to one norm (the detector's
     ``scaling="rows"``, its ``"auto"`` on wide data unless the decoder is set to Bernoulli).
-    For images in ``[0, 1]`` a detector's VAE does best with a Gaussian decoder of fixed
-    variance and blurred residuals (``decoder="gaussian", decoder_variance=0.001,
-    decoder_blur=1.0``) trained as a β-VAE (``beta=4``, batches of 32, learning rate 2e-3,
-    30 epochs): one-class MNIST-5k mean ROC-AUC 0.987, 0.987 and 0.988 with seeds 0, 1 and
-    2 (``benchmarks/bench_vae.py``). Without the blur (variance 0.01) it scored 0.969,
-    without the row scaling 0.971, with neither 0.959; the Bernoulli decoder's likelihood
-    favours images with little ink (0.86 on the hardest digits, 2, 5 and 8, where the
-    blurred, row-scaled model scores 0.984). The score stays the ELBO at β = 1 (``beta``
-    only weighs the KL term in training), so it remains a lower bound of the scaled row's
-    log-density. The tighter importance-weighted bound ranked outliers worse without the
-    blur (0.953 with k = 10, against 0.956) and alike with it (0.984 on digits 2, 5 and 8
-    with k = 10).
+    On images the detector sets the ``"auto"`` options to what scored best: ``image_shape``
+    the pixel grid it finds, ``decoder_blur`` 1 pixel per 28 of the image's shorter side,
+    ``decoder_variance`` 1% of the scaled pixels' mean square, ``max_epochs=30``
+    (:mod:`deepae.outliers.named_models`); one-class
+    MNIST-5k mean ROC-AUC in ``benchmarks/results.md`` (section ``vae``).
     ``export_onnx`` writes ``transform``, ``reconstruction_error``
     and ``score_samples``, the bound at the fixed draws of :meth:`score_noise`.
 
@@ -153,9 +150,9 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         hidden_size=256,
         activation="relu",
         decoder="auto",
-        decoder_variance="learned",
-        decoder_blur=0.0,
-        image_shape=None,
+        decoder_variance="auto",
+        decoder_blur="auto",
+        image_shape="auto",
         beta=1.0,
         warmup_epochs=10,
         n_importance_samples=0,
@@ -163,7 +160,7 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         learning_rate=1e-3,
         weight_decay=0.0,
         batch_size=64,
-        max_epochs=100,
+        max_epochs="auto",
         early_stopping=True,
         validation_fraction=0.1,
         patience=10,
@@ -198,12 +195,14 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         check_scalar(self.hidden_size, "hidden_size", numbers.Integral, min_val=1)
         check_option("activation", self.activation, tuple(modules.ACTIVATIONS))
         check_option("decoder", self.decoder, ("auto", *modules.DECODERS))
-        if not (isinstance(self.decoder_variance, str) and self.decoder_variance == "learned"):
+        if not (isinstance(self.decoder_variance, str)
+                and self.decoder_variance in ("auto", "learned")):
             check_scalar(self.decoder_variance, "decoder_variance", numbers.Real, min_val=0,
                          include_boundaries="neither")
         if isinstance(self.decoder_blur, bool):
-            raise TypeError("decoder_blur must be a float ≥ 0, got a bool.")
-        check_scalar(self.decoder_blur, "decoder_blur", numbers.Real, min_val=0)
+            raise TypeError("decoder_blur must be 'auto' or a float ≥ 0, got a bool.")
+        if not (isinstance(self.decoder_blur, str) and self.decoder_blur == "auto"):
+            check_scalar(self.decoder_blur, "decoder_blur", numbers.Real, min_val=0)
         resolve_image_shape(self.image_shape, self.n_features_in_)
         check_scalar(self.beta, "beta", numbers.Real, min_val=0)
         check_scalar(self.warmup_epochs, "warmup_epochs", numbers.Integral, min_val=0)
@@ -238,13 +237,24 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         ranges = [feature_range(s) for s in sources if s is not None]
         unit = all(low.min() >= 0 and high.max() <= 1 for low, high in ranges)
         if self.decoder == "auto":
-            return "bernoulli" if unit and self.decoder_blur == 0 else "gaussian"
+            return "bernoulli" if unit and self._blur_sigma() == 0 else "gaussian"
         if self.decoder == "bernoulli" and not unit:
             raise ValueError("decoder='bernoulli' needs data in [0, 1].")
-        if self.decoder == "bernoulli" and self.decoder_blur > 0:
+        if self.decoder == "bernoulli" and self._blur_sigma() > 0:
             raise ValueError(f"decoder_blur={self.decoder_blur} needs the Gaussian decoder, "
                              "got decoder='bernoulli'.")
         return self.decoder
+
+    def _setting(self, name: str):
+        """The value of the parameter ``name``, ``max_epochs="auto"`` resolved (100)."""
+        value = getattr(self, name)
+        if name == "max_epochs" and isinstance(value, str) and value == "auto":
+            return 100
+        return value
+
+    def _blur_sigma(self) -> float:
+        """``decoder_blur`` with ``"auto"`` resolved (0: no blur)."""
+        return 0.0 if isinstance(self.decoder_blur, str) else float(self.decoder_blur)
 
     def _new_module(self) -> modules.VAE:
         """An untrained module of this estimator's architecture (needs ``n_features_in_``
@@ -252,13 +262,14 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         variance = None if isinstance(self.decoder_variance, str) else float(
             self.decoder_variance)
         blur = None
-        if self.decoder_blur > 0 and self.decoder_ == "gaussian":
+        sigma = self._blur_sigma()
+        if sigma > 0 and self.decoder_ == "gaussian":
             shape = resolve_image_shape(self.image_shape, self.n_features_in_)
-            if not self.decoder_blur <= max(shape[1:]) <= DENSE_MAX_SIDE:
+            if not sigma <= max(shape[1:]) <= DENSE_MAX_SIDE:
                 raise ValueError(f"decoder_blur={self.decoder_blur} needs images of at most "
                                  f"{DENSE_MAX_SIDE} pixels a side, at least as wide as the "
                                  f"blur; got image_shape={shape}.")
-            blur = GaussianBlur(shape, float(self.decoder_blur))
+            blur = GaussianBlur(shape, sigma)
         return modules.VAE(self.n_features_in_, int(self.code_size), int(self.hidden_size),
                            self.activation, self.decoder_, variance, blur)
 

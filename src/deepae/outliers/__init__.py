@@ -7,11 +7,12 @@ turns the reconstruction error of any deepae model into scikit-learn's outlier-d
 attributes (``decision_scores_``, ``threshold_``, ``labels_``) on top.
 
 The package's modules: :mod:`.detector` (the estimator), :mod:`.default_model` (what
-``model=None`` fits), :mod:`.data_kind` (table or image), :mod:`.scaling` and
-:mod:`.density` (the statistics the score is built from).
+``model=None`` fits), :mod:`.named_models` (``model="vae"``, ``"conv"``, and the ``"auto"``
+options of a given model resolved for images), :mod:`.data_kind` (table or image),
+:mod:`.scaling` and :mod:`.density` (the statistics the score is built from).
 """
 
-from .data_kind import grid_smoothness_ratio, is_tabular
+from .data_kind import grid_smoothness_ratio, image_grid, is_tabular
 from .default_model import default_model
 from .detector import ReconstructionOutlierDetector, scores_by_likelihood
 
@@ -19,6 +20,7 @@ __all__ = [
     "ReconstructionOutlierDetector",
     "default_model",
     "grid_smoothness_ratio",
+    "image_grid",
     "is_tabular",
     "scores_by_likelihood",
 ]

@@ -45,10 +45,26 @@ def grid_smoothness_ratio(X: np.ndarray) -> float:
     -------
     ratio : float
     """
+    return max(grid_ratios(X).values(), default=0.0)
+
+
+def image_grid(X: np.ndarray) -> tuple[int, int] | None:
+    """The ``(height, width)`` of the pixel grid along which the columns of ``X`` are
+    smoothest (the largest ratio of :func:`grid_smoothness_ratio`), or None without a grid."""
+    ratios = grid_ratios(X)
+    if not ratios:
+        return None
+    width = max(ratios, key=ratios.get)
+    return X.shape[1] // width, width
+
+
+def grid_ratios(X: np.ndarray) -> dict[int, float]:
+    """Each grid's ratio of :func:`grid_smoothness_ratio`, by the grid's width (grids whose
+    neighbours all have equal moments left out)."""
     n_features = X.shape[1]
     widths = [w for w in range(3, n_features // 3 + 1) if n_features % w == 0]
     if not widths:
-        return 0.0
+        return {}
     mean, spread = column_moments(X)
 
     def distance(first: np.ndarray, second: np.ndarray) -> float:
@@ -57,11 +73,11 @@ def grid_smoothness_ratio(X: np.ndarray) -> float:
 
     first, second = np.random.default_rng(0).integers(0, n_features, (2, RANDOM_PAIRS))
     random_level = distance(first[first != second], second[first != second])
-    ratios = [0.0]
+    ratios = {}
     for width in widths:
         left = np.flatnonzero(np.arange(n_features - 1) % width != width - 1)
         above = np.arange(n_features - width)
         neighbours = (distance(left, left + 1) + distance(above, above + width)) / 2
         if neighbours > 0:
-            ratios.append(random_level / neighbours)
-    return max(ratios)
+            ratios[width] = random_level / neighbours
+    return ratios

@@ -18,6 +18,7 @@ from ..persistence import SaveMixin
 from .data_kind import is_tabular
 from .default_model import TABULAR_MODELS, default_model, reseeded
 from .density import DEFAULT_DENSITY_TRIM, fit_code_density
+from .named_models import MODEL_NAMES, named_model, resolved_model
 from .scaling import (
     ENERGY_FLOOR,
     column_scaling,
@@ -78,11 +79,16 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : estimator or None, default=None
+    model : estimator, {"vae", "conv"} or None, default=None
         Any deepae model with ``reconstruction_error`` (``PCA``, ``LinearAutoencoder``,
         ``Autoencoder``, ``DenoisingAutoencoder``, ``StackedAutoencoder``,
         ``ConvolutionalAutoencoder``, ``VariationalAutoencoder``); it is cloned at
-        fit. ``None`` uses :func:`default_model`.
+        fit. On flattened images the copy's ``"auto"`` options get the values measured
+        best for scoring (:mod:`deepae.outliers.named_models`: the pixel grid found, and a
+        VAE's blurred Gaussian decoder and training length); options set by the user are
+        kept. ``"vae"`` and ``"conv"`` name ``VariationalAutoencoder`` and
+        ``ConvolutionalAutoencoder`` with their defaults and the seed ``random_state``.
+        ``None`` uses :func:`default_model`.
     contamination : float, default=0.1
         Expected fraction of outliers in the training data, in ``(0, 0.5]``; it sets
         ``offset_`` (and so :meth:`predict`), not the scores.
@@ -132,7 +138,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         How the models' scores are combined into a sample's score (with ``n_models`` above
         1): the median is not moved by one model that has learned a set badly.
     random_state : int or None, default=0
-        Seed of the default model (``model=None``; a given model keeps its own), and of the
+        Seed of the default or named model (a given model keeps its own), and of the
         first model of an ensemble. On ADBench's classical sets the default's mean ROC-AUC
         is 0.820 to 0.823 over seeds 0 to 5 (a single model's 0.800 to 0.819; see the
         notes), so compare detectors over several seeds.
@@ -249,8 +255,14 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         if n_models == "auto":
             n_models = TABULAR_MODELS if self.model is None and tabular else 1
         model = (default_model(Z, self.random_state, tabular) if self.model is None
-                 else self.model)
+                 else resolved_model(self._given_model(), Z, tabular))
         return [reseeded(model, i) for i in range(n_models)]
+
+    def _given_model(self):
+        """``model``, a name resolved to its unfitted model (:func:`named_model`)."""
+        if isinstance(self.model, str):
+            return named_model(self.model, self.random_state)
+        return self.model
 
     def _fit_member(self, model, Z: np.ndarray, density: bool) -> "ReconstructionOutlierDetector":
         """Fit ``model`` on the scaled rows ``Z``, then the code density (with ``density``)
@@ -290,7 +302,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
                 or isinstance(self.code_density, str) and self.code_density == "auto"):
             raise ValueError(f"code_density must be 'auto', True or False, got "
                              f"{self.code_density!r}.")
-        model = self.model
+        if isinstance(self.model, str) and self.model not in MODEL_NAMES:
+            raise ValueError(f"model must be a deepae model, one of the names "
+                             f"{', '.join(map(repr, MODEL_NAMES))} or None, got {self.model!r}.")
+        model = self._given_model()
         if model is not None and not (hasattr(model, "fit")
                                       and hasattr(model, "reconstruction_error")):
             raise TypeError(
@@ -335,8 +350,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             return self.scaling
         if tabular:
             return "standard"
-        bernoulli = getattr(self.model, "decoder", None) == "bernoulli"
-        return "rows" if scores_by_likelihood(self.model) and not bernoulli else None
+        model = self._given_model()
+        bernoulli = getattr(model, "decoder", None) == "bernoulli"
+        return "rows" if scores_by_likelihood(model) and not bernoulli else None
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         Z = ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)

@@ -106,4 +106,4 @@ def test_models_by_name(digits, tmp_path):
 def test_auto_options_of_a_convolutional_model_alone_are_the_earlier_defaults(digits):
     model = ConvolutionalAutoencoder(channels=(4,), max_epochs="auto", validation_fraction=0.5,
                                      patience=1, random_state=0).fit(digits[:40])
-    assert model.module_.encoder.code_size == 30 and model._max_epochs() == 100
+    assert model.module_.encoder.code_size == 30 and model._setting("max_epochs") == 100

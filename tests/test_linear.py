@@ -16,6 +16,7 @@ from sklearn.decomposition import PCA as SklearnPCA
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from deepae.linalg import Moments
 from deepae.linear import PCA, LinearAutoencoder
 
 
@@ -378,3 +379,19 @@ def test_float32_variances_at_any_offset(offset):
     pca = PCA().fit(X)
     np.testing.assert_allclose(pca.explained_variance_, reference, rtol=1e-5)
     np.testing.assert_allclose(pca.mean_, X64.mean(axis=0), rtol=0, atol=1e-6 * scales.max())
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_chunked_syrk_scatter_matches_float64_eigh(offset):
+    # the CPU covariance path: float32 chunks about a provisional mean, one syrk each, summed in
+    # float64; against numpy's float64 eigh of the same numbers' covariance.
+    rng = np.random.default_rng(4)
+    scales = np.geomspace(0.05, 20.0, 30)
+    X = (offset + rng.normal(size=(20_000, 30)) * scales).astype(np.float32)
+    moments = Moments(30)
+    moments.update(X, n_rows=1_000)  # 20 chunks
+    X64 = X.astype(np.float64)
+    reference = np.linalg.eigvalsh(np.cov(X64, rowvar=False))
+    got = np.linalg.eigvalsh(moments.scatter(center=True) / (len(X) - 1))
+    np.testing.assert_allclose(got, reference, rtol=1e-5)
+    np.testing.assert_allclose(moments.mean, X64.mean(axis=0), rtol=0, atol=1e-7 * offset + 1e-6)

@@ -16,6 +16,7 @@ from sklearn.decomposition import PCA as SklearnPCA
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from deepae.linalg import Moments
 from deepae.linear import PCA, LinearAutoencoder
 
 
@@ -158,7 +159,7 @@ def test_centered_linear_autoencoder_equals_pca():
 
 @pytest.mark.parametrize("model", [PCA(4), PCA(4, whiten=True), LinearAutoencoder(4)],
                          ids=["pca", "pca-whiten", "linear-ae"])
-def test_scores_are_the_reconstruction_error(model):
+def test_reconstruction_error_and_scores(model):
     X, _ = make_data(120, 9)
     Xnew, _ = make_data(30, 9, seed=1)
     model.fit(X)
@@ -166,7 +167,14 @@ def test_scores_are_the_reconstruction_error(model):
     error = model.reconstruction_error(Xnew)
     assert error.shape == (30,)
     np.testing.assert_allclose(error, (residual**2).sum(axis=1), rtol=1e-10)
-    np.testing.assert_array_equal(model.score_samples(Xnew), -error)
+    if isinstance(model, PCA):  # the probabilistic-PCA log-likelihood, as scikit-learn's
+        reference = SklearnPCA(4, whiten=model.whiten, svd_solver="full").fit(X)
+        np.testing.assert_allclose(model.score_samples(Xnew), reference.score_samples(Xnew),
+                                   rtol=1e-10)
+        np.testing.assert_allclose(model.get_precision(), reference.get_precision(),
+                                   rtol=1e-8, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(model.score_samples(Xnew), -error)
     assert model.score(Xnew) == pytest.approx(model.score_samples(Xnew).mean(), rel=1e-12)
 
 
@@ -301,10 +309,10 @@ BAD_FITS = [
     (PCA(), X_GOOD[:, 0], ValueError, "Expected 2D array"),
     (PCA(), X_GOOD[:, :, None], ValueError, "dim 3"),
     (PCA(), np.array([["a", "b"], ["c", "d"]]), ValueError, "could not convert string"),
-    (PCA(0), X_GOOD, ValueError, "n_components=0 must be between 1 and"),
+    (PCA(-1), X_GOOD, ValueError, "n_components=-1 must be between 0 and"),
     (PCA(6), X_GOOD, ValueError, r"n_components=6 .*min\(n_samples, n_features\)=5"),
     (PCA(1.5), X_GOOD, ValueError, "n_components=1.5"),
-    (PCA("two"), X_GOOD, TypeError, "n_components must be None, an int or a float"),
+    (PCA("two"), X_GOOD, TypeError, "n_components must be None, an int, a float"),
     (PCA(True), X_GOOD, TypeError, "n_components must be"),
     (PCA(), X_GOOD[:1], ValueError, "at least 2 samples"),
 ]
@@ -378,3 +386,19 @@ def test_float32_variances_at_any_offset(offset):
     pca = PCA().fit(X)
     np.testing.assert_allclose(pca.explained_variance_, reference, rtol=1e-5)
     np.testing.assert_allclose(pca.mean_, X64.mean(axis=0), rtol=0, atol=1e-6 * scales.max())
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_chunked_syrk_scatter_matches_float64_eigh(offset):
+    # the CPU covariance path: float32 chunks about a provisional mean, one syrk each, summed in
+    # float64; against numpy's float64 eigh of the same numbers' covariance.
+    rng = np.random.default_rng(4)
+    scales = np.geomspace(0.05, 20.0, 30)
+    X = (offset + rng.normal(size=(20_000, 30)) * scales).astype(np.float32)
+    moments = Moments(30)
+    moments.update(X, n_rows=1_000)  # 20 chunks
+    X64 = X.astype(np.float64)
+    reference = np.linalg.eigvalsh(np.cov(X64, rowvar=False))
+    got = np.linalg.eigvalsh(moments.scatter(center=True) / (len(X) - 1))
+    np.testing.assert_allclose(got, reference, rtol=1e-5)
+    np.testing.assert_allclose(moments.mean, X64.mean(axis=0), rtol=0, atol=1e-7 * offset + 1e-6)

@@ -15,6 +15,7 @@ by the offset and the conditioning of the smaller variances.
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.sparse
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -233,7 +234,8 @@ X_SMALL = make_data(30, 8)
 @pytest.mark.parametrize(("model", "X", "error", "match"), [
     (PCA(2, svd_solver="svd"), X_SMALL, ValueError, "Unknown svd_solver='svd'"),
     (PCA(0.5, svd_solver="randomized"), X_SMALL, ValueError, "needs an int n_components"),
-    (PCA(None, svd_solver="randomized"), X_SMALL, ValueError, "needs an int n_components"),
+    (PCA(None, svd_solver="randomized"), Batches(X_SMALL), ValueError,
+     "needs an int n_components"),
     (PCA(9, svd_solver="randomized"), X_SMALL, ValueError, "must be between 1 and"),
     (PCA(2, svd_solver="randomized", iterated_power=-1), X_SMALL, ValueError, "iterated_power"),
     (PCA(2, svd_solver="randomized", n_oversamples=0), X_SMALL, ValueError, "n_oversamples"),
@@ -269,3 +271,42 @@ def test_randomized_on_cuda_gives_the_cpu_model(dtype, tmp_path):
         np.testing.assert_allclose(gpu.mean_, cpu.mean_, rtol=1e-12)
     auto = PCA(6, random_state=0, device="cuda").fit(make_data(400, 2000).astype(dtype))
     assert auto.n_components_ == 6
+
+
+@pytest.mark.parametrize("solver", ["covariance_eigh", "arpack", "auto"])
+@pytest.mark.parametrize("container", [scipy.sparse.csr_matrix, scipy.sparse.csc_array])
+def test_sparse_input_is_centered_implicitly(solver, container):
+    rng = np.random.default_rng(0)
+    dense = scipy.sparse.random(300, 40, density=0.1, random_state=1).toarray() * (
+        1 + 5 * rng.random(40))
+    X = container(dense)
+    values, vectors = reference(dense)
+    pca = PCA(5, svd_solver=solver, random_state=0).fit(X)
+    np.testing.assert_allclose(pca.explained_variance_, values[:5] / 299, rtol=1e-9)
+    assert largest_angle(pca.components_, vectors[:5]) < 1e-7
+    np.testing.assert_allclose(pca.mean_, dense.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(pca.transform(X), (dense - dense.mean(axis=0)) @ pca.components_.T,
+                               rtol=1e-10, atol=1e-12)
+    streamed = PCA(5).partial_fit(X[:150]).partial_fit(X[150:])  # sparse batches, one pass
+    np.testing.assert_allclose(streamed.explained_variance_, values[:5] / 299, rtol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["randomized", "full", "gram"])
+def test_sparse_input_needs_a_sparse_solver(solver):
+    X = scipy.sparse.random(30, 8, density=0.3, random_state=0, format="csr")
+    with pytest.raises(TypeError, match="only support sparse inputs"):
+        PCA(2, svd_solver=solver).fit(X)
+
+
+def test_arpack_and_mle_match_sklearn():
+    from sklearn.decomposition import PCA as SklearnPCA
+
+    X = make_data(200, 12)
+    ours = PCA(4, svd_solver="arpack", random_state=0).fit(X)
+    values, vectors = reference(X)
+    np.testing.assert_allclose(ours.explained_variance_, values[:4] / 199, rtol=1e-10)
+    assert largest_angle(ours.components_, vectors[:4]) < 1e-8
+    with pytest.raises(ValueError, match="strictly less than"):
+        PCA(12, svd_solver="arpack").fit(X)
+    noisy = make_data(500, 10, seed=1)[:, :10] + np.random.default_rng(2).normal(size=(500, 10))
+    assert PCA("mle").fit(noisy).n_components_ == SklearnPCA("mle").fit(noisy).n_components_

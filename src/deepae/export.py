@@ -40,6 +40,23 @@ class ReconstructionOutputs(nn.Module):
         return codes, errors, -errors
 
 
+class GaussianScoreOutputs(ReconstructionOutputs):
+    """``transform``, ``reconstruction_error`` and, as ``score_samples``, the Gaussian
+    log-density ``−½ (x − m)ᵀ P (x − m) + c`` of probabilistic PCA."""
+
+    def __init__(self, coder: nn.Module, mean, precision, constant: float):
+        super().__init__(coder)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("precision", torch.tensor(precision, dtype=torch.float32))
+        self.constant = float(constant)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        codes, errors, _ = super().forward(x)
+        centered = x - self.mean
+        quadratic = ((centered @ self.precision) * centered).sum(1)
+        return codes, errors, self.constant - 0.5 * quadratic
+
+
 class ClassifierOutputs(nn.Module):
     """``predict_proba``: the softmax of a network's outputs."""
 

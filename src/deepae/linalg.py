@@ -8,6 +8,8 @@ independent of ``N``.
 """
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse
 import torch
 from sklearn.utils import assert_all_finite
 
@@ -20,14 +22,18 @@ class Moments:
 
     ``c`` is the mean of the first chunk, rounded to float32 (so float32 and float64 batches
     both subtract it exactly). Shifting before the product keeps the scatter exact for data with
-    a large offset (no ``XᵀX − N m mᵀ`` cancellation). Each chunk is shifted into a buffer that
-    stays in cache, then costs one BLAS ``syrk`` and one ``gemv`` in the chunk's dtype; the
-    chunk results are added in float64. With a torch ``device`` (a GPU) the chunks are
-    multiplied and summed there instead, and only the ``d × d`` result comes back.
+    a large offset (no ``XᵀX − N m mᵀ`` cancellation). On the CPU each chunk is shifted into a
+    buffer, then costs one BLAS ``syrk`` (numpy's ``Bᵀ @ B`` calls it: half the work of a
+    general product) and one ``gemv`` in the chunk's dtype; the chunk results are added in
+    float64. With a torch ``device`` (a GPU) the chunks are multiplied and summed there
+    instead, and only the ``d × d`` result comes back. A ``scipy.sparse`` chunk is not shifted
+    (that would fill it in): its product is sparse, in float64, and the centering is the
+    rank-one correction of :meth:`scatter`, so memory follows its non-zeros.
     """
 
     def __init__(self, n_features: int, device: torch.device | None = None):
         self.n_samples = 0
+        self.float32 = None  # whether every row seen was float32 (None: no rows yet)
         self.shift = None
         self.sum = np.zeros(n_features)
         self.gram = np.zeros((n_features, n_features))
@@ -36,8 +42,10 @@ class Moments:
     def update(self, X: np.ndarray, n_rows: int | None = None) -> None:
         """Add the rows of ``X`` (a float32 or float64 matrix), ``n_rows`` rows at a time.
 
-        By default a chunk has about 2²⁰ numbers and at least 4096 rows, so that adding each
-        ``d × d`` product to the float64 total costs little next to the product itself.
+        By default a chunk has about 2²² numbers (16 MiB in float32) and at least 4096 rows, so
+        that adding each ``d × d`` product to the float64 total costs little next to the
+        product itself (larger chunks than 2²⁰ numbers came closer to one whole ``XᵀX``; see
+        ``benchmarks/results.md``).
 
         All or nothing: when ``X`` holds NaN or infinity nothing is added and a ``ValueError``
         is raised (the non-finite values show up on the product's diagonal, so ``X`` needs no
@@ -46,22 +54,26 @@ class Moments:
         n, d = X.shape
         if n == 0:
             return
-        n_rows = n_rows or max(chunk_rows(d, 1 << 20), 4096)
+        n_rows = n_rows or max(chunk_rows(d, 1 << 22), 4096)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
             shift = self.shift
             if shift is None:
-                shift = float32_rounded(X[:n_rows].mean(axis=0, dtype=np.float64))
-            if self.device is None:
+                shift = (np.zeros(d) if scipy.sparse.issparse(X) else
+                         float32_rounded(X[:n_rows].mean(axis=0, dtype=np.float64)))
+            if scipy.sparse.issparse(X):
+                gram, total = sparse_products(X, shift)
+            elif self.device is None:
                 gram, total = chunk_products(X, shift, n_rows)
             else:
                 gram, total = device_products(X, shift, n_rows, self.device)
         if not np.isfinite(gram.diagonal()).all():
-            assert_all_finite(X, input_name="X")
+            assert_all_finite(X.data if scipy.sparse.issparse(X) else X, input_name="X")
             raise ValueError(
                 f"X has values too large for {X.dtype}: their squares overflow; "
                 "rescale X or pass it as float64."
             )
         self.shift = shift
+        self.float32 = X.dtype == np.float32 and self.float32 in (None, True)
         self.n_samples += n
         self.sum += total
         self.gram += gram
@@ -81,6 +93,7 @@ class Moments:
         if self.n_samples == 0:
             self.shift = other.shift
         other.recenter(self.shift)
+        self.float32 = bool(other.float32) and self.float32 in (None, True)
         self.n_samples += other.n_samples
         self.sum += other.sum
         self.gram += other.gram
@@ -135,6 +148,20 @@ def chunk_products(X: np.ndarray, shift: np.ndarray, n_rows: int):
     return gram, total
 
 
+def sparse_products(X, shift: np.ndarray):
+    """``Σ(x − c)(x − c)ᵀ`` and ``Σ(x − c)`` in float64 for a ``scipy.sparse`` matrix ``X``:
+    its sparse product ``XᵀX`` and column sums, moved to the shift ``c`` by a rank-one
+    correction (none for the zero shift a sparse first chunk sets)."""
+    X = X.astype(np.float64)
+    gram = (X.T @ X).toarray()
+    total = np.asarray(X.sum(axis=0)).ravel()
+    if shift.any():
+        n, s_c = X.shape[0], np.outer(total, shift)
+        gram += n * np.outer(shift, shift) - s_c - s_c.T
+        total -= n * shift
+    return gram, total
+
+
 def device_products(X: np.ndarray, shift: np.ndarray, n_rows: int, device: torch.device):
     """The same sums on a torch ``device``: each chunk is copied there and multiplied in
     ``X``'s dtype, the sums are kept there in float64 and come back once, as numpy."""
@@ -150,15 +177,21 @@ def device_products(X: np.ndarray, shift: np.ndarray, n_rows: int, device: torch
 
 
 def principal_axes(
-    scatter: np.ndarray, device: torch.device | None = None
+    scatter: np.ndarray, device: torch.device | None = None, count: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (descending, clipped at 0) and eigenvectors (as rows) of a symmetric matrix,
-    computed on ``device`` when one is given (results as numpy).
+    computed on ``device`` when one is given (results as numpy); on the CPU only the top
+    ``count`` when it is given (LAPACK's ``syevr`` on that subset: about half the time of
+    all of them at d = 256, k = 30).
 
     Signs are fixed as scikit-learn fixes them: each row's entry of largest magnitude is
     positive, so the result is deterministic.
     """
-    if device is None:
+    d = len(scatter)
+    if device is None and count is not None and 0 < count < d:
+        eigenvalues, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - count, d - 1],
+                                                 check_finite=False)
+    elif device is None:
         eigenvalues, vectors = np.linalg.eigh(scatter)
     else:
         eigenvalues, vectors = (t.cpu().numpy() for t in torch.linalg.eigh(

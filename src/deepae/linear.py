@@ -3,12 +3,13 @@
 import numbers
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_scalar
+from sklearn.utils import assert_all_finite, check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import distributed
+from . import distributed, ppca
 from ._base import resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, map_chunks, to_numpy
 from .data import first_item, is_batches, is_memmap
@@ -20,11 +21,15 @@ from .solvers import (
     SVD_SOLVERS,
     RowPasses,
     Spectrum,
+    arpack_spectrum,
     choose_solver,
     full_spectrum,
     gram_spectrum,
     randomized_spectrum,
 )
+
+#: The solvers that take ``scipy.sparse`` input (centering it implicitly), as in scikit-learn.
+SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 
 
 class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
@@ -38,13 +43,18 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
 
     Parameters
     ----------
-    n_components : int, float or None, default=None
-        Code size ``k``. An int in ``[1, min(n_samples, n_features)]``; a float in ``(0, 1)``
-        keeps the fewest components whose explained-variance ratio reaches it; ``None`` keeps
-        ``min(n_samples, n_features)``.
+    n_components : int, float, "mle" or None, default=None
+        Code size ``k``. An int in ``[0, min(n_samples, n_features)]`` (``[1, min − 1]`` for
+        ``"arpack"``); a float in ``(0, 1)`` keeps the fewest components whose
+        explained-variance ratio reaches it; ``"mle"`` is Minka's estimate (exact solvers,
+        ``n_samples ≥ n_features``); ``None`` keeps ``min(n_samples, n_features)`` (one less
+        for ``"arpack"``).
     center : bool, default=False
         Subtract the mean before encoding (then the model is PCA without whitening).
-    svd_solver : {"auto", "covariance_eigh", "randomized", "gram", "full"}, default="auto"
+    copy : bool, default=True
+        Accepted for scikit-learn compatibility; no effect: no solver writes into ``X``.
+    svd_solver : {"auto", "covariance_eigh", "randomized", "arpack", "gram", "full"}, \
+default="auto"
         How the top eigenvectors are found (the names of scikit-learn's ``PCA`` where they
         mean the same):
 
@@ -53,6 +63,8 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         - ``"gram"``: the exact ``n × n`` matrix ``AAᵀ`` and its eigenproblem, for data in
           memory with ``n < d`` (never a ``d × d`` matrix);
         - ``"full"``: LAPACK's SVD of the (centered) data in memory, exact, slow;
+        - ``"arpack"``: ARPACK's truncated SVD (scipy's ``svds``) of the data in memory,
+          centered implicitly (never copied), to tolerance ``tol``;
         - ``"randomized"``: randomized block Krylov iteration (Musco & Musco 2015, Halko et
           al.'s subspace iteration keeping every block) with ``iterated_power + 1`` passes
           over the data, memory ``O(d (iterated_power + 2) (k + n_oversamples))``; any
@@ -60,15 +72,25 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
           ``n_components``;
         - ``"auto"``: chosen from ``n``, ``d``, ``n_components`` and the data source by
           :func:`deepae.solvers.choose_solver` (documented there with the measurements
-          behind it).
+          behind it); for ``scipy.sparse`` input ``"arpack"`` where that rule says
+          ``"randomized"``, else ``"covariance_eigh"``.
+
+        Sparse (CSR/CSC) input is taken by ``"covariance_eigh"`` (a sparse ``XᵀX`` and a
+        rank-one mean correction), ``"arpack"`` and ``"auto"``; the others raise a
+        ``TypeError``, as scikit-learn's ``PCA`` does.
+    tol : float, default=0.0
+        Tolerance of ``"arpack"`` (0: machine precision).
     iterated_power : int or "auto", default="auto"
         Krylov blocks of ``"randomized"`` after the first, one pass over the data each:
         ``"auto"`` is 4 (5 passes; more accurate than scikit-learn's 7 power iterations on
         the shapes of the ``pca_wide`` benchmark).
     n_oversamples : int, default=10
         Extra random directions of ``"randomized"``.
+    power_iteration_normalizer : {"auto", "QR", "LU", "none"}, default="auto"
+        Accepted for scikit-learn compatibility; no effect: block Krylov iteration
+        orthonormalizes every block.
     random_state : int, RandomState or None, default=None
-        Seed of ``"randomized"``'s starting directions.
+        Seed of the starting directions of ``"randomized"`` and ``"arpack"``.
     device : str or torch.device, default="auto"
         Where the statistics are accumulated and the eigenproblem solved: ``"auto"`` is a
         CUDA GPU when there is one (chunks are copied there; only the ``d × d`` statistics,
@@ -86,7 +108,8 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     explained_variance_ : ndarray of shape (n_components,)
         The kept eigenvalues of the scatter divided by ``n_samples - 1`` (centered) or by
         ``n_samples`` (uncentered: the mean squared projection). Uncentered, the mean
-        reconstruction error equals the sum of the discarded ones (Eckart–Young).
+        reconstruction error equals the sum of the discarded ones (Eckart–Young). Like the
+        other fitted arrays except ``mean_`` (float64), in the data's float dtype.
     explained_variance_ratio_ : ndarray of shape (n_components,)
         Fraction of the total (co)variance along each kept component.
     singular_values_ : ndarray of shape (n_components,)
@@ -96,7 +119,8 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         when none are discarded), from the exact total variance.
     n_components_ : int
     n_features_in_ : int
-    n_samples_seen_ : int
+    n_samples_, n_samples_seen_ : int
+        The number of rows fitted (the same; the first is scikit-learn's name).
 
     Examples
     --------
@@ -108,7 +132,8 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     """
 
     def __init__(self, n_components=None, center=False, svd_solver="auto",
-                 iterated_power="auto", n_oversamples=10, random_state=None, device="auto"):
+                 iterated_power="auto", n_oversamples=10, random_state=None, device="auto",
+                 copy=True, tol=0.0, power_iteration_normalizer="auto"):
         self.n_components = n_components
         self.center = center
         self.svd_solver = svd_solver
@@ -116,6 +141,9 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         self.n_oversamples = n_oversamples
         self.random_state = random_state
         self.device = device
+        self.copy = copy
+        self.tol = tol
+        self.power_iteration_normalizer = power_iteration_normalizer
 
     def _centered(self) -> bool:
         return bool(self.center)
@@ -127,42 +155,91 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         and every rank gets the model of all shards. ``"randomized"`` reads ``X`` several
         times, so an iterable must be re-iterable (not a generator)."""
         batches = is_batches(X)
+        check_option("svd_solver", self.svd_solver, SVD_SOLVERS)
+        check_option("power_iteration_normalizer", self.power_iteration_normalizer,
+                     ("auto", "QR", "LU", "none"))
+        if scipy.sparse.issparse(X) and self.svd_solver not in SPARSE_SOLVERS:
+            raise TypeError(
+                f'{type(self).__name__} only support sparse inputs with the "arpack" and '
+                f'"covariance_eigh" solvers, while "{self.svd_solver}" was passed. See '
+                "TruncatedSVD for a possible alternative.")
         if not batches:
             X = self._check_fit_data(X, reset=True)
         solver = self._fit_solver(X, batches)
+        shape = None if batches or is_memmap(X) else X.shape
+        if solver in ("arpack", "randomized"):
+            k = self._truncated_components(solver, shape)
+        else:
+            self._check_exact_components(solver, shape)
         if solver == "covariance_eigh":
             self._moments = self._accumulate(X, reset=batches, checked=not batches)
             self._check_enough_samples(self._moments.n_samples)
-            return self._solve()
+            return self._solve(solver)
         self.__dict__.pop("_moments", None)  # partial_fit after this fit starts afresh
-        center = self._centered()
+        center, dtype = self._centered(), getattr(X, "dtype", None)
+        if solver in ("gram", "full", "arpack"):  # in memory: one check before the solve
+            assert_all_finite(X.data if scipy.sparse.issparse(X) else X, input_name="X")
         if solver == "gram":
-            spectrum = gram_spectrum(X, self._int_components(), center)
+            count = self.n_components if self._int_components() else None
+            spectrum = gram_spectrum(X, count, center)
         elif solver == "full":
             spectrum = full_spectrum(X, center)
+        elif solver == "arpack":
+            spectrum = arpack_spectrum(X, k, center, self.tol, seed_from(self.random_state))
         else:
-            spectrum = self._randomized(X, batches)
+            spectrum, dtype = self._randomized(X, batches, k)
         self._check_enough_samples(spectrum.n_samples)
-        return self._set_spectrum(spectrum)
+        return self._set_spectrum(spectrum, solver, dtype)
 
     def _fit_solver(self, X, batches: bool) -> str:
         """The solver to run: ``svd_solver``, or the one ``"auto"`` picks for ``X``."""
-        check_option("svd_solver", self.svd_solver, SVD_SOLVERS)
         k = self._int_components()
         in_memory = not batches and not is_memmap(X) and not distributed.active()
-        if self.svd_solver in ("gram", "full") and not in_memory:
+        if self.svd_solver in ("gram", "full", "arpack") and not in_memory:
             raise ValueError(f"svd_solver={self.svd_solver!r} needs the data in memory in one "
                              "process (not batches, a memory-mapped file or a process group); "
                              "use 'randomized' or 'covariance_eigh'.")
-        if self.svd_solver == "randomized" and k is None:
-            raise ValueError("svd_solver='randomized' needs an int n_components, got "
-                             f"{self.n_components!r}; use 'auto' or 'covariance_eigh'.")
         if self.svd_solver != "auto":
             return self.svd_solver
         if batches and iter(X) is X:  # one pass only
             return "covariance_eigh"
-        n_samples = len(X) if in_memory else None
-        return choose_solver(n_samples, self._n_features(X, batches), k)
+        if self.n_components == "mle":
+            return "full" if in_memory else "covariance_eigh"
+        n_samples = X.shape[0] if in_memory else None
+        solver = choose_solver(n_samples, self._n_features(X, batches), k)
+        if scipy.sparse.issparse(X):
+            return "arpack" if solver == "randomized" and k < min(X.shape) else "covariance_eigh"
+        return solver
+
+    def _truncated_components(self, solver: str, shape: tuple | None) -> int:
+        """The int ``n_components`` that ``"arpack"`` or ``"randomized"`` computes
+        (``None``: all, or one less for ``"arpack"``), checked as scikit-learn checks it
+        (``shape``: that of the data in memory, else None)."""
+        k, limit = self.n_components, None if shape is None else min(shape)
+        if k is None and limit is not None:
+            return limit - 1 if solver == "arpack" else limit
+        if isinstance(k, str):
+            raise ValueError(f"n_components={k!r} cannot be a string with svd_solver={solver!r}")
+        if self._int_components() is None:
+            raise ValueError(f"svd_solver={solver!r} needs an int n_components, got {k!r}; "
+                             "use 'auto' or 'covariance_eigh'.")
+        if k < 1 or (limit is not None and k > limit):
+            raise ValueError(f"n_components={k} must be between 1 and min(n_samples, "
+                             f"n_features)={limit} with svd_solver={solver!r}")
+        if solver == "arpack" and k == limit:
+            raise ValueError(f"n_components={k} must be strictly less than min(n_samples, "
+                             f"n_features)={limit} with svd_solver='arpack'")
+        return int(k)
+
+    def _check_exact_components(self, solver: str, shape: tuple | None) -> None:
+        """Raise scikit-learn's errors for an ``n_components`` an exact solver cannot give
+        (``shape``: that of the data in memory, else None: checked after the fit)."""
+        k = self.n_components
+        if k == "mle" and shape is not None and shape[0] < shape[1]:
+            raise ValueError("n_components='mle' is only supported if n_samples >= n_features")
+        if self._int_components() is not None and shape is not None and k > min(shape):
+            raise ValueError(f"n_components={k} must be between 0 and min(n_samples, "
+                             f"n_features)={min(shape)} with svd_solver={solver!r}")
 
     @staticmethod
     def _n_features(X, batches: bool) -> int:
@@ -176,33 +253,35 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         return shape[1]
 
     def _int_components(self) -> int | None:
-        """``n_components`` when it is an int (checked to be positive), else None."""
+        """``n_components`` when it is an int (checked not to be negative), else None."""
         k = self.n_components
         if isinstance(k, numbers.Integral) and not isinstance(k, bool):
-            if k < 1:
-                raise ValueError(f"n_components={k} must be between 1 and "
+            if k < 0:
+                raise ValueError(f"n_components={k} must be between 0 and "
                                  "min(n_samples, n_features).")
             return int(k)
         return None
 
-    def _randomized(self, X, batches: bool) -> Spectrum:
-        """Fit by randomized block Krylov iteration over the rows of ``X``."""
+    def _randomized(self, X, batches: bool, k: int) -> tuple[Spectrum, np.dtype]:
+        """Fit by randomized block Krylov iteration over the rows of ``X``; also the dtype
+        the fitted arrays take (float64 unless every batch is float32)."""
         check_scalar(self.n_oversamples, "n_oversamples", numbers.Integral, min_val=1)
         if self.iterated_power != "auto":
             check_scalar(self.iterated_power, "iterated_power", numbers.Integral, min_val=0)
-        first = [True]
+        dtypes = []
 
         def check(batch):
-            batch = self._check_fit_data(first_item(batch), reset=first[0])
-            first[0] = False
+            batch = self._check_fit_data(first_item(batch), reset=not dtypes)
+            dtypes.append(batch.dtype)
             return batch
 
         passes = RowPasses(X, check, batches)
-        return randomized_spectrum(
-            passes, n_features=self._n_features(X, batches), n_components=self.n_components,
+        spectrum = randomized_spectrum(
+            passes, n_features=self._n_features(X, batches), n_components=k,
             center=self._centered(), n_oversamples=self.n_oversamples,
             iterated_power=self.iterated_power, seed=seed_from(self.random_state),
             device=self._device())
+        return spectrum, np.result_type(*dtypes) if dtypes else X.dtype
 
     def partial_fit(self, X, y=None):
         """Add the batch ``X`` (as for :meth:`fit`) to the statistics and re-solve; the first
@@ -222,7 +301,7 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         else:
             self._moments.merge(self._accumulate(X, reset=False))
         if self._moments.n_samples >= self._min_samples(wanted=True):
-            self._solve()
+            self._solve("covariance_eigh")
         return self
 
     def _accumulate(self, X, reset: bool, checked: bool = False) -> Moments:
@@ -244,10 +323,12 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
         device = resolve_device(self.device)
         return None if device.type == "cpu" else device
 
-    def _check_fit_data(self, X, reset: bool) -> np.ndarray:
-        # check_X without its pass over X for NaN/inf: Moments.update detects them for free.
+    def _check_fit_data(self, X, reset: bool):
+        # check_X without its pass over dense X for NaN/inf: Moments.update detects them for
+        # free (a sparse X is checked: its non-zeros only).
         return validate_data(self, to_numpy(X), reset=reset, dtype=FLOAT_DTYPES,
-                             ensure_all_finite=False)
+                             accept_sparse=("csr", "csc"),
+                             ensure_all_finite=scipy.sparse.issparse(X))
 
     def _min_samples(self, wanted: bool = False) -> int:
         """Samples needed to solve: 2 to centre; with ``wanted``, also an int ``n_components``."""
@@ -265,41 +346,48 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
                 f"got n_samples={n}."
             )
 
-    def _solve(self):
+    def _solve(self, solver: str):
         moments = self._moments
         scatter = moments.scatter(self._centered())
-        eigenvalues, vectors = principal_axes(scatter, self._device())
+        eigenvalues, vectors = principal_axes(scatter, self._device(), self._int_components())
+        dtype = np.float32 if moments.float32 else np.float64
         return self._set_spectrum(Spectrum(eigenvalues, vectors, float(np.trace(scatter)),
-                                           moments.n_samples, moments.mean))
+                                           moments.n_samples, moments.mean), solver, dtype)
 
-    def _set_spectrum(self, spectrum: Spectrum):
-        """Set the fitted attributes from the top of the scatter's spectrum."""
+    def _set_spectrum(self, spectrum: Spectrum, solver: str, dtype=None):
+        """Set the fitted attributes from the top of the scatter's spectrum (``dtype``: that
+        of the data, which the fitted arrays but ``mean_`` take; float64 when None)."""
         center, n, d = self._centered(), spectrum.n_samples, len(spectrum.mean)
         limit = min(n, d)
-        k = self._resolve_n_components(spectrum.eigenvalues, spectrum.total, limit)
         denominator = n - 1 if center else n
+        k = self._resolve_n_components(spectrum.eigenvalues, spectrum.total, limit, solver,
+                                       n, d)
         kept, total = spectrum.eigenvalues[:k], spectrum.total
-        self.n_samples_seen_ = n
+        dtype = np.float64 if dtype is None else dtype
+        self.n_samples_seen_ = self.n_samples_ = n
         self.mean_ = spectrum.mean if center else np.zeros(d)
-        self.components_ = spectrum.vectors[:k]
-        self.explained_variance_ = kept / denominator
-        self.explained_variance_ratio_ = kept / total if total > 0 else np.zeros(k)
-        self.singular_values_ = np.sqrt(kept)
+        self.components_ = spectrum.vectors[:k].astype(dtype)
+        self.explained_variance_ = (kept / denominator).astype(dtype)
+        self.explained_variance_ratio_ = (kept / total if total > 0 else np.zeros(k)).astype(
+            dtype)
+        self.singular_values_ = np.sqrt(kept).astype(dtype)
         rest = max(total - kept.sum(), 0.0) / denominator
         self.noise_variance_ = float(rest / (limit - k)) if k < limit else 0.0
         self.n_components_ = k
         return self
 
-    def _resolve_n_components(self, eigenvalues: np.ndarray, total: float, limit: int) -> int:
+    def _resolve_n_components(self, eigenvalues: np.ndarray, total: float, limit: int,
+                              solver: str, n: int, d: int) -> int:
         k = self.n_components
+        if solver in ("arpack", "randomized"):
+            return self._truncated_components(solver, (n, d))
         if k is None:
             return limit
+        if isinstance(k, str) and k == "mle":
+            self._check_exact_components(solver, (n, d))
+            return ppca.minka_rank(eigenvalues[:d] / (n - 1), n)
         if isinstance(k, numbers.Integral) and not isinstance(k, bool):
-            if not 1 <= k <= limit:
-                raise ValueError(
-                    f"n_components={k} must be between 1 and "
-                    f"min(n_samples, n_features)={limit}."
-                )
+            self._check_exact_components(solver, (n, d))
             return int(k)
         if isinstance(k, numbers.Real) and not isinstance(k, bool):
             if not 0 < k < 1:
@@ -310,7 +398,7 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
             ratios = np.cumsum(eigenvalues) / total if total > 0 else np.zeros(len(eigenvalues))
             return min(int(np.searchsorted(ratios, k, side="right")) + 1, limit)
         raise TypeError(
-            f"n_components must be None, an int or a float in (0, 1), got {k!r} "
+            f"n_components must be None, an int, a float in (0, 1) or 'mle', got {k!r} "
             f"of type {type(k).__name__}."
         )
 
@@ -345,10 +433,16 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     def transform(self, X):
         """The code ``Φ(x) = Wᵀ(x − mean_)``, in ``X``'s float dtype (chunk by chunk)."""
         check_is_fitted(self, "components_")
-        X = check_X(self, X, reset=False)
+        if scipy.sparse.issparse(X):
+            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
+                              accept_sparse=("csr", "csc"))
+        else:
+            X = check_X(self, X, reset=False)
         mean, components = self.mean_.astype(X.dtype), self.components_.T.astype(X.dtype)
         scale = self._scale()
         scale = 1 if scale is None else scale.astype(X.dtype)
+        if scipy.sparse.issparse(X):  # centered implicitly: X stays sparse
+            return (X @ components - mean @ components) / scale
         return map_chunks(lambda chunk: (chunk - mean) @ components / scale, X)
 
     def inverse_transform(self, X):
@@ -385,32 +479,40 @@ class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFea
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = self.svd_solver in SPARSE_SOLVERS
         return tags
 
 
 class PCA(LinearAutoencoder):
     """Principal component analysis: the centered linear autoencoder, solved exactly.
 
-    The same model as :class:`LinearAutoencoder` with ``center=True``; its attributes have
-    scikit-learn's ``PCA`` names and meanings. Unlike scikit-learn's covariance solver it
-    accumulates the scatter about a provisional mean in float64, so float32 data with a large
-    offset keeps its exact variances, and it fits in one pass over chunks (or a stream of
-    :meth:`partial_fit` batches) in memory independent of ``n_samples``.
+    The same model as :class:`LinearAutoencoder` with ``center=True``, and a drop-in for
+    scikit-learn's ``PCA``: its parameters, attributes, sparse input, ``get_covariance``,
+    ``get_precision`` and probabilistic-PCA ``score``/``score_samples``, checked against
+    scikit-learn's own test module (``tests/test_sklearn_pca.py``). Unlike scikit-learn's
+    covariance solver it accumulates the scatter about a provisional mean in float64, so
+    float32 data with a large offset keeps its exact variances, and it fits in one pass over
+    chunks (or a stream of :meth:`partial_fit` batches) in memory independent of
+    ``n_samples``.
 
     Parameters
     ----------
-    n_components : int, float or None, default=None
+    n_components : int, float, "mle" or None, default=None
         As for :class:`LinearAutoencoder`.
+    copy : bool, default=True
+        No effect (no solver writes into ``X``); scikit-learn's parameter.
     whiten : bool, default=False
         Divide the codes by the square root of ``explained_variance_`` (unit variance).
-    svd_solver, iterated_power, n_oversamples, random_state, device
+    svd_solver, tol, iterated_power, n_oversamples, power_iteration_normalizer, random_state, \
+device
         As for :class:`LinearAutoencoder`.
 
     Attributes
     ----------
     components_, mean_, explained_variance_, explained_variance_ratio_, singular_values_,
-    noise_variance_, n_components_, n_features_in_, n_samples_seen_
-        As for :class:`LinearAutoencoder` (``explained_variance_`` uses ``n_samples - 1``).
+    noise_variance_, n_components_, n_features_in_, n_samples_, n_samples_seen_
+        As for :class:`LinearAutoencoder` (``explained_variance_`` uses ``n_samples - 1``;
+        ``noise_variance_`` is the probabilistic-PCA noise variance).
 
     Examples
     --------
@@ -422,13 +524,17 @@ class PCA(LinearAutoencoder):
     21
     """
 
-    def __init__(self, n_components=None, whiten=False, svd_solver="auto",
-                 iterated_power="auto", n_oversamples=10, random_state=None, device="auto"):
+    def __init__(self, n_components=None, *, copy=True, whiten=False, svd_solver="auto",
+                 tol=0.0, iterated_power="auto", n_oversamples=10,
+                 power_iteration_normalizer="auto", random_state=None, device="auto"):
         self.n_components = n_components
+        self.copy = copy
         self.whiten = whiten
         self.svd_solver = svd_solver
+        self.tol = tol
         self.iterated_power = iterated_power
         self.n_oversamples = n_oversamples
+        self.power_iteration_normalizer = power_iteration_normalizer
         self.random_state = random_state
         self.device = device
 
@@ -439,3 +545,42 @@ class PCA(LinearAutoencoder):
         if not self.whiten:
             return None
         return np.sqrt(np.maximum(self.explained_variance_, np.finfo(np.float64).tiny))
+
+    def _generative_parts(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Components (scaled back when whitened), variances and noise variance, float64."""
+        check_is_fitted(self, "components_")
+        components = self.components_.astype(np.float64)
+        variances = self.explained_variance_.astype(np.float64)
+        if self.whiten:
+            components = components * np.sqrt(variances[:, None])
+        return components, variances, float(self.noise_variance_)
+
+    def get_covariance(self) -> np.ndarray:
+        """The covariance of the probabilistic-PCA model,
+        ``Wᵀ diag(λ − σ²) W + σ² I`` (``σ²`` is ``noise_variance_``)."""
+        return ppca.covariance(*self._generative_parts())
+
+    def get_precision(self) -> np.ndarray:
+        """The inverse of :meth:`get_covariance` (by the matrix inversion lemma)."""
+        return ppca.precision(*self._generative_parts())
+
+    def score_samples(self, X) -> np.ndarray:
+        """The log-likelihood of each row under the probabilistic-PCA model (Tipping &
+        Bishop), as scikit-learn's ``PCA.score_samples``; :meth:`reconstruction_error` gives
+        the squared reconstruction error instead."""
+        check_is_fitted(self, "components_")
+        X = check_X(self, X, reset=False)
+        return ppca.log_likelihood(X - self.mean_, self.get_precision())
+
+    def score(self, X, y=None) -> float:
+        """The mean log-likelihood of the rows (:meth:`score_samples`)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def _export_module(self):
+        """The torch module of ONNX export: ``transform``, ``reconstruction_error`` and the
+        log-likelihood ``score_samples``."""
+        from .export import GaussianScoreOutputs
+
+        precision = self.get_precision()
+        constant = ppca.log_likelihood(np.zeros((1, len(precision))), precision)[0]
+        return GaussianScoreOutputs(self._coder(), self.mean_, precision, constant)

@@ -6,6 +6,8 @@ solver (:class:`deepae.linalg.Moments`) there are
 
 - :func:`gram_spectrum`: the ``n × n`` matrix ``AAᵀ`` for data in memory with ``n < d``;
 - :func:`full_spectrum`: LAPACK's SVD of the centered data (in memory; the exact reference);
+- :func:`arpack_spectrum`: ARPACK's Lanczos iteration (scipy's ``svds``) on the data, centered
+  implicitly, so a ``scipy.sparse`` matrix stays sparse;
 - :func:`randomized_spectrum`: randomized block Krylov iteration (Musco & Musco 2015)
   written against :class:`RowPasses`, a source of row chunks that can be read several times:
   in-memory arrays, memory-mapped files, re-iterable batches, and under ``torchrun`` the
@@ -27,7 +29,7 @@ from . import distributed
 from .data import chunk_rows, iter_chunks
 from .linalg import float32_rounded, sign_fixed
 
-SVD_SOLVERS = ("auto", "covariance_eigh", "randomized", "gram", "full")
+SVD_SOLVERS = ("auto", "covariance_eigh", "randomized", "arpack", "gram", "full")
 
 
 def choose_solver(n_samples: int | None, n_features: int, n_components: int | None) -> str:
@@ -350,3 +352,46 @@ def full_spectrum(X: np.ndarray, center: bool) -> Spectrum:
     squares = np.einsum("ij,ij->", A, A, dtype=np.float64)
     return Spectrum(sigma.astype(np.float64) ** 2, sign_fixed(vectors.astype(np.float64)),
                     float(squares), len(X), mean)
+
+
+def arpack_spectrum(X, n_components: int, center: bool, tol: float, seed: int) -> Spectrum:
+    """Top ``n_components`` eigenpairs of the scatter from ARPACK's truncated SVD (scipy's
+    ``svds``, started from ``uniform(-1, 1)`` numbers as scikit-learn starts it) of the data
+    ``A = X − 1 mᵀ`` as a linear operator: ``X`` (an array or a ``scipy.sparse`` matrix) is
+    never centered nor copied, so a sparse one keeps memory proportional to its non-zeros."""
+    n, d = X.shape
+    mean = column_means(X) if center else np.zeros(d)
+    shift = mean.astype(X.dtype)
+
+    def times(V):
+        return X @ V - shift @ V
+
+    def transposed_times(U):
+        return X.T @ U - np.multiply.outer(shift, U.sum(axis=0))
+
+    operator = scipy.sparse.linalg.LinearOperator(
+        (n, d), matvec=times, rmatvec=transposed_times, matmat=times,
+        rmatmat=transposed_times, dtype=X.dtype)
+    start = np.random.RandomState(seed).uniform(-1, 1, min(n, d))
+    sigma, vectors = scipy.sparse.linalg.svds(operator, k=n_components, tol=tol, v0=start)[1:]
+    order = np.argsort(sigma)[::-1]
+    return Spectrum(sigma[order].astype(np.float64) ** 2,
+                    sign_fixed(vectors[order].astype(np.float64)),
+                    centered_squares(X, mean), n, mean)
+
+
+def column_means(X) -> np.ndarray:
+    """The float64 column means of an array or ``scipy.sparse`` matrix."""
+    return np.asarray(X.sum(axis=0, dtype=np.float64)).ravel() / X.shape[0]
+
+
+def centered_squares(X, mean: np.ndarray) -> float:
+    """``Σ‖x − mean‖²`` over the rows of an array (chunk by chunk) or a ``scipy.sparse``
+    matrix (from its non-zeros: ``Σ‖x‖² − n ‖mean‖²``, in float64)."""
+    if scipy.sparse.issparse(X):
+        data = X.tocsr().astype(np.float64)
+        data.sum_duplicates()
+        return float(data.data @ data.data - X.shape[0] * (mean @ mean))
+    return float(sum(np.einsum("ij,ij->", B, B, dtype=np.float64)
+                     for B in (chunk - mean.astype(X.dtype)
+                               for chunk in iter_chunks(X, chunk_rows(X.shape[1])))))

@@ -22,12 +22,13 @@ def test_distances_equal_scikit_learns_nearest_neighbors(rows, k):
                                rtol=1e-9)
 
 
-def test_exclude_self_gives_the_leave_one_out_distances(rows):
+def test_the_rows_themselves_get_their_leave_one_out_distances_after_their_own(rows):
     reference, _ = rows
     reference = np.vstack([reference, reference[:3]])  # duplicates count as neighbours
     expected = NearestNeighbors(n_neighbors=4).fit(reference).kneighbors()[0]
-    np.testing.assert_allclose(neighbor_distances(reference, reference, 4, exclude_self=True),
-                               expected, rtol=1e-9, atol=1e-6)
+    distances = neighbor_distances(reference, reference, 5)
+    np.testing.assert_allclose(distances[:, 0], 0, atol=1e-6)
+    np.testing.assert_allclose(distances[:, 1:], expected, rtol=1e-9, atol=1e-6)
 
 
 @pytest.mark.parametrize("chunk_elements", [1, 200, 201, 999, 10**6])

@@ -647,9 +647,6 @@ def test_local_and_global_outliers_rank_above_every_inlier(two_clusters):
     assert detector.n_neighbors_ == 5 and detector.neighbor_rows_.shape == X.shape
     scores = detector.decision_scores_
     assert scores[is_outlier == 1].min() > scores[is_outlier == 0].max()
-    # scored as new rows (each training row now among its own neighbours), still first
-    new = -detector.score_samples(X)
-    assert new[is_outlier == 1].min() > new[is_outlier == 0].max()
     # without the neighbour term (the earlier default) the global ones still rank first,
     # the local ones, well rebuilt and central in the codes' Gaussian, do not
     old = ReconstructionOutlierDetector(n_neighbors=0).fit(X).decision_scores_
@@ -664,13 +661,19 @@ def test_the_score_is_the_largest_standardized_term(two_clusters):
     detector = ReconstructionOutlierDetector(PCA(1), n_neighbors=4).fit(X)
     alone = ReconstructionOutlierDetector(PCA(1), n_neighbors=0).fit(X)
     Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    # the scaling: each training row left out of its own neighbours
     loo = NearestNeighbors(n_neighbors=4).fit(Z).kneighbors()[0][:, -1]
-    terms = np.column_stack([alone.decision_scores_, loo])
-    q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
+    q1, median, q3 = np.percentile(np.column_stack([alone.decision_scores_, loo]),
+                                   [25, 50, 75], axis=0)
     np.testing.assert_allclose(detector.term_center_, median, rtol=1e-5)
     np.testing.assert_allclose(detector.term_scale_, q3 - q1, rtol=1e-5)
+    # the training scores: as score_samples gives them (each row its own nearest neighbour)
+    own = NearestNeighbors(n_neighbors=4).fit(Z).kneighbors(Z)[0][:, -1]
+    terms = np.column_stack([alone.decision_scores_, own])
     expected = ((terms - median) / (q3 - q1)).max(axis=1)
     np.testing.assert_allclose(detector.decision_scores_, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(-detector.score_samples(X), detector.decision_scores_,
+                               rtol=1e-12)
     new = Z[:5] + 0.05
     distances = NearestNeighbors(n_neighbors=4).fit(Z).kneighbors(new)[0][:, -1]
     terms = np.column_stack([-alone.score_samples(X[:5] + 0.05 * X.std(axis=0)), distances])

@@ -145,8 +145,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         The neighbour term's ``k`` (``0``: none; with fewer training rows, one less than
         their number). ``"auto"``: :data:`TABULAR_NEIGHBORS` (5) for the default model on
         tabular data, else 0. Chosen by held-out folds of ADBench's sets (see the notes).
-        The training rows' distances (``decision_scores_``, ``offset_``) leave each row out
-        of its own neighbours; :meth:`score_samples` searches all stored rows.
+        The terms' scaling is fitted with each training row left out of its own
+        neighbours; the training scores (``decision_scores_``, ``offset_``) are those
+        :meth:`score_samples` gives the training rows (each its own nearest neighbour).
     random_state : int or None, default=0
         Seed of the default model (``model=None``; a given model keeps its own), and of the
         first model of an ensemble. On ADBench's classical sets the default's mean ROC-AUC
@@ -261,8 +262,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self._fit_member(models[0], Z, density)
         self.ensemble_ = [clone(self).set_params(n_models=1)._fit_member(model, Z, density)
                           for model in models[1:]]
-        self._fit_neighbors(Z, tabular)
-        self.decision_scores_ = self._outlier_scores(Z, training=True)
+        self.decision_scores_ = self._fit_neighbors(Z, tabular)
         all_scores = np.concatenate(distributed.gather_objects(self.decision_scores_))
         self.offset_ = float(np.percentile(-all_scores, 100.0 * self.contamination))
         self.threshold_ = -self.offset_
@@ -278,10 +278,11 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
                  else self.model)
         return [reseeded(model, i) for i in range(n_models)]
 
-    def _fit_neighbors(self, Z: np.ndarray, tabular: bool) -> None:
-        """Store all ranks' scaled training rows for the neighbour term (``n_neighbors``) and
-        fit the scaling of the score terms on the training rows (their neighbour distances
-        leave each row itself out)."""
+    def _fit_neighbors(self, Z: np.ndarray, tabular: bool) -> np.ndarray:
+        """Store all ranks' scaled training rows for the neighbour term (``n_neighbors``),
+        fit the scaling of the score terms on the training rows (each left out of its own
+        neighbours), and return the training rows' outlier scores (each its own nearest
+        neighbour, as :meth:`score_samples` scores them)."""
         n_neighbors = self.n_neighbors
         if n_neighbors == "auto":
             n_neighbors = TABULAR_NEIGHBORS if self.model is None and tabular else 0
@@ -289,9 +290,16 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         rows = (np.concatenate(distributed.gather_objects(np.asarray(Z, dtype=np.float32)))
                 if n_neighbors else Z)
         self.n_neighbors_ = max(0, min(int(n_neighbors), len(rows) - 1))
-        if self.n_neighbors_:
-            self.neighbor_rows_ = rows
-            self.term_center_, self.term_scale_ = fit_term_scaling(self._score_terms(Z, True))
+        if not self.n_neighbors_:
+            return self._models_scores(Z)
+        self.neighbor_rows_ = rows
+        k = self.n_neighbors_
+        models = self._models_scores(Z)
+        distances = neighbor_distances(Z, rows, k + 1, self._device())
+        self.term_center_, self.term_scale_ = fit_term_scaling(
+            np.column_stack([models, distances[:, k]]))
+        return combined_terms(np.column_stack([models, distances[:, k - 1]]),
+                              self.term_center_, self.term_scale_)
 
     def _fit_member(self, model, Z: np.ndarray, density: bool) -> "ReconstructionOutlierDetector":
         """Fit ``model`` on the scaled rows ``Z``, then the code density (with ``density``)
@@ -395,22 +403,24 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.residual_variance_, self.code_mean_, self.code_precision_ = fit_code_density(
             residuals, codes, floor, self.density_trim)
 
-    def _outlier_scores(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
+    def _outlier_scores(self, Z: np.ndarray) -> np.ndarray:
         """Outlier scores (higher is more abnormal) of scaled rows: the models' score, or,
-        with a neighbour term, the sum of the standardized terms (:meth:`_score_terms`;
-        ``training``: ``Z`` are the training rows, each left out of its own neighbours)."""
+        with a neighbour term, the larger of the standardized terms (:meth:`_score_terms`)."""
         if self.neighbor_rows_ is None:
             return self._models_scores(Z)
-        return combined_terms(self._score_terms(Z, training), self.term_center_,
-                              self.term_scale_)
+        return combined_terms(self._score_terms(Z), self.term_center_, self.term_scale_)
 
-    def _score_terms(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
+    def _score_terms(self, Z: np.ndarray) -> np.ndarray:
         """The score terms of scaled rows, one column each: the models' score and the
         distance to the ``n_neighbors_``-th nearest training row."""
-        device = resolve_device(getattr(self.model_, "device", "cpu"))
-        distances = neighbor_distances(Z, self.neighbor_rows_, self.n_neighbors_, device,
-                                       exclude_self=training)
+        distances = neighbor_distances(Z, self.neighbor_rows_, self.n_neighbors_,
+                                       self._device())
         return np.column_stack([self._models_scores(Z), distances[:, -1]])
+
+    def _device(self):
+        """The torch device of the neighbour search: the model's (the CPU for a model
+        without one)."""
+        return resolve_device(getattr(self.model_, "device", "cpu"))
 
     def _models_scores(self, Z: np.ndarray) -> np.ndarray:
         """The median or mean (``combine``) of the ensemble's models' scores of scaled rows."""

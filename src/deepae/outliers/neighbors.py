@@ -15,22 +15,21 @@ CHUNK_ELEMENTS = 2**24
 
 
 def neighbor_distances(queries: np.ndarray, reference: np.ndarray, n_neighbors: int,
-                       device: torch.device | str = "cpu", exclude_self: bool = False,
+                       device: torch.device | str = "cpu",
                        chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
     """Euclidean distances from each row of ``queries`` to its ``n_neighbors`` nearest rows
     of ``reference``, nearest first.
 
     Distances come from ``‖q‖² − 2 q·r + ‖r‖²`` in float64 on ``device``, a chunk of query
-    rows at a time (about ``chunk_elements`` distances per chunk). With ``exclude_self`` the
-    queries are rows of ``reference`` and each row's nearest hit (itself, or a duplicate at
-    distance 0) is dropped: the leave-one-out distances of the training rows.
+    rows at a time (about ``chunk_elements`` distances per chunk). Queried with the rows of
+    ``reference`` themselves, the first column is each row's own (0, up to rounding) and
+    the others are its leave-one-out distances.
 
     Returns
     -------
     distances : ndarray of shape (n_queries, n_neighbors)
     """
-    skip = int(exclude_self)
-    k = min(n_neighbors + skip, len(reference))
+    k = min(n_neighbors, len(reference))
     ref = torch.as_tensor(np.asarray(reference), dtype=torch.float64, device=device)
     ref_norms = ref.square().sum(1)
     rows = max(1, chunk_elements // max(1, len(reference)))
@@ -39,9 +38,11 @@ def neighbor_distances(queries: np.ndarray, reference: np.ndarray, n_neighbors: 
         for start in range(0, len(queries), rows):
             q = torch.as_tensor(np.asarray(queries[start:start + rows]), dtype=torch.float64,
                                 device=device)
-            squared = q.square().sum(1, keepdim=True) - 2 * q @ ref.T + ref_norms
-            nearest = squared.topk(k, dim=1, largest=False).values[:, skip:]
-            out.append(nearest.clamp_min(0).sqrt().cpu().numpy())
+            # ‖r‖² − 2 q·r in one fused product; ‖q‖², the same along a row, is added after
+            partial = torch.addmm(ref_norms, q, ref.T, alpha=-2)
+            nearest = partial.topk(k, dim=1, largest=False).values
+            squared = nearest + q.square().sum(1, keepdim=True)
+            out.append(squared.clamp_min(0).sqrt().cpu().numpy())
     if not out:
-        return np.empty((0, k - skip))
+        return np.empty((0, k))
     return np.concatenate(out)

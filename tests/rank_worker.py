@@ -106,6 +106,10 @@ def fit_deep(data, rank, directory):
     out["image.energy_floor"] = image.energy_floor_
     out["rows.row_norm"] = deepae.ReconstructionOutlierDetector(
         deepae.PCA(3), scaling="rows").fit(X).row_norm_
+    neighbors = deepae.ReconstructionOutlierDetector(deepae.PCA(3), n_neighbors=3).fit(X)
+    out["neighbors.rows"] = neighbors.neighbor_rows_
+    out["neighbors.term_scaling"] = np.r_[neighbors.term_center_, neighbors.term_scale_]
+    out["neighbors.local_scores"] = neighbors.decision_scores_
     return out
 
 

@@ -441,6 +441,18 @@ def test_ensemble_options(data, tmp_path, capsys):
     assert (loaded.n_models, loaded.combine, len(loaded.ensemble_)) == (2, "mean", 1)
 
 
+def test_neighbour_term_option(data, tmp_path, capsys):
+    model = tmp_path / "od.deepae"
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--n-neighbors", "3",
+                             "--n-models", "1", "-q", capsys=capsys)
+    assert code == 0, err
+    loaded = deepae.load(model)
+    assert loaded.n_neighbors_ == 3 and loaded.neighbor_rows_.shape[1] == loaded.n_features_in_
+    code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--n-neighbors", "0",
+                             "--n-models", "1", "-q", capsys=capsys)
+    assert code == 0 and deepae.load(model).neighbor_rows_ is None
+
+
 def test_the_default_detector_takes_a_seed(data, tmp_path, capsys):
     model = tmp_path / "od.deepae"
     code, out, err = run_cli("fit", "outliers", data["csv"], "-o", model, "--random-state", "5",
@@ -470,6 +482,7 @@ def test_image_score_options(data, tmp_path, capsys):
     ("--relative-error", "yes", "auto, true or false"),
     ("--n-models", "some", "auto or an integer"),
     ("--combine", "max", "combine must be 'median' or 'mean'"),
+    ("--n-neighbors", "-2", "n_neighbors"),
 ])
 def test_bad_outlier_detector_options(data, tmp_path, capsys, option, value, message):
     code, out, err = run_cli("fit", "outliers", data["csv"], "-o", tmp_path / "od.deepae",

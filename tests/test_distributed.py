@@ -164,6 +164,15 @@ def test_every_rank_ends_with_the_same_deep_models(tmp_path):
                                                         rel=1e-12)
     # the row scaling's norm: the mean norm of all ranks' rows
     assert first["rows.row_norm"] == pytest.approx(np.linalg.norm(X, axis=1).mean(), rel=1e-12)
+    # the neighbour term searches all ranks' rows; its scaling is of all ranks' terms
+    single = deepae.ReconstructionOutlierDetector(deepae.PCA(3), n_neighbors=3).fit(X)
+    np.testing.assert_allclose(first["neighbors.rows"], single.neighbor_rows_, rtol=1e-6,
+                               atol=1e-6)
+    np.testing.assert_allclose(first["neighbors.term_scaling"],
+                               np.r_[single.term_center_, single.term_scale_], rtol=1e-5)
+    np.testing.assert_allclose(np.concatenate([first["neighbors.local_scores"],
+                                               second["neighbors.local_scores"]]),
+                               single.decision_scores_, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(first["classifier.classes"], [0, 1, 2])
     target = X[:, 0] * 100 + 5
     np.testing.assert_allclose(first["regressor.y_mean"], target.mean(), rtol=1e-12)

@@ -67,6 +67,8 @@ def fast_autoencoder(**params):
     ReconstructionOutlierDetector(code_density=True, density_trim=0.4),
     ReconstructionOutlierDetector(n_models=2, combine="mean"),
     ReconstructionOutlierDetector(PCA(n_components=1), n_models=3),
+    ReconstructionOutlierDetector(PCA(n_components=1), n_neighbors=3),
+    ReconstructionOutlierDetector(n_neighbors=0),
     ReconstructionOutlierDetector(ConvolutionalAutoencoder(code_size=2, channels=(2,),
                                                            max_epochs=2, random_state=0)),
     ReconstructionOutlierDetector(ConvolutionalAutoencoder(code_size=2, channels=(2,),
@@ -248,13 +250,14 @@ def test_wide_data_are_images_when_their_columns_vary_smoothly_on_a_grid():
 
 def test_the_ensemble_scores_the_median_or_mean_of_its_models(mixed_table):
     X, _ = mixed_table
-    singles = [ReconstructionOutlierDetector(n_models=1, random_state=seed).fit(X)
-               for seed in (3, 4, 5)]
+    singles = [ReconstructionOutlierDetector(n_models=1, n_neighbors=0, random_state=seed)
+               .fit(X) for seed in (3, 4, 5)]
     scores = np.array([single.decision_scores_ for single in singles])
-    ensemble = ReconstructionOutlierDetector(n_models=3, random_state=3).fit(X)
+    ensemble = ReconstructionOutlierDetector(n_models=3, n_neighbors=0, random_state=3).fit(X)
     np.testing.assert_array_equal(ensemble.decision_scores_, np.median(scores, axis=0))
     assert [m.model_.random_state for m in [ensemble, *ensemble.ensemble_]] == [3, 4, 5]
-    mean = ReconstructionOutlierDetector(n_models=3, combine="mean", random_state=3).fit(X)
+    mean = ReconstructionOutlierDetector(n_models=3, combine="mean", n_neighbors=0,
+                                         random_state=3).fit(X)
     np.testing.assert_allclose(mean.decision_scores_, scores.mean(axis=0), rtol=1e-12)
     # "auto": five default models on tabular data, one given model or one image model
     assert len(ReconstructionOutlierDetector().fit(X).ensemble_) == 4
@@ -490,6 +493,8 @@ def test_density_trim_lowers_the_variance_the_outliers_inflate(mixed_table):
     ({"density_trim": "auto"}, TypeError), ({"n_models": 0}, ValueError),
     ({"n_models": True}, TypeError), ({"n_models": "many"}, TypeError),
     ({"combine": "max"}, ValueError),
+    ({"n_neighbors": -1}, ValueError), ({"n_neighbors": True}, TypeError),
+    ({"n_neighbors": 2.5}, TypeError),
     ({"residual_blur": -1.0}, ValueError), ({"residual_blur": True}, TypeError),
     ({"residual_blur": "wide"}, TypeError), ({"residual_blur": 1.0}, ValueError),
     ({"relative_error": "yes"}, ValueError),
@@ -614,3 +619,64 @@ def test_a_detector_file_from_before_the_image_score_scores_the_plain_error(digi
         0.0, False, None)
     np.testing.assert_array_equal(loaded.score_samples(digit_images),
                                   plain.score_samples(digit_images))
+
+
+# --- the neighbour term: local and global outliers ---------------------------------------
+
+@pytest.fixture(scope="module")
+def two_clusters():
+    """Two tight clusters of 150 rows at ±3 along a direction in 6 dimensions; three local
+    outliers on the segment between them (on the data's line, where a model of the line
+    rebuilds them and the codes' Gaussian is densest) and three global ones off the line."""
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=6)
+    direction /= np.linalg.norm(direction)
+    off = rng.normal(size=6)
+    off -= off @ direction * direction
+    off /= np.linalg.norm(off)
+    centers = np.repeat([[-3.0], [3.0]], 150, axis=0) * direction
+    inliers = centers + 0.1 * rng.normal(size=(300, 6))
+    local = np.array([[-1.0], [0.0], [1.0]]) * direction
+    global_ = np.array([[-3.0], [0.0], [3.0]]) * direction + 2.0 * off
+    return np.vstack([inliers, local, global_]), np.r_[np.zeros(300), np.ones(6)]
+
+
+def test_local_and_global_outliers_rank_above_every_inlier(two_clusters):
+    X, is_outlier = two_clusters
+    detector = ReconstructionOutlierDetector().fit(X)
+    assert detector.n_neighbors_ == 5 and detector.neighbor_rows_.shape == X.shape
+    scores = detector.decision_scores_
+    assert scores[is_outlier == 1].min() > scores[is_outlier == 0].max()
+    # without the neighbour term (the earlier default) the global ones still rank first,
+    # the local ones, well rebuilt and central in the codes' Gaussian, do not
+    old = ReconstructionOutlierDetector(n_neighbors=0).fit(X).decision_scores_
+    assert old[-3:].min() > old[:300].max()
+    assert old[300:303].max() < old[:300].max()
+
+
+def test_the_score_is_the_largest_standardized_term(two_clusters):
+    from sklearn.neighbors import NearestNeighbors
+
+    X, _ = two_clusters
+    detector = ReconstructionOutlierDetector(PCA(1), n_neighbors=4).fit(X)
+    alone = ReconstructionOutlierDetector(PCA(1), n_neighbors=0).fit(X)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    # the scaling: each training row left out of its own neighbours
+    loo = NearestNeighbors(n_neighbors=4).fit(Z).kneighbors()[0][:, -1]
+    q1, median, q3 = np.percentile(np.column_stack([alone.decision_scores_, loo]),
+                                   [25, 50, 75], axis=0)
+    np.testing.assert_allclose(detector.term_center_, median, rtol=1e-5)
+    np.testing.assert_allclose(detector.term_scale_, q3 - q1, rtol=1e-5)
+    # the training scores: as score_samples gives them (each row its own nearest neighbour)
+    own = NearestNeighbors(n_neighbors=4).fit(Z).kneighbors(Z)[0][:, -1]
+    terms = np.column_stack([alone.decision_scores_, own])
+    expected = ((terms - median) / (q3 - q1)).max(axis=1)
+    np.testing.assert_allclose(detector.decision_scores_, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(-detector.score_samples(X), detector.decision_scores_,
+                               rtol=1e-12)
+    new = Z[:5] + 0.05
+    distances = NearestNeighbors(n_neighbors=4).fit(Z).kneighbors(new)[0][:, -1]
+    terms = np.column_stack([-alone.score_samples(X[:5] + 0.05 * X.std(axis=0)), distances])
+    np.testing.assert_allclose(-detector.score_samples(X[:5] + 0.05 * X.std(axis=0)),
+                               ((terms - median) / (q3 - q1)).max(axis=1), rtol=1e-4,
+                               atol=1e-5)

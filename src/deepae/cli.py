@@ -208,6 +208,9 @@ PARAM_OPTIONS = [
                                 "whose scores are combined: auto or a number (outliers)"}),
     ("--combine", "combine", {"help": "how the ensemble's scores are combined: median or mean "
                               "(outliers)"}),
+    ("--n-neighbors", "n_neighbors", {"type": _auto_or_int, "help": "the neighbour term's k "
+                                      "(distance to the k-th nearest training row; 0: none): "
+                                      "auto or a number (outliers)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

@@ -235,6 +235,32 @@ class EnsembleScore(nn.Module):
         return (ordered[:, (count - 1) // 2] + ordered[:, count // 2]) / 2
 
 
+class NeighborTermScore(nn.Module):
+    """The outlier score of :class:`deepae.ReconstructionOutlierDetector` with its neighbour
+    term: the larger of the models' score (``scores``) and the distance from the scaled row
+    to its ``n_neighbors``-th nearest stored training row (``rows``), each minus its
+    ``center`` and divided by its ``scale``. The search is exact over the stored rows, in
+    one batch × rows matrix (not chunked as in the detector)."""
+
+    def __init__(self, scores: nn.Module, scaling: RowScaling, rows: torch.Tensor,
+                 n_neighbors: int, center: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.scores = scores
+        self.scaling = scaling
+        self.n_neighbors = int(n_neighbors)
+        self.register_buffer("rows", rows)
+        self.register_buffer("row_norms", rows.square().sum(1))
+        self.register_buffer("center", center)
+        self.register_buffer("scale", scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.scaling(x)
+        squared = z.square().sum(1, keepdim=True) - 2 * z @ self.rows.T + self.row_norms
+        nearest = squared.topk(self.n_neighbors, dim=1, largest=False).values
+        terms = torch.stack([self.scores(x), nearest[:, -1].clamp_min(0).sqrt()], dim=1)
+        return ((terms - self.center) / self.scale).amax(1)
+
+
 class LikelihoodScore(nn.Module):
     """The outlier score of :class:`deepae.ReconstructionOutlierDetector` with a density
     model: minus the ``likelihood`` module's log-likelihood estimate of the rows scaled by

@@ -22,6 +22,9 @@ TABULAR_CODE_DIVISOR = 3
 TABULAR_STEPS = 100
 #: How many autoencoders ``n_models="auto"`` fits for the default model on tabular data.
 TABULAR_MODELS = 5
+#: The neighbour term of the default detector on tabular data: the distance to the
+#: ``TABULAR_NEIGHBORS``-th nearest training row (``n_neighbors="auto"``).
+TABULAR_NEIGHBORS = 5
 
 
 def epochs_for(n_samples: int, batch_size: int, steps: int, low: int, high: int) -> int:

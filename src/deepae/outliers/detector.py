@@ -13,12 +13,15 @@ from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from .. import distributed
+from .._base import resolve_device
 from .._validation import check_X
 from ..persistence import SaveMixin
+from .combine import combined_terms, fit_term_scaling
 from .data_kind import is_tabular
-from .default_model import TABULAR_MODELS, default_model, reseeded
+from .default_model import TABULAR_MODELS, TABULAR_NEIGHBORS, default_model, reseeded
 from .density import DEFAULT_DENSITY_TRIM, fit_code_density
 from .named_models import MODEL_NAMES, named_model, resolved_model
+from .neighbors import neighbor_distances
 from .scaling import (
     ENERGY_FLOOR,
     column_scaling,
@@ -33,7 +36,8 @@ IMAGE_RESIDUAL_BLUR = 1.0
 #: The fitted state of a detector written before these attributes existed: no row scaling,
 #: the plain squared error.
 EARLIER_STATE = {"row_norm_": None, "residual_blur_": 0.0, "relative_error_": False,
-                 "energy_floor_": None}
+                 "energy_floor_": None, "n_neighbors_": 0, "neighbor_rows_": None,
+                 "term_center_": None, "term_scale_": None}
 
 
 def image_shape_of(model) -> tuple[int, int, int] | None:
@@ -76,6 +80,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     the threshold are those of all shards. With ``n_models`` above 1 the detector fits that
     many copies of the model (seeds ``random_state``, ``random_state + 1``, ...), each with
     its own code density, and scores each sample by the median (``combine``) of their scores.
+    With ``n_neighbors`` (tabular data with the default model) the score also sees local
+    density: each of the two terms — the models' score and the distance from the scaled row
+    to its ``n_neighbors``-th nearest scaled training row (an exact search, in chunks, on the
+    model's device) — is robustly standardized on the training rows (median, interquartile
+    range; :mod:`deepae.outliers.combine`), and the score is the larger of the two: a row
+    off the data's manifold or in a sparse region between dense ones.
 
     Parameters
     ----------
@@ -137,6 +147,13 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     combine : {"median", "mean"}, default="median"
         How the models' scores are combined into a sample's score (with ``n_models`` above
         1): the median is not moved by one model that has learned a set badly.
+    n_neighbors : int or "auto", default="auto"
+        The neighbour term's ``k`` (``0``: none; with fewer training rows, one less than
+        their number). ``"auto"``: :data:`TABULAR_NEIGHBORS` (5) for the default model on
+        tabular data, else 0. Chosen by held-out folds of ADBench's sets (see the notes).
+        The terms' scaling is fitted with each training row left out of its own
+        neighbours; the training scores (``decision_scores_``, ``offset_``) are those
+        :meth:`score_samples` gives the training rows (each its own nearest neighbour).
     random_state : int or None, default=0
         Seed of the default or named model (a given model keeps its own), and of the
         first model of an ensemble. On ADBench's classical sets the default's mean ROC-AUC
@@ -168,6 +185,13 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         Whether the scores are relative errors (``"auto"`` resolved).
     energy_floor_ : float or None
         With ``relative_error_``: the least energy a row's error is divided by.
+    n_neighbors_ : int
+        The neighbour term's ``k`` (``"auto"`` resolved; 0 for none).
+    neighbor_rows_ : ndarray of shape (n_train, n_features) or None
+        The scaled training rows of all ranks (float32) that the neighbours are searched in.
+    term_center_, term_scale_ : ndarray of shape (2,) or None
+        Median and interquartile range, on the training rows, of the two score terms (the
+        models' score, the neighbour distance).
     offset_ : float
         The ``100 · contamination`` percentile of the training scores;
         ``decision_function = score_samples − offset_``.
@@ -200,7 +224,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto",
                  density_trim=DEFAULT_DENSITY_TRIM, residual_blur="auto",
-                 relative_error="auto", n_models="auto", combine="median", random_state=0):
+                 relative_error="auto", n_models="auto", combine="median",
+                 n_neighbors="auto", random_state=0):
         self.model = model
         self.contamination = contamination
         self.scaling = scaling
@@ -210,6 +235,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.relative_error = relative_error
         self.n_models = n_models
         self.combine = combine
+        self.n_neighbors = n_neighbors
         self.random_state = random_state
 
     def fit(self, X, y=None) -> "ReconstructionOutlierDetector":
@@ -242,7 +268,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self._fit_member(models[0], Z, density)
         self.ensemble_ = [clone(self).set_params(n_models=1)._fit_member(model, Z, density)
                           for model in models[1:]]
-        self.decision_scores_ = self._outlier_scores(Z)
+        self.decision_scores_ = self._fit_neighbors(Z, tabular)
         all_scores = np.concatenate(distributed.gather_objects(self.decision_scores_))
         self.offset_ = float(np.percentile(-all_scores, 100.0 * self.contamination))
         self.threshold_ = -self.offset_
@@ -263,6 +289,29 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         if isinstance(self.model, str):
             return named_model(self.model, self.random_state)
         return self.model
+
+    def _fit_neighbors(self, Z: np.ndarray, tabular: bool) -> np.ndarray:
+        """Store all ranks' scaled training rows for the neighbour term (``n_neighbors``),
+        fit the scaling of the score terms on the training rows (each left out of its own
+        neighbours), and return the training rows' outlier scores (each its own nearest
+        neighbour, as :meth:`score_samples` scores them)."""
+        n_neighbors = self.n_neighbors
+        if n_neighbors == "auto":
+            n_neighbors = TABULAR_NEIGHBORS if self.model is None and tabular else 0
+        self.neighbor_rows_ = self.term_center_ = self.term_scale_ = None
+        rows = (np.concatenate(distributed.gather_objects(np.asarray(Z, dtype=np.float32)))
+                if n_neighbors else Z)
+        self.n_neighbors_ = max(0, min(int(n_neighbors), len(rows) - 1))
+        if not self.n_neighbors_:
+            return self._models_scores(Z)
+        self.neighbor_rows_ = rows
+        k = self.n_neighbors_
+        models = self._models_scores(Z)
+        distances = neighbor_distances(Z, rows, k + 1, self._device())
+        self.term_center_, self.term_scale_ = fit_term_scaling(
+            np.column_stack([models, distances[:, k]]))
+        return combined_terms(np.column_stack([models, distances[:, k - 1]]),
+                              self.term_center_, self.term_scale_)
 
     def _fit_member(self, model, Z: np.ndarray, density: bool) -> "ReconstructionOutlierDetector":
         """Fit ``model`` on the scaled rows ``Z``, then the code density (with ``density``)
@@ -296,6 +345,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             if isinstance(self.n_models, bool):
                 raise TypeError("n_models must be 'auto' or an int ≥ 1, got a bool.")
             check_scalar(self.n_models, "n_models", numbers.Integral, min_val=1)
+        if not (isinstance(self.n_neighbors, str) and self.n_neighbors == "auto"):
+            if isinstance(self.n_neighbors, bool):
+                raise TypeError("n_neighbors must be 'auto' or an int ≥ 0, got a bool.")
+            check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=0)
         if self.combine not in ("median", "mean"):
             raise ValueError(f"combine must be 'median' or 'mean', got {self.combine!r}.")
         if not (self.code_density is True or self.code_density is False
@@ -367,8 +420,26 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             residuals, codes, floor, self.density_trim)
 
     def _outlier_scores(self, Z: np.ndarray) -> np.ndarray:
-        """Outlier scores (higher is more abnormal) of scaled rows: the median or mean
-        (``combine``) of the ensemble's models' scores."""
+        """Outlier scores (higher is more abnormal) of scaled rows: the models' score, or,
+        with a neighbour term, the larger of the standardized terms (:meth:`_score_terms`)."""
+        if self.neighbor_rows_ is None:
+            return self._models_scores(Z)
+        return combined_terms(self._score_terms(Z), self.term_center_, self.term_scale_)
+
+    def _score_terms(self, Z: np.ndarray) -> np.ndarray:
+        """The score terms of scaled rows, one column each: the models' score and the
+        distance to the ``n_neighbors_``-th nearest training row."""
+        distances = neighbor_distances(Z, self.neighbor_rows_, self.n_neighbors_,
+                                       self._device())
+        return np.column_stack([self._models_scores(Z), distances[:, -1]])
+
+    def _device(self):
+        """The torch device of the neighbour search: the model's (the CPU for a model
+        without one)."""
+        return resolve_device(getattr(self.model_, "device", "cpu"))
+
+    def _models_scores(self, Z: np.ndarray) -> np.ndarray:
+        """The median or mean (``combine``) of the ensemble's models' scores of scaled rows."""
         if not self.ensemble_:
             return self._model_scores(Z)
         scores = [member._model_scores(Z) for member in [self, *self.ensemble_]]
@@ -429,6 +500,12 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             if value is not None and np.shape(value) != (n,):
                 raise ValueError(f"{name} has shape {np.shape(value)}, the detector reads {n} "
                                  "features")
+        if self.neighbor_rows_ is not None and (
+                np.ndim(self.neighbor_rows_) != 2 or np.shape(self.neighbor_rows_)[1] != n
+                or not 0 < self.n_neighbors_ <= len(self.neighbor_rows_)
+                or np.shape(self.term_center_) != (2,) or np.shape(self.term_scale_) != (2,)):
+            raise ValueError("the neighbour term's rows, n_neighbors_ or term scaling do not "
+                             "match the detector")
         if self.row_norm_ is not None and not (isinstance(self.row_norm_, numbers.Real)
                                                and 0 <= self.row_norm_ < np.inf):
             raise ValueError(f"row_norm_={self.row_norm_!r} is not a finite norm ≥ 0")
@@ -462,19 +539,23 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """The torch module of ONNX export: ``score_samples`` and ``decision_function``,
         computed as :meth:`score_samples` does (scaling, each model's ``_coder()``, the code
         density; or the model's ``_likelihood_module()``; the median or mean over an
-        ensemble's models); ``export_onnx`` needs only this hook."""
+        ensemble's models; the neighbour term over the stored rows, unchunked);
+        ``export_onnx`` needs only this hook."""
         import torch
 
-        from ..export import DetectorOutputs, EnsembleScore, RowScaling
+        from ..export import DetectorOutputs, EnsembleScore, NeighborTermScore, RowScaling
 
         check_is_fitted(self, "model_")
         floor = 0.0 if self.row_norm_ is None else row_norm_floor(self.row_norm_)
         scaling = RowScaling(*(torch.tensor(a, dtype=torch.float32)
                                for a in (self.mean_, self.scale_)), self.row_norm_, floor)
         scores = [member._score_module(scaling) for member in [self, *self.ensemble_]]
-        if len(scores) > 1:
-            return DetectorOutputs(EnsembleScore(scores, self.combine), self.offset_)
-        return DetectorOutputs(scores[0], self.offset_)
+        score = EnsembleScore(scores, self.combine) if len(scores) > 1 else scores[0]
+        if self.neighbor_rows_ is not None:
+            rows, center, scale = (torch.tensor(np.asarray(a), dtype=torch.float32) for a in (
+                self.neighbor_rows_, self.term_center_, self.term_scale_))
+            score = NeighborTermScore(score, scaling, rows, self.n_neighbors_, center, scale)
+        return DetectorOutputs(score, self.offset_)
 
     def _score_module(self, scaling):
         """The torch module of this detector's own model's outlier score of rows scaled by

@@ -29,6 +29,7 @@ from . import distributed, modules
 from ._base import TorchEstimatorMixin, output_and_loss, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
 from .autoencoder import Penalties
+from .checkpoint import checkpointed
 from .convnet import ConvNetwork
 from .convolutional import ConvolutionalAutoencoder
 from .corruption import NOISES, Corruption
@@ -205,7 +206,7 @@ default="denoising"
         :data:`RBM_WEIGHT_DECAY` (0.001) with ``pretraining="rbm"``, else 0. Fine-tuning
         an unrolled RBM stack without it overfits 4,000 MNIST images (see ``pretraining``).
     optimizer, learning_rate, batch_size, early_stopping, \
-validation_fraction, patience, random_state, device, verbose
+validation_fraction, patience, random_state, device, verbose, checkpoint
         As for :class:`deepae.Autoencoder`; they drive fine-tuning (and pretraining, except
         for its epochs and learning rate).
 
@@ -250,6 +251,7 @@ validation_fraction, patience, random_state, device, verbose
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -278,6 +280,7 @@ validation_fraction, patience, random_state, device, verbose
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _weight_decay(self):
         """``weight_decay``, ``auto`` resolved: :data:`RBM_WEIGHT_DECAY` with RBM
@@ -293,6 +296,7 @@ validation_fraction, patience, random_state, device, verbose
             bool(self.tied), self.output_activation_, float(self.dropout),
         )
 
+    @checkpointed
     def fit(self, X, y=None):
         """Pretrain layer by layer, then fine-tune on reconstructing ``X``; ``y`` is ignored."""
         X = check_X(self, X, reset=True)
@@ -483,6 +487,8 @@ class _DeepSupervised(_DeepMixin):
             agreement = (first.softmax(1) - second.softmax(1)).square().sum(1).mean()
             return supervised + weight * math.exp(-5.0 * (1.0 - progress) ** 2) * agreement
 
+        loss_fn.state_dict = lambda: {"steps": torch.tensor(steps[0])}  # for checkpoints
+        loss_fn.load_state_dict = lambda state: steps.__setitem__(0, int(state["steps"]))
         return loss_fn
 
     def _outputs(self, X) -> np.ndarray:
@@ -623,6 +629,7 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         device="auto",
         verbose=0,
         encoder=None,
+        checkpoint=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -649,11 +656,13 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
         self.encoder = encoder
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
+    @checkpointed
     def fit(self, X, y):
         """Pretrain on all rows of ``X``, then fine-tune on the rows whose label is not -1."""
         X, y = check_X_y(self, X, y, regression=False)
@@ -736,6 +745,7 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         device="auto",
         verbose=0,
         encoder=None,
+        checkpoint=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -760,11 +770,13 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
         self.encoder = encoder
 
     def _n_outputs(self) -> int:
         return self.n_outputs_
 
+    @checkpointed
     def fit(self, X, y):
         """Pretrain on ``X``, then fine-tune on predicting ``y`` (squared error)."""
         X, y = check_X_y(self, X, y, regression=True)

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import distributed
 from ._validation import check_X
 from .autoencoder import Autoencoder
+from .checkpoint import checkpointed
 from .persistence import SaveMixin
 
 #: Data with at most this many features is treated as tabular by the ``"auto"`` options.
@@ -334,6 +335,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         first model of an ensemble. On ADBench's classical sets the default's mean ROC-AUC
         is 0.820 to 0.823 over seeds 0 to 5 (a single model's 0.800 to 0.819; see the
         notes), so compare detectors over several seeds.
+    checkpoint : str, path or None, default=None
+        A directory for checkpoints of the fit: each model of the ensemble and each epoch
+        (see :class:`deepae.Autoencoder`).
 
     Attributes
     ----------
@@ -504,7 +508,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto",
                  density_trim=DEFAULT_DENSITY_TRIM, residual_blur="auto",
-                 relative_error="auto", n_models="auto", combine="median", random_state=0):
+                 relative_error="auto", n_models="auto", combine="median", random_state=0,
+                 checkpoint=None):
         self.model = model
         self.contamination = contamination
         self.scaling = scaling
@@ -515,7 +520,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.n_models = n_models
         self.combine = combine
         self.random_state = random_state
+        self.checkpoint = checkpoint
 
+    @checkpointed
     def fit(self, X, y=None) -> "ReconstructionOutlierDetector":
         """Scale ``X``, fit a copy of the model on it, fit the code Gaussian, and set the
         threshold from the training scores.

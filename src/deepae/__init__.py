@@ -22,6 +22,7 @@ _HOMES = {
     "RBM": "rbm",
     "VariationalAutoencoder": "vae",
     "ConvolutionalAutoencoder": "convolutional",
+    "CheckpointError": "checkpoint",
     "load": "persistence",
     "report": "model_report",
 }
@@ -30,6 +31,7 @@ __all__ = [
     "PCA",
     "RBM",
     "Autoencoder",
+    "CheckpointError",
     "ConvolutionalAutoencoder",
     "DeepClassifier",
     "DeepRegressor",

@@ -66,6 +66,8 @@ class EagerOptimizer(torch.optim.Optimizer):
 
     add_param_group = undecorated(torch.optim.Optimizer.add_param_group)
     zero_grad = undecorated(torch.optim.Optimizer.zero_grad)
+    state_dict = undecorated(torch.optim.Optimizer.state_dict)  # checkpoints
+    load_state_dict = undecorated(torch.optim.Optimizer.load_state_dict)
 
 
 class Adam(EagerOptimizer, torch.optim.Adam):

@@ -269,8 +269,9 @@ class Session:
         """Remove the checkpoints (the fit succeeded), and the directory when left empty."""
         if not distributed.is_main():
             return
-        for path in self.files():
-            os.remove(path)
+        for name in os.listdir(self.directory):  # with a killed writer's temporary files
+            if _NAME.fullmatch(name.removesuffix(".tmp")):
+                os.remove(os.path.join(self.directory, name))
         try:
             os.rmdir(self.directory)
         except OSError:

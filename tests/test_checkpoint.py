@@ -27,8 +27,8 @@ def every_batch(monkeypatch):
     monkeypatch.setattr(checkpoint, "INTERVAL_SECONDS", 0.0)
 
 
-def kill_at(monkeypatch, n_batches: int) -> None:
-    """Raise :class:`Killed` when the training loop asks for its ``n_batches``-th batch."""
+def kill_at(monkeypatch, n_batches: int, error: type = Killed) -> None:
+    """Raise ``error`` when the training loop asks for its ``n_batches``-th batch."""
     batches, count = data.TensorRows.batches, [0]
 
     def counted(self, batch_size, generator):
@@ -36,7 +36,7 @@ def kill_at(monkeypatch, n_batches: int) -> None:
             if generator is not None:  # a training epoch, not an evaluation
                 count[0] += 1
                 if count[0] == n_batches:
-                    raise Killed
+                    raise error
             yield batch
 
     monkeypatch.setattr(data.TensorRows, "batches", counted)
@@ -94,6 +94,16 @@ def test_a_checkpoint_at_an_epoch_end_resumes_too(tmp_path, monkeypatch):
     saved, _ = checkpoint.read(str(tmp_path / files(tmp_path)[-1]))
     assert saved["current"]["progress"]["epoch"] == 3
     assert_same_weights(make().set_params(checkpoint=tmp_path).fit(X), expected)
+
+
+def test_ctrl_c_stops_a_fit_with_checkpoints_and_keeps_them(tmp_path, monkeypatch):
+    make = ESTIMATORS["autoencoder"][0]
+    with monkeypatch.context() as patch:
+        kill_at(patch, 10, KeyboardInterrupt)
+        with pytest.raises(KeyboardInterrupt):
+            make().set_params(checkpoint=tmp_path).fit(X)
+    assert files(tmp_path)
+    assert_same_weights(make().set_params(checkpoint=tmp_path).fit(X), make().fit(X))
 
 
 def test_a_sigkilled_process_resumes(tmp_path):

@@ -20,7 +20,8 @@ newest sound checkpoint: finished stages are not trained again, the interrupted 
 from its epoch and batch, and the fit ends bit for bit as the uninterrupted one on the CPU. A
 checkpoint of other parameters or other data (a fingerprint of the rows) is refused with a
 ``ValueError``; a corrupt or truncated one is skipped with a warning for the one before it. A
-fit that succeeds removes its checkpoints. A checkpoint that cannot be written (no space, no
+fit that succeeds removes its checkpoints; Ctrl-C stops a fit with checkpoints (raising
+``KeyboardInterrupt``) and keeps them. A checkpoint that cannot be written (no space, no
 permission, a path that is a file) stops the fit with a :class:`CheckpointError`; the previous
 checkpoint stays as it was.
 

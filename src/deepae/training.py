@@ -6,7 +6,8 @@ data (tensors, or a source from :mod:`deepae.data`). The loop shuffles with a se
 generator, keeps a per-epoch history, stops early on a held-out loss and restores the best
 weights, refuses to go on with a non-finite loss, and on Ctrl-C keeps the best weights so far.
 In a fit with checkpoints (see :mod:`deepae.checkpoint`) it hands its state to a checkpoint
-stage at epoch ends (and now and then between batches) and resumes from the saved one.
+stage at epoch ends (and now and then between batches) and resumes from the saved one; there
+Ctrl-C stops the fit, keeping the checkpoints to resume from.
 
 Under a process group (see :mod:`deepae.distributed`) each rank passes its shard: the module
 is wrapped in ``DistributedDataParallel`` (gradients averaged over ranks, so the global batch
@@ -221,6 +222,8 @@ def train(
             if stage is not None and epoch < config.max_epochs:
                 stage.after_epoch(*state)
     except KeyboardInterrupt:
+        if stage is not None:
+            raise  # the checkpoints stay: running the fit again resumes it
         warnings.warn(
             f"{config.description}: interrupted after {len(history)} epochs; "
             "keeping the best weights so far.",

@@ -19,11 +19,12 @@ Fitting again with the same parameters (``verbose`` aside) and the same data res
 newest sound checkpoint: finished stages are not trained again, the interrupted one goes on
 from its epoch and batch, and the fit ends bit for bit as the uninterrupted one on the CPU. A
 checkpoint of other parameters or other data (a fingerprint of the rows) is refused with a
-``ValueError``; a corrupt or truncated one is skipped with a warning for the one before it. A
-fit that succeeds removes its checkpoints; Ctrl-C stops a fit with checkpoints (raising
-``KeyboardInterrupt``) and keeps them. A checkpoint that cannot be written (no space, no
-permission, a path that is a file) stops the fit with a :class:`CheckpointError`; the previous
-checkpoint stays as it was.
+``ValueError`` (an iterable of batches, such as a ``DataLoader``, is fingerprinted by its
+first batch: resume it unshuffled, or seeded); a corrupt or truncated one is skipped with a
+warning for the one before it. A fit that succeeds removes its checkpoints; Ctrl-C stops a fit
+with checkpoints (raising ``KeyboardInterrupt``) and keeps them. A checkpoint that cannot be
+written (no space, no permission, a path that is a file) stops the fit with a
+:class:`CheckpointError`; the previous checkpoint stays as it was.
 
 Under a process group rank 0 writes (with every rank's generator state, gathered at epoch
 ends only) and every rank reads: the directory must be shared by the ranks.
@@ -221,7 +222,7 @@ class Session:
                               "before it.", stacklevel=4)
                 continue
             for key, what in (("params", "parameters"), ("data", "data")):
-                if config[key] != getattr(self, key):
+                if config.get(key) != getattr(self, key):
                     raise ValueError(
                         f"checkpoint {path} was written by a fit with other {what}; remove "
                         f"it or choose another checkpoint directory.")

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
-from deepae import distributed
+from deepae import checkpoint, distributed
 from deepae.outliers import grid_smoothness_ratio
 
 
@@ -113,13 +113,45 @@ def fit_deep(data, rank, directory):
     return out
 
 
+def fit_resume(data, rank, directory):
+    """A fit stopped on every rank after its third checkpoint (in fine-tuning), run again."""
+    X = np.array_split(data["X"], 2)[rank]
+
+    def make(**params):
+        return deepae.StackedAutoencoder((6, 3), pretrain_epochs=2, max_epochs=4,
+                                         batch_size=16, random_state=0, **params)
+
+    expected = make().fit(X)
+    after_epoch, saves = checkpoint.Stage.after_epoch, [0]
+
+    def stopping(stage, *state):
+        after_epoch(stage, *state)
+        saves[0] += 1
+        if saves[0] == 3:
+            raise KeyError("stopped")
+
+    checkpoint.Stage.after_epoch = stopping
+    try:
+        make(checkpoint=os.path.join(directory, "ck")).fit(X)
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("the first fit was not stopped")
+    checkpoint.Stage.after_epoch = after_epoch
+    resumed = make(checkpoint=os.path.join(directory, "ck")).fit(X)
+    return {f"{name}.{key}": value.numpy() for name, model in
+            (("expected", expected), ("resumed", resumed))
+            for key, value in model.module_.state_dict().items()}
+
+
 if __name__ == "__main__":
     case, directory = sys.argv[1], sys.argv[2]
     torch.set_num_threads(1)
     assert distributed.active()
     rank = distributed.rank()
     data = np.load(os.path.join(directory, "data.npz"))
-    result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep}[case](
+    result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep,
+              "resume": fit_resume}[case](
         data, rank, directory)
     np.savez(os.path.join(directory, f"rank{rank}.npz"), **result)
     print("rank", rank, "wrote its results", flush=True)

@@ -196,3 +196,13 @@ def test_cli_fit_under_torchrun_with_shards_writes_the_model_of_all_rows(tmp_pat
     model, single = deepae.load(tmp_path / "pca.deepae"), deepae.PCA(4).fit(X)
     assert model.n_samples_seen_ == len(X)
     np.testing.assert_allclose(model.components_, single.components_, rtol=1e-10, atol=1e-10)
+
+
+def test_two_ranks_stopped_mid_fit_resume_from_rank_0s_checkpoint(tmp_path):
+    for result in run_ranks("resume", tmp_path):
+        names = [name for name in result if name.startswith("expected.")]
+        assert names
+        for name in names:
+            np.testing.assert_array_equal(result[name], result[name.replace("expected",
+                                                                            "resumed")])
+    assert not (tmp_path / "ck").exists()

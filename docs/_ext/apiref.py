@@ -17,6 +17,8 @@ import deepae
 
 #: Section title → what its entries are: the test that picks them and the intro line.
 KINDS = {
+    "Errors": (lambda value: inspect.isclass(value) and issubclass(value, BaseException),
+               "Errors raised by the library besides Python's own."),
     "Estimators": (inspect.isclass, "scikit-learn estimators: fit, then transform, predict "
                    "or score; every one saves with ``model.save(path)``."),
     "Functions": (inspect.isfunction, "Loading model files and writing reports."),
@@ -53,8 +55,8 @@ def reference_rst() -> str:
              "", ".. _api:", "", "API reference", "=============", "",
              "Every public name of :mod:`deepae` (``deepae.__all__``), then the command line.",
              "", ".. currentmodule:: deepae", ""]
-    templates = {"Estimators": "class.rst", "Functions": "function.rst", "Modules": "module.rst",
-                 "Data": "data.rst"}
+    templates = {"Errors": "class.rst", "Estimators": "class.rst", "Functions": "function.rst",
+                 "Modules": "module.rst", "Data": "data.rst"}
     for title, names in api_sections().items():
         lines += [title, "-" * len(title), "", KINDS[title][1], ""]
         lines += autosummary(names, templates.get(title))

@@ -23,6 +23,7 @@ _HOMES = {
     "RBM": "rbm",
     "VariationalAutoencoder": "vae",
     "ConvolutionalAutoencoder": "convolutional",
+    "CheckpointError": "checkpoint",
     "load": "persistence",
     "report": "model_report",
 }
@@ -31,6 +32,7 @@ __all__ = [
     "PCA",
     "RBM",
     "Autoencoder",
+    "CheckpointError",
     "ConvolutionalAutoencoder",
     "DeepClassifier",
     "DeepRegressor",

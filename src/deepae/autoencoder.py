@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import modules
 from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option
+from .checkpoint import checkpointed
 from .corruption import NOISES, Corruption
 from .data import feature_range
 from .persistence import SaveMixin
@@ -161,6 +162,10 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
         ``"auto"`` uses CUDA when available.
     verbose : int, default=0
         Show a progress bar when positive.
+    checkpoint : str, path or None, default=None
+        A directory for checkpoints of the fit: a killed fit run again resumes from the last
+        one and ends as the uninterrupted fit would; removed when the fit succeeds (see
+        :mod:`deepae.checkpoint`).
 
     Attributes
     ----------
@@ -204,6 +209,7 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint=None,
     ):
         self.hidden_size = hidden_size
         self.activation = activation
@@ -228,6 +234,7 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         check_scalar(self.hidden_size, "hidden_size", numbers.Integral, min_val=1)
@@ -240,6 +247,7 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
             raise ValueError("loss='binary_cross_entropy' needs output_activation='sigmoid'.")
         self._check_training_params()
 
+    @checkpointed
     def fit(self, X, y=None):
         """Train on ``X``; ``y`` is ignored.
 
@@ -361,6 +369,7 @@ class DenoisingAutoencoder(Autoencoder):
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint=None,
     ):
         super().__init__(
             hidden_size=hidden_size, activation=activation, tied=tied,
@@ -371,5 +380,5 @@ class DenoisingAutoencoder(Autoencoder):
             learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size,
             max_epochs=max_epochs, early_stopping=early_stopping,
             validation_fraction=validation_fraction, patience=patience,
-            random_state=random_state, device=device, verbose=verbose,
+            random_state=random_state, device=device, verbose=verbose, checkpoint=checkpoint,
         )

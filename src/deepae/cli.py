@@ -215,6 +215,8 @@ PARAM_OPTIONS = [
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),
     ("--device", "device", {"help": "auto, cpu or cuda"}),
+    ("--checkpoint", "checkpoint", {"metavar": "DIR", "help": "directory for checkpoints: the "
+                                    "same command run again resumes a killed fit"}),
 ]
 
 

@@ -12,6 +12,7 @@ from . import convnet, modules
 from ._base import TorchEstimatorMixin, output_and_loss, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, resolve_image_shape
 from .autoencoder import make_corruption, reconstruction_objective
+from .checkpoint import checkpointed
 from .persistence import SaveMixin
 from .scores import TrainedCoderScoresMixin
 from .training import train
@@ -100,6 +101,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
     random_state : int, RandomState or None, default=None
     device : str or torch.device, default="auto"
     verbose : int, default=0
+    checkpoint : str, path or None, default=None
         See :class:`deepae.Autoencoder` for the training parameters and the data sources
         ``fit`` accepts (arrays, memory-mapped ``.npy``, re-iterable batches).
 
@@ -140,6 +142,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint=None,
     ):
         self.image_shape = image_shape
         self.code_size = code_size
@@ -162,6 +165,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         check_architecture(self.channels, self.kernel_size, self._code_size())
@@ -172,6 +176,7 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         check_option("loss", self.loss, ("auto", *modules.LOSSES))
         self._check_training_params()
 
+    @checkpointed
     def fit(self, X, y=None):
         """Train on ``X`` of shape (n_samples, channels × height × width); ``y`` is ignored.
 

@@ -29,6 +29,7 @@ from . import distributed, modules
 from ._base import TorchEstimatorMixin, output_and_loss, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, check_X, check_X_y
 from .autoencoder import Penalties
+from .checkpoint import checkpointed
 from .convnet import ConvNetwork
 from .convolutional import ConvolutionalAutoencoder
 from .corruption import NOISES, Corruption
@@ -249,7 +250,7 @@ default="denoising"
         overfits 4,000 MNIST images (1.00× PCA-30's error instead of 0.60× with the other
         settings of autoencoders).
     optimizer, batch_size, early_stopping, validation_fraction, random_state, device, \
-verbose
+verbose, checkpoint
         As for :class:`deepae.Autoencoder`; they drive fine-tuning (and pretraining, except
         for its epochs and learning rate).
 
@@ -294,6 +295,7 @@ verbose
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -322,6 +324,7 @@ verbose
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     _unit_parameters = ("activation", "code_activation")
 
@@ -337,6 +340,7 @@ verbose
             bool(self.tied), self.output_activation_, float(self.dropout),
         )
 
+    @checkpointed
     def fit(self, X, y=None):
         """Pretrain layer by layer, then fine-tune on reconstructing ``X``; ``y`` is ignored."""
         X = check_X(self, X, reset=True)
@@ -527,6 +531,8 @@ class _DeepSupervised(_DeepMixin):
             agreement = (first.softmax(1) - second.softmax(1)).square().sum(1).mean()
             return supervised + weight * math.exp(-5.0 * (1.0 - progress) ** 2) * agreement
 
+        loss_fn.state_dict = lambda: {"steps": torch.tensor(steps[0])}  # for checkpoints
+        loss_fn.load_state_dict = lambda state: steps.__setitem__(0, int(state["steps"]))
         return loss_fn
 
     def _outputs(self, X) -> np.ndarray:
@@ -667,6 +673,7 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         device="auto",
         verbose=0,
         encoder=None,
+        checkpoint=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -693,11 +700,13 @@ class DeepClassifier(SaveMixin, ClassifierMixin, _DeepSupervised, BaseEstimator)
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
         self.encoder = encoder
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
+    @checkpointed
     def fit(self, X, y):
         """Pretrain on all rows of ``X``, then fine-tune on the rows whose label is not -1."""
         X, y = check_X_y(self, X, y, regression=False)
@@ -780,6 +789,7 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         device="auto",
         verbose=0,
         encoder=None,
+        checkpoint=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -804,11 +814,13 @@ class DeepRegressor(SaveMixin, RegressorMixin, _DeepSupervised, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
         self.encoder = encoder
 
     def _n_outputs(self) -> int:
         return self.n_outputs_
 
+    @checkpointed
     def fit(self, X, y):
         """Pretrain on ``X``, then fine-tune on predicting ``y`` (squared error)."""
         X, y = check_X_y(self, X, y, regression=True)

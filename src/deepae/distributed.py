@@ -29,9 +29,23 @@ def active() -> bool:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             backend = "cpu:gloo,cuda:nccl"
-        dist.init_process_group(backend)
+        dist.init_process_group(backend, **_elastic_store())
         atexit.register(_finish)
     return dist.get_world_size() > 1
+
+
+def _elastic_store() -> dict:
+    """Under torchrun's agent, its store with a prefix for this attempt: the agent keeps the
+    store across the restarts of ``--max-restarts``, and a restarted group reading the
+    addresses a killed attempt left there would wait on dead processes."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return {}
+    world = int(os.environ["WORLD_SIZE"])
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=False)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return {"store": dist.PrefixStore(f"deepae/attempt{attempt}", store),
+            "rank": int(os.environ["RANK"]), "world_size": world}
 
 
 def _finish() -> None:

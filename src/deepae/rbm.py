@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import distributed, modules
 from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import check_option, check_X
+from .checkpoint import checkpointed
 from .data import TensorRows, feature_range
 from .persistence import SaveMixin
 from .training import OPTIMIZERS, TrainingConfig, train
@@ -65,6 +66,18 @@ def contrastive_divergence(steps: int = 1, persistent: bool = False,
             chain[0] = modules.draw(hidden[len(v):].detach(), rbm.hidden, generator)
         return gap
 
+    def state_dict() -> dict:  # for checkpoints: the chains and the momentum buffers
+        state = {"chain": chain[0]} if chain else {}
+        if step is not None:
+            state.update({f"buffer{i}": t for i, t in enumerate(step.buffers)})
+        return state
+
+    def load_state_dict(state: dict) -> None:
+        chain[:] = [state["chain"]] if "chain" in state else []
+        if step is not None:
+            step.buffers = [state[f"buffer{i}"] for i in range(3) if f"buffer{i}" in state]
+
+    loss_fn.state_dict, loss_fn.load_state_dict = state_dict, load_state_dict
     return loss_fn
 
 
@@ -284,6 +297,10 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         Seeds the initial weights, shuffling, the Gibbs samples and :meth:`gibbs`.
     device : str or torch.device, default="auto"
     verbose : int, default=0
+    checkpoint : str, path or None, default=None
+        A directory for checkpoints of the fit: a killed fit run again resumes from the last
+        one and ends as the uninterrupted fit would; removed when the fit succeeds (see
+        :mod:`deepae.checkpoint`).
 
     Attributes
     ----------
@@ -317,6 +334,7 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint=None,
     ):
         self.n_components = n_components
         self.visible = visible
@@ -332,6 +350,7 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         check_scalar(self.n_components, "n_components", numbers.Integral, min_val=1)
@@ -348,6 +367,7 @@ class RBM(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEst
         check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=1)
         check_scalar(self.verbose, "verbose", numbers.Integral)
 
+    @checkpointed
     def fit(self, X, y=None):
         """Train on ``X`` by contrastive divergence; ``y`` is ignored."""
         X = check_X(self, X, reset=True)

@@ -5,6 +5,9 @@ classifiers and regressors) calls :func:`train` with its module, a loss function
 data (tensors, or a source from :mod:`deepae.data`). The loop shuffles with a seeded
 generator, keeps a per-epoch history, stops early on a held-out loss and restores the best
 weights, refuses to go on with a non-finite loss, and on Ctrl-C keeps the best weights so far.
+In a fit with checkpoints (see :mod:`deepae.checkpoint`) it hands its state to a checkpoint
+stage at epoch ends (and now and then between batches) and resumes from the saved one; there
+Ctrl-C stops the fit, keeping the checkpoints to resume from.
 
 Under a process group (see :mod:`deepae.distributed`) each rank passes its shard: the module
 is wrapped in ``DistributedDataParallel`` (gradients averaged over ranks, so the global batch
@@ -14,6 +17,7 @@ same weights, and only rank 0 shows progress.
 """
 
 import contextlib
+import itertools
 import time
 import warnings
 from collections.abc import Callable
@@ -26,7 +30,8 @@ from torch.distributed.algorithms.join import Join
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from . import distributed
+from . import checkpoint, distributed
+from .checkpoint import Progress
 from .data import Batch, Rows, TensorRows
 
 LossFunction = Callable[[Callable, Batch, torch.Generator], torch.Tensor]
@@ -62,6 +67,8 @@ class EagerOptimizer(torch.optim.Optimizer):
 
     add_param_group = undecorated(torch.optim.Optimizer.add_param_group)
     zero_grad = undecorated(torch.optim.Optimizer.zero_grad)
+    state_dict = undecorated(torch.optim.Optimizer.state_dict)  # checkpoints
+    load_state_dict = undecorated(torch.optim.Optimizer.load_state_dict)
 
 
 class Adam(EagerOptimizer, torch.optim.Adam):
@@ -132,7 +139,9 @@ def train(
 
     ``loss_fn(model, batch, generator)`` returns the mean loss of a batch, calling ``model``
     (the module, or its distributed wrapper) for the forward pass; ``generator`` drives any
-    randomness inside it (corruption). A loss returned without an autograd graph means the
+    randomness inside it (corruption). A loss function with a state of its own (a count of
+    steps, persistent chains) exposes it as ``state_dict()`` and ``load_state_dict(state)``
+    (tensors), for checkpoints. A loss returned without an autograd graph means the
     loss function updated the module itself (the in-place step of contrastive divergence,
     :class:`deepae.rbm.CDStep`): the loop then skips backward and optimizer for that batch.
     ``train_data`` and ``valid_data`` are tuples of tensors or sources from
@@ -151,6 +160,9 @@ def train(
         When a loss becomes NaN or infinite; the weights are left at their best values.
     """
     train_data = as_source(train_data)
+    stage = checkpoint.stage(config.description)
+    if stage is not None and stage.finished is not None:
+        return stage.result(module)  # trained before the fit was interrupted
     generator = torch.Generator(device=train_data.device)
     generator.manual_seed(config.seed + 7919 * distributed.rank())
     model = module
@@ -158,19 +170,27 @@ def train(
         on_gpu = train_data.device.type == "cuda"
         model = DistributedDataParallel(module, device_ids=[train_data.device] if on_gpu else None)
     optimizer = make_optimizer(module, config)
-    history: list[dict] = []
-    best_loss, best_weights, stale = float("inf"), snapshot(module), 0
+    progress = Progress(best_weights=snapshot(module))
+    state = (progress, module, optimizer, generator, loss_fn)
+    if stage is not None:
+        stage.load(*state)
+    history = progress.history
     module.train()
     epochs = tqdm(
-        range(1, config.max_epochs + 1),
+        range(progress.epoch + 1, config.max_epochs + 1),
         desc=config.description,
+        initial=progress.epoch,
+        total=config.max_epochs,
         disable=config.verbose <= 0 or not distributed.is_main(),
         leave=False,
     )
+    mid_epoch = stage if isinstance(train_data, TensorRows) and not distributed.active() else (
+        None)
     try:
         for epoch in epochs:
             start = time.perf_counter()
-            train_loss = run_epoch(model, loss_fn, train_data, optimizer, generator, config)
+            train_loss = run_epoch(model, loss_fn, train_data, optimizer, generator, config,
+                                   progress, mid_epoch and (lambda: mid_epoch.after_batch(*state)))
             valid_loss = None
             if valid_data is not None:
                 valid_loss = evaluate(module, loss_fn, valid_data, config.seed + 1)
@@ -182,23 +202,28 @@ def train(
                     "seconds": time.perf_counter() - start,
                 }
             )
+            progress.epoch = epoch
             monitored = train_loss if valid_loss is None else valid_loss
             if not torch.isfinite(torch.tensor([train_loss, monitored])).all():
-                module.load_state_dict(best_weights)
+                module.load_state_dict(progress.best_weights)
                 raise FloatingPointError(
                     f"{config.description}: the loss became {train_loss} at epoch {epoch}; "
                     f"the learning rate ({config.learning_rate}) is probably too high."
                 )
             epochs.set_postfix(loss=f"{monitored:.4g}")
-            if valid_data is None:
-                continue
-            if monitored < best_loss * (1 - RELATIVE_TOLERANCE):
-                best_loss, best_weights, stale = monitored, snapshot(module), 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
+            if valid_data is not None:
+                if monitored < progress.best_loss * (1 - RELATIVE_TOLERANCE):
+                    progress.best_loss, progress.stale = monitored, 0
+                    progress.best_weights = snapshot(module)
+                else:
+                    progress.stale += 1
+                    if progress.stale >= config.patience:
+                        break
+            if stage is not None and epoch < config.max_epochs:
+                stage.after_epoch(*state)
     except KeyboardInterrupt:
+        if stage is not None:
+            raise  # the checkpoints stay: running the fit again resumes it
         warnings.warn(
             f"{config.description}: interrupted after {len(history)} epochs; "
             "keeping the best weights so far.",
@@ -207,8 +232,10 @@ def train(
     finally:
         epochs.close()
     if valid_data is not None and history:
-        module.load_state_dict(best_weights)
+        module.load_state_dict(progress.best_weights)
     module.eval()
+    if stage is not None:
+        stage.finish(module, history)
     return history
 
 
@@ -219,18 +246,40 @@ def run_epoch(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     config: TrainingConfig,
+    progress: Progress,
+    after_batch: Callable[[], None] | None = None,
 ) -> float:
-    """One pass over shuffled mini-batches; the mean training loss (over all ranks)."""
-    total, n = torch.zeros((), device=data.device), 0
+    """One pass over shuffled mini-batches; the mean training loss (over all ranks).
+
+    It starts at batch ``progress.batch`` (a resumed epoch: the order is drawn again from the
+    generator's state at the epoch's start, then the generator goes on from its saved state)
+    and calls ``after_batch`` after each batch."""
+    resumed = None
+    if progress.batch:
+        resumed = generator.get_state()
+        generator.set_state(progress.epoch_rng)
+    else:
+        progress.total, progress.n = torch.zeros((), device=data.device), 0
+        progress.epoch_rng = generator.get_state()
     joining = Join([model]) if isinstance(model, DistributedDataParallel) else (
         contextlib.nullcontext())
     with joining:
-        for batch in data.batches(config.batch_size, generator):
+        batches = data.batches(config.batch_size, generator)
+        for batch in itertools.islice(batches, progress.batch, None):
+            if resumed is not None:  # the order is drawn: go on from the saved state
+                generator.set_state(resumed)
+                resumed = None
             loss = loss_fn(model, batch, generator)
             if loss.requires_grad:  # else the loss function made its own update (CD)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-            total += loss.detach() * len(batch[0])
-            n += len(batch[0])
-    return mean_over_ranks(float(total), n)
+            progress.total += loss.detach() * len(batch[0])
+            progress.n += len(batch[0])
+            progress.batch += 1
+            if after_batch is not None:
+                after_batch()
+    if resumed is not None:  # the epoch had no batches left
+        generator.set_state(resumed)
+    progress.batch = 0
+    return mean_over_ranks(float(progress.total), progress.n)

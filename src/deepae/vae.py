@@ -13,6 +13,7 @@ from . import modules
 from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES, check_option, resolve_image_shape
 from .blur import DENSE_MAX_SIDE, GaussianBlur
+from .checkpoint import checkpointed
 from .data import feature_range
 from .persistence import SaveMixin
 from .training import train
@@ -39,6 +40,12 @@ def elbo_objective(beta: float, warmup_rows: int):
             seen += len(x)
         return -model(x, generator, weight).mean()
 
+    def load_state_dict(state: dict) -> None:
+        nonlocal seen
+        seen = int(state["seen"])
+
+    loss_fn.state_dict = lambda: {"seen": torch.tensor(seen)}  # for checkpoints
+    loss_fn.load_state_dict = load_state_dict
     return loss_fn
 
 
@@ -110,6 +117,7 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
     random_state : int, RandomState or None, default=None
     device : str or torch.device, default="auto"
     verbose : int, default=0
+    checkpoint : str, path or None, default=None
         See :class:`deepae.Autoencoder` for the training parameters.
 
     Attributes
@@ -167,6 +175,7 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint=None,
     ):
         self.code_size = code_size
         self.hidden_size = hidden_size
@@ -189,6 +198,7 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         check_scalar(self.code_size, "code_size", numbers.Integral, min_val=1)
@@ -210,6 +220,7 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
                      min_val=0)
         self._check_training_params()
 
+    @checkpointed
     def fit(self, X, y=None):
         """Train on ``X`` (the sources of :meth:`deepae.Autoencoder.fit`); ``y`` is ignored."""
         seed = seed_from(self.random_state)

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import distributed
 from .._base import resolve_device
 from .._validation import check_X
+from ..checkpoint import checkpointed
 from ..persistence import SaveMixin
 from .combine import combined_terms, fit_term_scaling
 from .data_kind import is_tabular
@@ -160,6 +161,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         is 0.820 to 0.823 over seeds 0 to 5 (a single model's 0.800 to 0.819; see the
         notes), so compare detectors over several seeds.
 
+    checkpoint : str, path or None, default=None
+        A directory for checkpoints of the fit: each model of the ensemble and each epoch
+        (see :class:`deepae.Autoencoder`).
+
     Attributes
     ----------
     model_ : estimator
@@ -225,7 +230,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def __init__(self, model=None, contamination=0.1, scaling="auto", code_density="auto",
                  density_trim=DEFAULT_DENSITY_TRIM, residual_blur="auto",
                  relative_error="auto", n_models="auto", combine="median",
-                 n_neighbors="auto", random_state=0):
+                 n_neighbors="auto", random_state=0,
+                 checkpoint=None):
         self.model = model
         self.contamination = contamination
         self.scaling = scaling
@@ -237,7 +243,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.combine = combine
         self.n_neighbors = n_neighbors
         self.random_state = random_state
+        self.checkpoint = checkpoint
 
+    @checkpointed
     def fit(self, X, y=None) -> "ReconstructionOutlierDetector":
         """Scale ``X``, fit a copy of the model on it, fit the code Gaussian, and set the
         threshold from the training scores.

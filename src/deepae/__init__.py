@@ -22,6 +22,7 @@ _HOMES = {
     "RBM": "rbm",
     "VariationalAutoencoder": "vae",
     "ConvolutionalAutoencoder": "convolutional",
+    "TableEncoder": "tabular",
     "load": "persistence",
     "report": "model_report",
 }
@@ -37,6 +38,7 @@ __all__ = [
     "LinearAutoencoder",
     "ReconstructionOutlierDetector",
     "StackedAutoencoder",
+    "TableEncoder",
     "VariationalAutoencoder",
     "__version__",
     "distributed",

@@ -15,6 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 from .. import distributed
 from .._validation import check_X
 from ..persistence import SaveMixin
+from ..tabular.estimators import table_errors
+from ..tabular.frames import as_frame, is_table
 from .data_kind import is_tabular
 from .default_model import TABULAR_MODELS, default_model, reseeded
 from .density import DEFAULT_DENSITY_TRIM, fit_code_density
@@ -32,7 +34,7 @@ IMAGE_RESIDUAL_BLUR = 1.0
 #: The fitted state of a detector written before these attributes existed: no row scaling,
 #: the plain squared error.
 EARLIER_STATE = {"row_norm_": None, "residual_blur_": 0.0, "relative_error_": False,
-                 "energy_floor_": None}
+                 "energy_floor_": None, "table_": False}
 
 
 def image_shape_of(model) -> tuple[int, int, int] | None:
@@ -221,15 +223,20 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self : ReconstructionOutlierDetector
         """
         self._check_params()
-        X = check_X(self, X, reset=True)
-        tabular = is_tabular(X)
-        scaling = self._resolved_scaling(tabular)
-        if scaling == "standard":
-            self.mean_, self.scale_ = column_scaling(X)
+        self.table_ = is_table(X)
+        if self.table_:
+            Z = self._table(X, reset=True)
+            tabular, self.mean_, self.scale_, self.row_norm_ = True, None, None, None
         else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self.row_norm_ = mean_row_norm(X) if scaling == "rows" else None
-        Z = self._scaled(X)
+            X = check_X(self, X, reset=True)
+            tabular = is_tabular(X)
+            scaling = self._resolved_scaling(tabular)
+            if scaling == "standard":
+                self.mean_, self.scale_ = column_scaling(X)
+            else:
+                self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+            self.row_norm_ = mean_row_norm(X) if scaling == "rows" else None
+            Z = self._scaled(X)
         models = self._new_models(Z, tabular)
         density = self.code_density is True or (self.code_density == "auto" and tabular
                                                 and not scores_by_likelihood(models[0]))
@@ -242,6 +249,25 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.threshold_ = -self.offset_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _table(self, X, reset: bool):
+        """The table ``X`` as a DataFrame (its columns set as the features with ``reset``,
+        checked against them otherwise); the model encodes it."""
+        frame = as_frame(X, None if reset else getattr(self, "feature_names_in_", None))
+        columns = np.asarray([str(c) for c in frame.columns], dtype=object)
+        if reset:
+            self.n_features_in_, self.feature_names_in_ = len(columns), columns
+        elif set(self.feature_names_in_) - set(columns):
+            raise ValueError(f"The table lacks the training columns "
+                             f"{sorted(set(self.feature_names_in_) - set(columns))}.")
+        return frame
+
+    def _input(self, X):
+        """The rows the models read: a table as it is (their encoders scale it), numbers
+        validated and scaled."""
+        if self.table_:
+            return self._table(X, reset=False)
+        return self._scaled(check_X(self, X, reset=False))
 
     def _new_models(self, Z: np.ndarray, tabular: bool) -> list:
         """The unfitted models of the ensemble (``n_models``; one model without)."""
@@ -256,6 +282,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """Fit ``model`` on the scaled rows ``Z``, then the code density (with ``density``)
         and the image-score options: one model's part of the score."""
         self.n_features_in_ = Z.shape[1]
+        self.table_ = not isinstance(Z, np.ndarray)  # a DataFrame, which the model encodes
         self.model_ = model.fit(Z)
         images = image_shape_of(self.model_) is not None
         self.residual_blur_ = float(self.residual_blur if self.residual_blur != "auto"
@@ -346,7 +373,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """The residual variances and the code Gaussian of :func:`fit_code_density` on the
         scaled rows ``Z`` (variances at least 1e-6 of the mean column variance)."""
         residuals, codes = self._residuals_and_codes(Z, blurred=True)
-        floor = 1e-6 * max(float(np.mean(np.var(Z, axis=0))), np.finfo(np.float32).tiny)
+        spread = np.mean(residuals) if self.table_ else np.mean(np.var(Z, axis=0))
+        floor = 1e-6 * max(float(spread), np.finfo(np.float32).tiny)
         self.residual_variance_, self.code_mean_, self.code_precision_ = fit_code_density(
             residuals, codes, floor, self.density_trim)
 
@@ -377,7 +405,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _residuals_and_codes(self, Z: np.ndarray, blurred: bool = False
                              ) -> tuple[np.ndarray, np.ndarray]:
         """Squared residuals ``(z − g(z))²`` and codes of scaled rows (one encoding pass);
-        ``blurred``: the residuals smoothed by ``residual_blur_`` first."""
+        ``blurred``: the residuals smoothed by ``residual_blur_`` first. Of a table: its
+        reconstruction losses per column type, one per original column."""
+        if self.table_:
+            return table_errors(self.model_, Z)
         codes = self.model_.transform(Z)
         residuals = Z - self.model_.inverse_transform(codes)
         if blurred and self.residual_blur_ > 0:
@@ -437,7 +468,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         errors : ndarray of shape (n_samples,) or (n_samples, n_features)
         """
         check_is_fitted(self, "model_")
-        Z = self._scaled(check_X(self, X, reset=False))
+        Z = self._input(X)
         if not per_feature:
             return self.model_.reconstruction_error(Z)
         return self._residuals_and_codes(Z)[0]
@@ -478,7 +509,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """Minus the outlier score: higher means more normal."""
         check_is_fitted(self, "model_")
-        return -self._outlier_scores(self._scaled(check_X(self, X, reset=False)))
+        return -self._outlier_scores(self._input(X))
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) − offset_``: negative for outliers."""

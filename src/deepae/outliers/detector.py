@@ -31,6 +31,10 @@ from .scaling import (
 
 #: The ``"auto"`` blur (standard deviation in pixels) of the residuals of an image model.
 IMAGE_RESIDUAL_BLUR = 1.0
+#: What a categorical column's cross-entropy is divided by in the score of a table (not its
+#: training mean, as a numeric column's squared error is): ``2 · CE`` is the column's
+#: deviance, on the scale of a numeric column's ``error² / variance``.
+CATEGORY_VARIANCE = 0.5
 #: The fitted state of a detector written before these attributes existed: no row scaling,
 #: the plain squared error.
 EARLIER_STATE = {"row_norm_": None, "residual_blur_": 0.0, "relative_error_": False,
@@ -377,6 +381,9 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         floor = 1e-6 * max(float(spread), np.finfo(np.float32).tiny)
         self.residual_variance_, self.code_mean_, self.code_precision_ = fit_code_density(
             residuals, codes, floor, self.density_trim)
+        if self.table_:
+            categorical = np.asarray(self.model_.encoder_.kinds_) == "categorical"
+            self.residual_variance_[categorical] = CATEGORY_VARIANCE
 
     def _outlier_scores(self, Z: np.ndarray) -> np.ndarray:
         """Outlier scores (higher is more abnormal) of scaled rows: the median or mean

@@ -48,3 +48,4 @@ def table_errors(estimator, X) -> tuple[np.ndarray, np.ndarray]:
     errors = column_losses(torch.from_numpy(logits), torch.from_numpy(target),
                            estimator.encoder_.layout_)
     return errors.numpy(), codes
+

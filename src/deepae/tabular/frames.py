@@ -34,8 +34,8 @@ def is_numeric(column) -> bool:
 
 def as_frame(X, columns=None):
     """``X`` as a pandas DataFrame: DataFrames as they are, interchange-protocol tables
-    converted, arrays with columns ``x0, x1, ...`` (or ``columns``); object columns whose
-    cells are all numbers (or missing) become float columns."""
+    converted, arrays with columns ``x0, x1, ...`` (or ``columns``), their object columns
+    whose cells are all numbers (or missing) as float columns."""
     try:
         import pandas as pd
     except ImportError as error:
@@ -51,7 +51,14 @@ def as_frame(X, columns=None):
             raise ValueError(f"Expected a 2-D table, got an array of shape {array.shape}.")
         names = columns if columns is not None else [f"x{i}" for i in range(array.shape[1])]
         frame = pd.DataFrame(array, columns=list(names))
-    frame = frame.rename(columns=str)
+        return numbers_read(frame.rename(columns=str))
+    return frame.rename(columns=str)
+
+
+def numbers_read(frame):
+    """``frame`` with each object column whose cells are all numbers (or missing) as floats."""
+    import pandas as pd
+
     converted = {}
     for name in frame.columns:
         column = frame[name]

@@ -52,15 +52,38 @@ def block_slots(layout: Layout) -> np.ndarray:
     return slots
 
 
+def slot_columns(layout: Layout) -> np.ndarray:
+    """The original column of each encoded position."""
+    columns = np.zeros(max([int(p) + 1 for p in layout.numeric]
+                           + [stop for _, stop in layout.blocks]), dtype=np.int64)
+    columns[layout.numeric] = layout.numeric_columns
+    for (start, stop), column in zip(layout.blocks, layout.block_columns, strict=True):
+        columns[start:stop] = column
+    return columns
+
+
+def mask_cells(inputs: torch.Tensor, layout: Layout, fraction: float,
+               generator: torch.Generator) -> torch.Tensor:
+    """``inputs`` with a random ``fraction`` of the cells blanked: all the encoded positions
+    of a cell (a number and its missing indicator, a category's block) set to 0."""
+    cells = torch.rand(len(inputs), layout.n_columns, generator=generator,
+                       device=inputs.device) < fraction
+    slots = torch.as_tensor(slot_columns(layout), device=inputs.device)
+    return inputs.masked_fill(cells[:, slots], 0)
+
+
 def table_objective(layout: Layout, trim_fraction: float = 0.0, corruption=None):
     """The loss function of :func:`deepae.training.train` for an autoencoder of an encoded
     table: the mean over the batch's rows (leaving out the ``trim_fraction`` worst-rebuilt)
-    of the per-column losses summed; the network reads missing numeric cells as 0 (and a
-    ``corruption`` of the input, if any)."""
+    of the per-column losses summed; the network reads missing numeric cells as 0. A
+    ``corruption`` of the input: masking noise blanks whole cells (:func:`mask_cells`),
+    Gaussian noise is added to the encoded values."""
     def loss_fn(model, batch, generator):
         target = batch[0]
         inputs = torch.nan_to_num(target)
-        if corruption is not None:
+        if corruption is not None and corruption.kind == "masking":
+            inputs = mask_cells(inputs, layout, corruption.level, generator)
+        elif corruption is not None:
             inputs = corruption(inputs, generator)
         per_row = column_losses(model(inputs), target, layout).sum(dim=1)
         if trim_fraction > 0:

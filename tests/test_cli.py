@@ -297,7 +297,7 @@ ERRORS = {
     "missing data file": (["fit", "pca", "{root}/nope.csv", "-o", "{out}"], "no such file"),
     "missing model file": (["transform", "{root}/nope.deepae", "{csv}"], "no such file"),
     "non-numeric csv": (["fit", "pca", "{text_csv}", "-o", "{out}"],
-                        "line 3, column 'b': 'abc' is not a number"),
+                        "column 'b': 'abc' is not a number; model 'pca' takes numbers only"),
     "ragged csv": (["fit", "pca", "{ragged_csv}", "-o", "{out}"], "line 3: 1 columns"),
     "empty csv": (["fit", "pca", "{empty_csv}", "-o", "{out}"], "empty"),
     "nan in data": (["fit", "pca", "{nan_csv}", "-o", "{out}"], "NaN"),

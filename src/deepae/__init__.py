@@ -24,6 +24,7 @@ _HOMES = {
     "VariationalAutoencoder": "vae",
     "ConvolutionalAutoencoder": "convolutional",
     "CheckpointError": "checkpoint",
+    "TableEncoder": "tabular",
     "load": "persistence",
     "report": "model_report",
 }
@@ -40,6 +41,7 @@ __all__ = [
     "LinearAutoencoder",
     "ReconstructionOutlierDetector",
     "StackedAutoencoder",
+    "TableEncoder",
     "VariationalAutoencoder",
     "__version__",
     "distributed",

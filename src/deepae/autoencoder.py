@@ -14,9 +14,12 @@ from ._base import TorchEstimatorMixin, check_unit_interval, resolve_device, see
 from ._validation import FLOAT_DTYPES, check_option
 from .checkpoint import checkpointed
 from .corruption import NOISES, Corruption
-from .data import feature_range
+from .data import TensorRows, feature_range
 from .persistence import SaveMixin
 from .scores import TrainedCoderScoresMixin
+from .tabular import estimators as tables
+from .tabular.frames import is_table
+from .tabular.loss import table_objective
 from .training import train
 
 
@@ -260,7 +263,12 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
         """
         seed = seed_from(self.random_state)
         device = resolve_device(self.device)
-        train_data, valid_data = self._training_sources(X, seed, device)
+        table = is_table(X)
+        if table:
+            train_data, valid_data = self._table_sources(X, seed, device)
+        else:
+            tables.drop_encoder(self)
+            train_data, valid_data = self._training_sources(X, seed, device)
         self._check_params()
         if self.loss == "binary_cross_entropy":
             check_unit_interval(train_data)
@@ -270,31 +278,46 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
         module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(device)
-        self.history_ = train(
-            self.module_,
-            reconstruction_objective(corruption, self.output_activation, self.loss,
-                                     float(self.trim_fraction), penalties),
-            train_data,
-            self._training_config(seed, type(self).__name__),
-            valid_data,
-        )
+        objective = (table_objective(self.encoder_.layout_, float(self.trim_fraction),
+                                     corruption) if table else
+                     reconstruction_objective(corruption, self.output_activation, self.loss,
+                                              float(self.trim_fraction), penalties))
+        self.history_ = train(self.module_, objective, train_data,
+                              self._training_config(seed, type(self).__name__), valid_data)
         self.n_epochs_ = len(self.history_)
         return self
 
+    def _table_sources(self, X, seed: int, device: torch.device):
+        """Fit the table encoder on ``X`` and split its encoded rows (NaN for missing
+        numeric cells) into training and validation sources."""
+        if self.output_activation != "linear" or self.loss != "squared_error":
+            raise ValueError("A table is rebuilt with a loss per column type: it needs "
+                             "output_activation='linear' and loss='squared_error'.")
+        data = torch.tensor(tables.fit_encoder(self, X), device=device)
+        train_rows, valid_rows = self._split(len(data), seed)
+        return TensorRows(data[train_rows]), (
+            None if valid_rows is None else TensorRows(data[valid_rows]))
+
     def _new_module(self) -> modules.Autoencoder:
-        """An untrained module of this estimator's architecture (needs ``n_features_in_``)."""
+        """An untrained module of this estimator's architecture (needs ``n_features_in_``,
+        or the table encoder's width)."""
+        n_inputs = (self.encoder_.n_features_out_ if tables.has_encoder(self)
+                    else self.n_features_in_)
         return modules.Autoencoder(
-            self.n_features_in_, int(self.hidden_size), self.activation, bool(self.tied),
+            n_inputs, int(self.hidden_size), self.activation, bool(self.tied),
             self.output_activation, bool(self.bias),
         )
 
     def transform(self, X):
-        """The code ``Φ(x)`` of each row."""
+        """The code ``Φ(x)`` of each row (of a table, encoded as in training)."""
         check_is_fitted(self, "module_")
+        if tables.has_encoder(self):
+            return self._run(lambda module, x: module.encode(x), tables.encoded_inputs(self, X))
         return self._apply(lambda module, x: module.encode(x), X)
 
     def inverse_transform(self, X):
-        """Decode codes of shape (n_samples, hidden_size) to reconstructions."""
+        """Decode codes of shape (n_samples, hidden_size) to reconstructions (fitted on a
+        table: a DataFrame of its columns, each category its most likely level)."""
         check_is_fitted(self, "module_")
         codes = check_array(X, dtype=FLOAT_DTYPES)
         if codes.shape[1] != self.module_.hidden_size:
@@ -302,6 +325,9 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
                 f"X has {codes.shape[1]} code columns, but {type(self).__name__} has "
                 f"hidden_size={self.module_.hidden_size}."
             )
+        if tables.has_encoder(self):
+            return self.encoder_.inverse_transform(
+                self._run(lambda module, z: module.decode_logits(z), codes))
         return self._run(lambda module, z: module.decode(z), codes)
 
     @property

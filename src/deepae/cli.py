@@ -9,7 +9,9 @@ lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands 
 them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
 Data files are ``.npy``, ``.npz`` (``--key`` picks the array) or ``.csv`` (a first row that is
-not numeric is a header; ``--target`` names the label column). Outputs are ``.npy`` or
+not numeric is a header; ``--target`` names the label column); a CSV file with strings or
+missing cells, ``.csv.gz`` and ``.parquet`` files are read as tables (column types inferred,
+``--categorical`` names more categorical columns; needs pandas). Outputs are ``.npy`` or
 ``.csv`` by the extension of ``-o`` (CSV on standard output without ``-o``). Every error is
 one line on standard error, ``deepae: error: ...``, with exit status 2 (``--debug`` shows
 the traceback instead).
@@ -26,7 +28,13 @@ import warnings
 import numpy as np
 
 from . import __version__
-from .datafiles import OUTPUT_SUFFIXES, check_output_path, read_data, write_output
+from .datafiles import (
+    OUTPUT_SUFFIXES,
+    check_output_path,
+    read_data,
+    why_not_numbers,
+    write_output,
+)
 
 #: Command-line model names and the deepae classes they stand for (looked up lazily, so a
 #: class appears here as soon as it exists in the package).
@@ -248,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--target", metavar="COLUMN",
                       help="label column (CSV header name or 0-based index; for .npz also an "
                       "array name): used as y by fit, dropped from X by every command")
+    data.add_argument("--categorical", metavar="COLUMNS", type=lambda text: text.split(","),
+                      help="comma-separated columns read as categories (default: the columns "
+                      "that hold other things than numbers)")
     data.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
     fit = commands.add_parser(
@@ -477,7 +488,11 @@ def fit_command(args) -> None:
 
     from . import distributed, persistence
 
-    X, y, _ = read_data(args.data, key=args.key, target=args.target)
+    X, y, _ = read_data(args.data, key=args.key, target=args.target,
+                              categorical=args.categorical)
+    if not isinstance(X, np.ndarray) and not takes_tables(estimator):
+        raise UsageError(f"{why_not_numbers(X, args.data)}; model {args.model!r} takes "
+                         "numbers only (autoencoder, denoising and outliers take tables)")
     if (is_classifier(estimator) or is_regressor(estimator)) and y is None:
         raise UsageError(f"model {args.model!r} learns from labels: name their column with "
                          "--target COLUMN")
@@ -500,13 +515,24 @@ def fit_command(args) -> None:
               f"features in {seconds:.1f} s; saved to {args.output}")
 
 
+def takes_tables(estimator) -> bool:
+    """Whether ``estimator`` fits tables with strings and missing cells (an autoencoder, or
+    an outlier detector of one)."""
+    from .autoencoder import Autoencoder
+
+    model = estimator.get_params().get("model", estimator) if hasattr(
+        estimator, "contamination") else estimator
+    return model is None or isinstance(model, Autoencoder)
+
+
 def apply_command(args) -> None:
     from . import persistence
 
     if args.output is not None:
         check_output_path(args.output, OUTPUT_SUFFIXES, what="output file")
     model = persistence.load(args.model_file)
-    X, _, columns = read_data(args.data, key=args.key, target=args.target)
+    X, _, columns = read_data(args.data, key=args.key, target=args.target,
+                              categorical=args.categorical)
     if args.command == "transform":
         require(model, "transform", args.command)
         result = model.transform(X)
@@ -538,7 +564,8 @@ def report_command(args) -> None:
         raise UsageError(f"--max-rows must be positive, got {args.max_rows}")
     figures.check_matplotlib("deepae report")
     model = persistence.load(args.model_file)
-    X, y, columns = read_data(args.data, key=args.key, target=args.target)
+    X, y, columns = read_data(args.data, key=args.key, target=args.target,
+                              categorical=args.categorical)
     from .model_report import report
 
     index = report(model, X, args.output, y=y, feature_names=columns,

@@ -2,18 +2,24 @@
 
 ``read_data`` reads ``.npy`` (memory-mapped), ``.npz`` (one array by name) and ``.csv`` files
 (a first row that is not numeric is a header; a named column can be the target) into a
-feature matrix, the target and the column names; ``write_output`` writes results as ``.npy``
-or CSV. Every problem with a file is a one-line ``ValueError`` (or ``OSError``) naming it.
+feature matrix, the target and the column names; a CSV file with strings or missing cells,
+a ``.csv.gz`` and a ``.parquet`` file (through pyarrow) are read by pandas into a table
+(:func:`read_table`) that the estimators encode by column type; ``write_output`` writes
+results as ``.npy`` or CSV. Every problem with a file is a one-line ``ValueError`` (or
+``OSError``) naming it.
 """
 
 import csv
+import importlib.util
 import os
 import sys
 
 import numpy as np
 
 #: The data files ``read_data`` reads, and the output files ``write_output`` writes.
-DATA_SUFFIXES = (".npy", ".npz", ".csv")
+DATA_SUFFIXES = (".npy", ".npz", ".csv", ".csv.gz", ".parquet")
+#: The cells a table reads as missing.
+MISSING_CELLS = ("", "NA", "N/A", "NaN", "nan", "?", "null", "None")
 OUTPUT_SUFFIXES = (".npy", ".csv")
 
 def check_output_path(path: str, suffixes: tuple[str, ...], what: str) -> None:
@@ -25,22 +31,43 @@ def check_output_path(path: str, suffixes: tuple[str, ...], what: str) -> None:
         raise ValueError(f"cannot write {path}: no such directory {directory}")
 
 
-def read_data(path: str, key: str | None = None, target: str | None = None):
-    """``(X, y, column_names)`` from a ``.npy``, ``.npz`` or ``.csv`` file.
+class NotNumbers(ValueError):
+    """A CSV cell that is not a number (the file is a table, not a matrix)."""
+
+
+def data_suffix(path: str) -> str:
+    """The file's type: ``.csv.gz`` or its last suffix, lower case."""
+    lower = path.lower()
+    return ".csv.gz" if lower.endswith(".csv.gz") else os.path.splitext(lower)[1]
+
+
+def read_data(path: str, key: str | None = None, target: str | None = None,
+              categorical: list[str] | None = None):
+    """``(X, y, column_names)`` from a ``.npy``, ``.npz``, ``.csv``, ``.csv.gz`` or
+    ``.parquet`` file.
 
     ``y`` is the ``target`` column (None without one) and ``column_names`` the CSV header
-    of the feature columns (None without one).
+    of the feature columns (None without one). A CSV file of numbers gives a float matrix;
+    one with strings or missing cells, and the other table files, a pandas DataFrame
+    (:func:`read_table`; ``categorical`` names columns read as categories).
     """
-    suffix = os.path.splitext(path)[1].lower()
+    suffix = data_suffix(path)
     if suffix not in DATA_SUFFIXES:
         raise ValueError(f"{path}: unsupported data file type {suffix or '(none)'!r}; "
-                         "use .npy, .npz or .csv")
+                         "use .npy, .npz, .csv, .csv.gz or .parquet")
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file or directory", path)
     if key is not None and suffix != ".npz":
         raise ValueError("--key applies to .npz files only")
-    if suffix == ".csv":
-        return read_csv(path, target)
+    if suffix == ".csv" and not categorical:
+        try:
+            return read_csv(path, target)
+        except NotNumbers as error:
+            if importlib.util.find_spec("pandas") is None:
+                raise ValueError(f"{error}; reading strings or missing cells needs pandas "
+                                 "(pip install 'deepae[tables]')") from None
+    if suffix in (".csv", ".csv.gz", ".parquet"):
+        return read_table(path, target, categorical)
     try:
         if suffix == ".npy":
             array, y = np.load(path, mmap_mode="r", allow_pickle=False), None
@@ -154,7 +181,7 @@ def read_csv(path: str, target: str | None):
                     hint = ""
                     if not any(_parses(other[i]) for _, other in body):
                         hint = " (if it holds labels, name it with --target)"
-                    raise ValueError(f"{path} line {n}, column {names[i]!r}: {what} is not a "
+                    raise NotNumbers(f"{path} line {n}, column {names[i]!r}: {what} is not a "
                                      f"number{hint}") from None
         raise
     y = None
@@ -167,6 +194,58 @@ def read_csv(path: str, target: str | None):
         else:
             y = np.array(labels)
     return X, y, [header[i] for i in keep] if header is not None else None
+
+
+def read_table(path: str, target: str | None, categorical: list[str] | None = None):
+    """``(table, y, column_names)``: a CSV (``.csv``, ``.csv.gz``) or Parquet file as a pandas
+    DataFrame of its feature columns, the cells of :data:`MISSING_CELLS` missing; the
+    ``categorical`` columns are read as strings (categories) whatever they hold."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ValueError(f"{path}: reading it needs pandas (pip install 'deepae[tables]')"
+                         ) from None
+    try:
+        if path.lower().endswith(".parquet"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=None, engine="python", na_values=MISSING_CELLS,
+                                keep_default_na=False, skipinitialspace=True)
+    except ImportError as error:
+        raise ValueError(f"{path}: {str(error).splitlines()[0]}") from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise ValueError(f"{path}: not a readable table ({str(error).splitlines()[0]})"
+                         ) from None
+    frame.columns = [str(name).strip() for name in frame.columns]
+    y = None
+    if target is not None:
+        column = column_index(target, frame.shape[1], list(frame.columns), path)
+        y = frame.pop(frame.columns[column]).to_numpy()
+    for name in categorical or ():
+        if name not in frame.columns:
+            raise ValueError(f"{path}: no column {name!r} to read as categorical "
+                             f"({', '.join(frame.columns)})")
+        frame[name] = frame[name].astype("string").astype(object)
+    if frame.empty:
+        raise ValueError(f"{path}: no data rows")
+    return frame, y, list(frame.columns)
+
+
+def why_not_numbers(table, path: str) -> str:
+    """Why a table read by :func:`read_table` is not a matrix of numbers: its first column
+    with a cell that is not a number, or with a missing cell."""
+    import pandas as pd
+
+    for name in table.columns:
+        column = table[name]
+        numbers = pd.to_numeric(column, errors="coerce")
+        text = column[numbers.isna() & column.notna()]
+        if len(text):
+            hint = " (if it holds labels, name it with --target)" if numbers.isna().all() else ""
+            return f"{path}: column {name!r}: {str(text.iloc[0])!r} is not a number{hint}"
+        if column.isna().any():
+            return f"{path}: column {name!r} has missing cells"
+    return f"{path}: not a matrix of numbers"
 
 
 def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:

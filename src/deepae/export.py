@@ -299,6 +299,10 @@ def export_onnx(estimator, path) -> tuple[str, ...]:
     if not hasattr(estimator, "n_features_in_"):
         raise ValueError(f"This {type(estimator).__name__} is not fitted yet: fit it before "
                          "exporting it.")
+    if getattr(estimator, "table_", False) or getattr(estimator, "encoder_", None) is not None:
+        raise ValueError(f"This {type(estimator).__name__} was fitted on a table (strings or "
+                         "missing cells): ONNX export takes rows of numbers only; encode the "
+                         "table with deepae.TableEncoder and fit on its output to export.")
     module = copy.deepcopy(hook()).to("cpu", torch.float32).eval()
     example = torch.zeros(2, estimator.n_features_in_)
     with quiet_exporter():

@@ -108,9 +108,10 @@ ESTIMATOR_CLASSES = (
     "RBM",
     "VariationalAutoencoder",
     "ConvolutionalAutoencoder",
+    "TableEncoder",
 )
 #: The deepae modules the classes of :data:`ESTIMATOR_CLASSES` are looked up in, in order.
-_CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers")
+_CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers", "deepae.tabular")
 #: Private instance attributes that are part of a model's state.
 PRIVATE_STATE = ("_moments",)
 

@@ -28,8 +28,13 @@ class TrainedCoderScoresMixin(ReconstructionScoresMixin):
     ``decode`` (and whose ``_apply`` runs a function of the module and a batch)."""
 
     def reconstruction_error(self, X) -> np.ndarray:
-        """Per-sample squared error ``‖x − g(x)‖²`` of the (clean) input's reconstruction."""
+        """Per-sample squared error ``‖x − g(x)‖²`` of the (clean) input's reconstruction
+        (of a table: the loss per column type summed, see :mod:`deepae.tabular.loss`)."""
         check_is_fitted(self, "module_")
+        if getattr(self, "encoder_", None) is not None:
+            from .tabular.estimators import table_errors
+
+            return table_errors(self, X)[0].sum(axis=1)
         return self._apply(lambda m, x: (m.decode(m.encode(x)) - x).square().sum(1), X)
 
     def _coder(self):

@@ -25,6 +25,12 @@ TABULAR_MODELS = 5
 #: The neighbour term of the default detector on tabular data: the distance to the
 #: ``TABULAR_NEIGHBORS``-th nearest training row (``n_neighbors="auto"``).
 TABULAR_NEIGHBORS = 5
+#: The default model of a table with strings or missing cells (trained with the loss per
+#: column type) takes about this many steps at this learning rate: on the shared mixed
+#: tables 100 steps at 3e-3 left its cross-entropy terms far from trained (see
+#: ``benchmarks/results.md``, section mixed).
+TABLE_STEPS = 300
+TABLE_LEARNING_RATE = 1e-2
 
 
 def epochs_for(n_samples: int, batch_size: int, steps: int, low: int, high: int) -> int:
@@ -56,8 +62,9 @@ def default_model(X: np.ndarray, random_state: int | None = 0,
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        The validated training data (this rank's shard under a process group).
+    X : ndarray of shape (n_samples, n_features) or DataFrame
+        The validated training data (this rank's shard under a process group); a table
+        with strings or missing cells gets :func:`table_model`.
     random_state : int or None, default=0
         The model's seed.
     tabular : bool or None, default=None
@@ -71,6 +78,8 @@ def default_model(X: np.ndarray, random_state: int | None = 0,
     """
     n_samples = int(distributed.all_reduce(np.array([len(X)]))[0])
     n_features = X.shape[1]
+    if not isinstance(X, np.ndarray):
+        return table_model(n_samples, n_features, random_state)
     if is_tabular(X) if tabular is None else tabular:
         return Autoencoder(
             hidden_size=max(2, min(64, n_features // TABULAR_CODE_DIVISOR)), activation="relu",
@@ -90,6 +99,18 @@ def default_model(X: np.ndarray, random_state: int | None = 0,
         max_epochs=epochs_for(n_samples, 32, steps=200, low=10, high=200),
         early_stopping=False,
         random_state=random_state,
+    )
+
+
+def table_model(n_samples: int, n_columns: int, random_state: int | None) -> Autoencoder:
+    """The default model of a table (a DataFrame the model encodes by column type): the
+    tabular default (``n_columns // 3`` ReLU units, trimmed loss) trained for about
+    :data:`TABLE_STEPS` steps at learning rate :data:`TABLE_LEARNING_RATE`."""
+    return Autoencoder(
+        hidden_size=max(2, min(64, n_columns // TABULAR_CODE_DIVISOR)), activation="relu",
+        tied=False, trim_fraction=DEFAULT_TRIM_FRACTION, learning_rate=TABLE_LEARNING_RATE,
+        batch_size=64, max_epochs=epochs_for(n_samples, 64, steps=TABLE_STEPS, low=5, high=300),
+        early_stopping=False, random_state=random_state,
     )
 
 

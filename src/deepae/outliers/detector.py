@@ -17,6 +17,8 @@ from .._base import resolve_device
 from .._validation import check_X
 from ..checkpoint import checkpointed
 from ..persistence import SaveMixin
+from ..tabular.estimators import encoded_inputs, table_errors
+from ..tabular.frames import as_frame, is_table
 from .combine import combined_terms, fit_term_scaling
 from .data_kind import is_tabular
 from .default_model import TABULAR_MODELS, TABULAR_NEIGHBORS, default_model, reseeded
@@ -34,11 +36,15 @@ from .scaling import (
 
 #: The ``"auto"`` blur (standard deviation in pixels) of the residuals of an image model.
 IMAGE_RESIDUAL_BLUR = 1.0
+#: What a categorical column's cross-entropy is divided by in the score of a table (not its
+#: training mean, as a numeric column's squared error is): ``2 · CE`` is the column's
+#: deviance, on the scale of a numeric column's ``error² / variance``.
+CATEGORY_VARIANCE = 0.5
 #: The fitted state of a detector written before these attributes existed: no row scaling,
 #: the plain squared error.
 EARLIER_STATE = {"row_norm_": None, "residual_blur_": 0.0, "relative_error_": False,
                  "energy_floor_": None, "n_neighbors_": 0, "neighbor_rows_": None,
-                 "term_center_": None, "term_scale_": None}
+                 "term_center_": None, "term_scale_": None, "table_": False}
 
 
 def image_shape_of(model) -> tuple[int, int, int] | None:
@@ -261,15 +267,20 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self : ReconstructionOutlierDetector
         """
         self._check_params()
-        X = check_X(self, X, reset=True)
-        tabular = is_tabular(X)
-        scaling = self._resolved_scaling(tabular)
-        if scaling == "standard":
-            self.mean_, self.scale_ = column_scaling(X)
+        self.table_ = is_table(X)
+        if self.table_:
+            Z = self._table(X, reset=True)
+            tabular, self.mean_, self.scale_, self.row_norm_ = True, None, None, None
         else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self.row_norm_ = mean_row_norm(X) if scaling == "rows" else None
-        Z = self._scaled(X)
+            X = check_X(self, X, reset=True)
+            tabular = is_tabular(X)
+            scaling = self._resolved_scaling(tabular)
+            if scaling == "standard":
+                self.mean_, self.scale_ = column_scaling(X)
+            else:
+                self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+            self.row_norm_ = mean_row_norm(X) if scaling == "rows" else None
+            Z = self._scaled(X)
         models = self._new_models(Z, tabular)
         density = self.code_density is True or (self.code_density == "auto" and tabular
                                                 and not scores_by_likelihood(models[0]))
@@ -282,6 +293,25 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.threshold_ = -self.offset_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _table(self, X, reset: bool):
+        """The table ``X`` as a DataFrame (its columns set as the features with ``reset``,
+        checked against them otherwise); the model encodes it."""
+        frame = as_frame(X, None if reset else getattr(self, "feature_names_in_", None))
+        columns = np.asarray([str(c) for c in frame.columns], dtype=object)
+        if reset:
+            self.n_features_in_, self.feature_names_in_ = len(columns), columns
+        elif set(self.feature_names_in_) - set(columns):
+            raise ValueError(f"The table lacks the training columns "
+                             f"{sorted(set(self.feature_names_in_) - set(columns))}.")
+        return frame
+
+    def _input(self, X):
+        """The rows the models read: a table as it is (their encoders scale it), numbers
+        validated and scaled."""
+        if self.table_:
+            return self._table(X, reset=False)
+        return self._scaled(check_X(self, X, reset=False))
 
     def _new_models(self, Z: np.ndarray, tabular: bool) -> list:
         """The unfitted models of the ensemble (``n_models``; one model without)."""
@@ -305,17 +335,19 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         neighbour, as :meth:`score_samples` scores them)."""
         n_neighbors = self.n_neighbors
         if n_neighbors == "auto":
-            n_neighbors = TABULAR_NEIGHBORS if self.model is None and tabular else 0
+            n_neighbors = (TABULAR_NEIGHBORS if self.model is None and tabular
+                           and not self.table_ else 0)
         self.neighbor_rows_ = self.term_center_ = self.term_scale_ = None
-        rows = (np.concatenate(distributed.gather_objects(np.asarray(Z, dtype=np.float32)))
-                if n_neighbors else Z)
+        numbers = self._neighbor_input(Z)
+        rows = (np.concatenate(distributed.gather_objects(np.asarray(numbers, np.float32)))
+                if n_neighbors else numbers)
         self.n_neighbors_ = max(0, min(int(n_neighbors), len(rows) - 1))
         if not self.n_neighbors_:
             return self._models_scores(Z)
         self.neighbor_rows_ = rows
         k = self.n_neighbors_
         models = self._models_scores(Z)
-        distances = neighbor_distances(Z, rows, k + 1, self._device())
+        distances = neighbor_distances(numbers, rows, k + 1, self._device())
         self.term_center_, self.term_scale_ = fit_term_scaling(
             np.column_stack([models, distances[:, k]]))
         return combined_terms(np.column_stack([models, distances[:, k - 1]]),
@@ -325,6 +357,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """Fit ``model`` on the scaled rows ``Z``, then the code density (with ``density``)
         and the image-score options: one model's part of the score."""
         self.n_features_in_ = Z.shape[1]
+        self.table_ = not isinstance(Z, np.ndarray)  # a DataFrame, which the model encodes
         self.model_ = model.fit(Z)
         images = image_shape_of(self.model_) is not None
         self.residual_blur_ = float(self.residual_blur if self.residual_blur != "auto"
@@ -423,9 +456,13 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """The residual variances and the code Gaussian of :func:`fit_code_density` on the
         scaled rows ``Z`` (variances at least 1e-6 of the mean column variance)."""
         residuals, codes = self._residuals_and_codes(Z, blurred=True)
-        floor = 1e-6 * max(float(np.mean(np.var(Z, axis=0))), np.finfo(np.float32).tiny)
+        spread = np.mean(residuals) if self.table_ else np.mean(np.var(Z, axis=0))
+        floor = 1e-6 * max(float(spread), np.finfo(np.float32).tiny)
         self.residual_variance_, self.code_mean_, self.code_precision_ = fit_code_density(
             residuals, codes, floor, self.density_trim)
+        if self.table_:
+            categorical = np.asarray(self.model_.encoder_.kinds_) == "categorical"
+            self.residual_variance_[categorical] = CATEGORY_VARIANCE
 
     def _outlier_scores(self, Z: np.ndarray) -> np.ndarray:
         """Outlier scores (higher is more abnormal) of scaled rows: the models' score, or,
@@ -437,9 +474,14 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _score_terms(self, Z: np.ndarray) -> np.ndarray:
         """The score terms of scaled rows, one column each: the models' score and the
         distance to the ``n_neighbors_``-th nearest training row."""
-        distances = neighbor_distances(Z, self.neighbor_rows_, self.n_neighbors_,
-                                       self._device())
+        distances = neighbor_distances(self._neighbor_input(Z), self.neighbor_rows_,
+                                       self.n_neighbors_, self._device())
         return np.column_stack([self._models_scores(Z), distances[:, -1]])
+
+    def _neighbor_input(self, Z) -> np.ndarray:
+        """The rows the neighbour term compares: a table as the first model encodes it,
+        scaled numbers as they are."""
+        return encoded_inputs(self.model_, Z) if self.table_ else Z
 
     def _device(self):
         """The torch device of the neighbour search: the model's (the CPU for a model
@@ -472,7 +514,10 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _residuals_and_codes(self, Z: np.ndarray, blurred: bool = False
                              ) -> tuple[np.ndarray, np.ndarray]:
         """Squared residuals ``(z − g(z))²`` and codes of scaled rows (one encoding pass);
-        ``blurred``: the residuals smoothed by ``residual_blur_`` first."""
+        ``blurred``: the residuals smoothed by ``residual_blur_`` first. Of a table: its
+        reconstruction losses per column type, one per original column."""
+        if self.table_:
+            return table_errors(self.model_, Z)
         codes = self.model_.transform(Z)
         residuals = Z - self.model_.inverse_transform(codes)
         if blurred and self.residual_blur_ > 0:
@@ -538,7 +583,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         errors : ndarray of shape (n_samples,) or (n_samples, n_features)
         """
         check_is_fitted(self, "model_")
-        Z = self._scaled(check_X(self, X, reset=False))
+        Z = self._input(X)
         if not per_feature:
             return self.model_.reconstruction_error(Z)
         return self._residuals_and_codes(Z)[0]
@@ -583,7 +628,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """Minus the outlier score: higher means more normal."""
         check_is_fitted(self, "model_")
-        return -self._outlier_scores(self._scaled(check_X(self, X, reset=False)))
+        return -self._outlier_scores(self._input(X))
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) − offset_``: negative for outliers."""

@@ -1,0 +1,62 @@
+"""Tests of deepae.timeseries: windows, the step-score map, the window length, the detector."""
+
+import numpy as np
+
+from deepae.timeseries import (
+    TimeSeriesOutlierDetector,
+    estimate_period,
+    sliding_windows,
+    step_scores,
+)
+from deepae.timeseries.period import autocorrelation
+
+
+def test_windows_by_hand():
+    X = np.array([[0, 10], [1, 11], [2, 12], [3, 13]], dtype=float)
+    np.testing.assert_array_equal(sliding_windows(X, 3), [[0, 1, 2, 10, 11, 12],
+                                                          [1, 2, 3, 11, 12, 13]])
+    causal = sliding_windows(X, 3, causal=True)
+    np.testing.assert_array_equal(causal[:, :3], [[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3]])
+    short = sliding_windows(X[:2], 3)  # shorter than a window: preceded by its first step
+    np.testing.assert_array_equal(short[:, :3], [[0, 0, 1]])
+
+
+def test_step_scores_by_hand():
+    # 5 steps, windows of 3 start at 0, 1, 2 with scores 1, 2, 6.
+    mean = step_scores(np.array([1.0, 2.0, 6.0]), 5, 3)
+    np.testing.assert_allclose(mean, [1, 1.5, 3, 4, 6])  # every step covered
+    causal = step_scores(np.arange(5.0), 5, 3, causal=True)
+    np.testing.assert_array_equal(causal, np.arange(5.0))
+    np.testing.assert_array_equal(step_scores(np.array([4.0]), 2, 3), [4.0, 4.0])
+
+
+def test_causal_scores_use_no_future_step():
+    rng = np.random.default_rng(0)
+    x = np.sin(np.arange(600) / 5.0) + 0.05 * rng.standard_normal(600)
+    detector = TimeSeriesOutlierDetector(window=20, causal=True).fit(x[:300])
+    test = x[300:].copy()
+    before = detector.outlier_scores(test)
+    test[150:] += 5.0
+    after = detector.outlier_scores(test)
+    np.testing.assert_array_equal(before[:150], after[:150])
+    assert np.all(after[150:170] > before[150:170])
+
+
+def test_stream_equals_causal_scores():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 3)).cumsum(0)
+    detector = TimeSeriesOutlierDetector(window=16, causal=True).fit(X[:200])
+    pieces = [X[200:203], X[203:250], X[250:251], X[251:]]
+    stream = np.concatenate([detector.score_stream(p) for p in pieces])
+    np.testing.assert_allclose(stream, detector.outlier_scores(X[200:]), rtol=1e-6)
+
+
+def test_autocorrelation_and_period():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(500)
+    xc = x - x.mean()
+    direct = [np.dot(xc[: len(x) - k], xc[k:]) / np.dot(xc, xc) for k in range(6)]
+    np.testing.assert_allclose(autocorrelation(x, 5), direct, atol=1e-12)
+    t = np.arange(3000)
+    assert estimate_period(np.sin(2 * np.pi * t / 37) + 0.1 * rng.standard_normal(3000)) == 37
+    assert estimate_period(np.zeros(100)) == 125  # no period: the fallback

@@ -1,6 +1,7 @@
 """Tests of deepae.timeseries: windows, the step-score map, the window length, the detector."""
 
 import numpy as np
+import pytest
 
 from deepae.timeseries import (
     TimeSeriesOutlierDetector,
@@ -60,3 +61,32 @@ def test_autocorrelation_and_period():
     t = np.arange(3000)
     assert estimate_period(np.sin(2 * np.pi * t / 37) + 0.1 * rng.standard_normal(3000)) == 37
     assert estimate_period(np.zeros(100)) == 125  # no period: the fallback
+
+
+def planted_series(rng):
+    """A noisy two-tone series of 3,000 steps (train: the first 1,500) with a level shift,
+    a spike and a frequency change planted in the test part."""
+    t = np.arange(3000)
+    x = np.sin(2 * np.pi * t / 40) + 0.3 * np.sin(2 * np.pi * t / 13)
+    x = x + 0.05 * rng.standard_normal(len(t))
+    test = x[1500:].copy()
+    test[300:340] += 1.5  # level shift
+    test[700] += 2.5  # spike
+    test[1100:1180] = np.sin(2 * np.pi * t[1100:1180] / 17)  # frequency change
+    labels = np.zeros(len(test), bool)
+    labels[[*range(300, 340), 700, *range(1100, 1180)]] = True
+    return x[:1500], test, labels
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_planted_anomalies_rank_above_normal_steps(causal):
+    train, test, labels = planted_series(np.random.default_rng(3))
+    scores = TimeSeriesOutlierDetector(causal=causal).fit(train).outlier_scores(test)
+    # Each anomaly's highest step beats every normal step away from the anomalies' windows
+    # (and, when causal, past the first window: steps scored from padded windows).
+    normal = np.ones(len(test), bool)
+    normal[:45 if causal else 0] = False
+    for start, stop in [(300, 340), (700, 701), (1100, 1180)]:
+        normal[start - 45:stop + 45] = False
+    for start, stop in [(300, 340), (700, 701), (1100, 1180)]:
+        assert scores[start:stop + (40 if causal else 0)].max() > scores[normal].max()

@@ -108,6 +108,9 @@ ESTIMATOR_CLASSES = (
     "RBM",
     "VariationalAutoencoder",
     "ConvolutionalAutoencoder",
+    "ConvolutionalSequenceAutoencoder",
+    "RecurrentSequenceAutoencoder",
+    "TimeSeriesOutlierDetector",
 )
 #: The deepae modules the classes of :data:`ESTIMATOR_CLASSES` are looked up in, in order.
 _CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers")

@@ -37,10 +37,10 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     Each channel is standardized with its mean and standard deviation on the training series
     (a constant channel is only centered: any change from its training value counts). The
     series is cut into windows of ``window`` steps (every start step); a copy of ``model`` is
-    fitted on the training windows. A window ``x`` scores
-    ``sqrt(e(x) + d(x)²)``: ``e`` the model's squared reconstruction error and ``d`` the mean
-    distance of its code to the ``n_neighbors`` nearest codes of up to ``max_references``
-    training windows (evenly spaced). For PCA this approximates the distance of the window to
+    fitted on the training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the
+    model's squared reconstruction error and ``d²`` the mean squared distance of its code to
+    the ``n_neighbors`` nearest codes of up to ``max_references`` training windows (evenly
+    spaced). For PCA this approximates the distance of the window to
     its nearest training windows, cheaply: off the subspace by the residual, along it by the
     codes. A step scores the mean of the windows holding it, or with ``causal`` the score of
     the window ending at it (:mod:`deepae.timeseries.windows`). ``score_samples`` is minus the
@@ -64,7 +64,9 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     max_references : int, default=2000
         Most training windows kept as neighbours (evenly spaced over the training series).
     causal : bool, default=False
-        Score each step from that step and the ones before only (a live stream).
+        Score each step from that step and the ones before only (a live stream). The first
+        ``window_ - 1`` steps of a series are then scored from windows padded with copies of
+        its first step, and may score high: feed a stream some context first.
     contamination : float, default=0.1
         Expected fraction of anomalous steps in the training series, in ``(0, 0.5]``; it sets
         ``offset_`` (and so :meth:`predict`), not the scores.
@@ -132,6 +134,8 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.window_ = int(max(min(window, n_steps // 4), 1))
         windows = [sliding_windows(s, self.window_) for s in scaled]
         model = default_model() if self.model is None else clone(self.model)
+        if "n_channels" in model.get_params():
+            model.set_params(n_channels=self.n_features_in_)
         self.model_ = model.fit(np.concatenate(windows))
         self._fit_references(windows)
         self.decision_scores_ = np.concatenate(
@@ -171,6 +175,26 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         neighbours."""
         scores = self._window_scores(windows, self._positions(len(windows), index))
         return step_scores(scores, n_steps, self.window_)
+
+    def score_windows(self, windows) -> np.ndarray:
+        """The score of each flat window of raw values (``(n_windows, n_channels ×
+        window_)``, channel by channel, as :func:`sliding_windows` cuts them); ``export_onnx``
+        writes this scorer as the graph's output ``score_windows``."""
+        check_is_fitted(self, "model_")
+        windows = np.asarray(windows, dtype=np.float64).reshape(
+            len(windows), self.n_features_in_, self.window_)
+        scaled = (windows - self.mean_[:, None]) / self.scale_[:, None]
+        return self._window_scores(scaled.reshape(len(windows), -1).astype(np.float32))
+
+    def _export_module(self):
+        import torch
+
+        from ..export import WindowScore
+
+        mean, scale = (torch.tensor(np.repeat(v, self.window_), dtype=torch.float32)
+                       for v in (self.mean_, self.scale_))
+        return WindowScore(self.model_._coder(), mean, scale, torch.tensor(self.references_),
+                           self.n_neighbors)
 
     def outlier_scores(self, X) -> np.ndarray:
         """One score per step of the series ``X``; higher means more anomalous."""

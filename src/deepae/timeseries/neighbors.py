@@ -9,9 +9,9 @@ CHUNK = 2048
 def nearest_distances(Q: np.ndarray, R: np.ndarray, n_neighbors: int,
                       q_positions: np.ndarray | None = None,
                       r_positions: np.ndarray | None = None, exclusion: int = 0) -> np.ndarray:
-    """Mean Euclidean distance from each row of ``Q`` to its ``n_neighbors`` nearest rows of
-    ``R``. With positions, a reference within ``exclusion`` positions of the query (the same
-    stretch of the same series: a trivial match) is left out."""
+    """Root of the mean squared distance from each row of ``Q`` to its ``n_neighbors``
+    nearest rows of ``R``. With positions, a reference within ``exclusion`` positions of the
+    query (the same stretch of the same series: a trivial match) is left out."""
     r_norms = np.square(R).sum(1)
     k = min(n_neighbors, len(R))
     out = np.empty(len(Q))

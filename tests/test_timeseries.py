@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import deepae
+from deepae import PCA, ConvolutionalSequenceAutoencoder, RecurrentSequenceAutoencoder
 from deepae.timeseries import (
     TimeSeriesOutlierDetector,
     estimate_period,
@@ -90,3 +92,68 @@ def test_planted_anomalies_rank_above_normal_steps(causal):
         normal[start - 45:stop + 45] = False
     for start, stop in [(300, 340), (700, 701), (1100, 1180)]:
         assert scores[start:stop + (40 if causal else 0)].max() > scores[normal].max()
+
+
+def two_tone_windows(start: int, n_steps: int) -> np.ndarray:
+    """Windows of 16 steps of a mixture of two sines (periods 11 and 7): the windows lie on
+    a 2-D torus (the two phases), which a linear code of size 2 cannot follow."""
+    t = np.arange(start, start + n_steps)
+    x = np.sin(2 * np.pi * t / 11) + 0.6 * np.sin(2 * np.pi * t / 7)
+    noise = 0.01 * np.random.default_rng(start).standard_normal(n_steps)
+    return sliding_windows((x + noise)[:, None].astype(np.float32), 16)
+
+
+@pytest.mark.parametrize("model", [
+    ConvolutionalSequenceAutoencoder(code_size=2, channels=(16, 16), max_epochs=60,
+                                     random_state=0),
+    RecurrentSequenceAutoencoder(code_size=2, hidden_size=16, learning_rate=3e-3,
+                                 max_epochs=30, random_state=0),
+], ids=["conv", "gru"])
+def test_sequence_autoencoders_beat_pca_on_a_sine_mixture(model):
+    train, test = two_tone_windows(0, 1200), two_tone_windows(5000, 400)
+    pca_error = PCA(n_components=2).fit(train).reconstruction_error(test).mean()
+    error = model.fit(train).reconstruction_error(test).mean()
+    assert error < 0.8 * pca_error
+
+
+def test_model_file_round_trip_and_onnx_parity(tmp_path):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((600, 3)).cumsum(0)
+    model = ConvolutionalSequenceAutoencoder(code_size=4, channels=(8,), max_epochs=2,
+                                             random_state=0)
+    for detector in (TimeSeriesOutlierDetector(window=12, n_neighbors=2),
+                     TimeSeriesOutlierDetector(model=model, window=12)):
+        detector.fit(X[:400])
+        detector.save(tmp_path / "ts.deepae")
+        loaded = deepae.load(tmp_path / "ts.deepae")
+        np.testing.assert_array_equal(loaded.outlier_scores(X[400:]),
+                                      detector.outlier_scores(X[400:]))
+        assert loaded.threshold_ == detector.threshold_
+        windows = sliding_windows(X[400:], 12).astype(np.float32)
+        onnxruntime = pytest.importorskip("onnxruntime")
+        detector.export_onnx(tmp_path / "ts.onnx")
+        session = onnxruntime.InferenceSession(str(tmp_path / "ts.onnx"))
+        (onnx_scores,) = session.run(None, {"X": windows})
+        np.testing.assert_allclose(onnx_scores, detector.score_windows(windows), rtol=2e-3,
+                                   atol=2e-3)
+
+
+def test_cli_end_to_end_on_a_csv_with_a_time_column(tmp_path):
+    from deepae.cli import main
+
+    t = np.arange(400)
+    a, b = np.sin(2 * np.pi * t / 24), np.cos(2 * np.pi * t / 24)
+    a[300] += 3
+    lines = ["time,a,b"] + [f"2024-01-01T{i // 60:02d}:{i % 60:02d},{a[i]:.5f},{b[i]:.5f}"
+                            for i in t]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    model, scores = tmp_path / "ts.deepae", tmp_path / "scores.csv"
+    assert main(["fit", "timeseries", str(tmp_path / "s.csv"), "-o", str(model), "-q"]) == 0
+    assert main(["score", str(model), str(tmp_path / "s.csv"), "-o", str(scores)]) == 0
+    column = np.loadtxt(scores, skiprows=1)
+    expected = deepae.load(model).outlier_scores(np.column_stack([a, b]))
+    np.testing.assert_allclose(column, expected, rtol=1e-6)
+    assert len(column) == 400 and np.argmax(column) in range(290, 311)
+    report = tmp_path / "report"
+    assert main(["report", str(model), str(tmp_path / "s.csv"), "-o", str(report), "-q"]) == 0
+    assert (report / "series.png").stat().st_size > 0

@@ -12,10 +12,11 @@ import numbers
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_scalar
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import seqnet
 from ._base import TorchEstimatorMixin, resolve_device, seed_from
+from ._validation import FLOAT_DTYPES
 from .autoencoder import reconstruction_objective
 from .convolutional import check_architecture
 from .persistence import SaveMixin
@@ -59,6 +60,12 @@ class _SequenceAutoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFe
         """The code of each window."""
         check_is_fitted(self, "module_")
         return self._apply(lambda module, x: module.encode(x), X)
+
+    def inverse_transform(self, X):
+        """The windows rebuilt from codes of shape (n_windows, code_size)."""
+        check_is_fitted(self, "module_")
+        codes = check_array(X, dtype=FLOAT_DTYPES)
+        return self._run(lambda module, z: module.decode(z), codes)
 
     @property
     def _n_features_out(self):

@@ -51,7 +51,7 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     Parameters
     ----------
     model : estimator or None, default=None
-        A deepae model of windows with ``transform`` and ``reconstruction_error`` (``PCA``,
+        A deepae model of windows with ``transform`` and ``inverse_transform`` (``PCA``,
         ``Autoencoder``, ``ConvolutionalAutoencoder1d``, ``RecurrentAutoencoder``); cloned at
         fit. ``None``: PCA keeping 90% of the variance.
     window : int or "auto", default="auto"
@@ -162,10 +162,12 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.reference_positions_ = positions[keep]
 
     def _window_scores(self, windows: np.ndarray, positions=None) -> np.ndarray:
-        error = self.model_.reconstruction_error(windows).astype(np.float64)
+        codes = self.model_.transform(windows)
+        rebuilt = self.model_.inverse_transform(codes)
+        error = np.square(windows - rebuilt, dtype=np.float64).sum(1)
         if self.n_neighbors == 0:
             return np.sqrt(error)
-        codes = self.model_.transform(windows).astype(np.float32)
+        codes = codes.astype(np.float32, copy=False)
         distance = nearest_distances(codes, self.references_, self.n_neighbors, positions,
                                      self.reference_positions_, self.window_)
         return np.sqrt(error + np.nan_to_num(distance) ** 2)

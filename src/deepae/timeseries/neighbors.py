@@ -21,7 +21,10 @@ def nearest_distances(Q: np.ndarray, R: np.ndarray, n_neighbors: int,
         if q_positions is not None:
             near = np.abs(q_positions[start:start + CHUNK, None] - r_positions) < exclusion
             d2[near] = np.inf
-        d2 = np.partition(d2, k - 1, axis=1)[:, :k] if k < d2.shape[1] else d2
+        if k == 1:
+            d2 = d2.min(axis=1, keepdims=True)
+        elif k < d2.shape[1]:
+            d2 = np.partition(d2, k - 1, axis=1)[:, :k]
         d2 = np.where(np.isfinite(d2), d2, np.nan)
         out[start:start + CHUNK] = np.sqrt(np.maximum(np.nanmean(d2, axis=1), 0))
     return out

@@ -107,7 +107,7 @@ def two_tone_windows(start: int, n_steps: int) -> np.ndarray:
     ConvolutionalSequenceAutoencoder(code_size=2, channels=(16, 16), max_epochs=60,
                                      random_state=0),
     RecurrentSequenceAutoencoder(code_size=2, hidden_size=16, learning_rate=3e-3,
-                                 max_epochs=30, random_state=0),
+                                 max_epochs=60, random_state=0),
 ], ids=["conv", "gru"])
 def test_sequence_autoencoders_beat_pca_on_a_sine_mixture(model):
     train, test = two_tone_windows(0, 1200), two_tone_windows(5000, 400)

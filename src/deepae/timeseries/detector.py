@@ -25,7 +25,7 @@ from .windows import sliding_windows, step_scores
 DEFAULT_VARIANCE = 0.9
 
 
-def default_model(random_state=None) -> PCA:
+def default_model() -> PCA:
     """The window model ``model=None`` fits: PCA keeping :data:`DEFAULT_VARIANCE` of the
     variance of the (scaled) training windows."""
     return PCA(n_components=DEFAULT_VARIANCE)
@@ -104,14 +104,13 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, model=None, window="auto", n_neighbors=1, max_references=2000,
-                 causal=False, contamination=0.1, random_state=None):
+                 causal=False, contamination=0.1):
         self.model = model
         self.window = window
         self.n_neighbors = n_neighbors
         self.max_references = max_references
         self.causal = causal
         self.contamination = contamination
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         if self.window != "auto":

@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: demo test bench docs lint clean browser
 
@@ -25,7 +26,13 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks docs examples
 	$(PY) -m pytest -q
 
-bench: $(STAMP) $(DOCS_STAMP)
+# TSB-AD's metric code for bench_timeseries: statsmodels, and tsb-ad without its dependencies.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps tsb-ad==1.5
+	touch $@
+
+bench: $(STAMP) $(DOCS_STAMP) $(BENCH_STAMP)
 	$(PY) benchmarks/run.py
 
 # The site in docs/_build/html, built from scratch with warnings as errors, then every page

@@ -32,6 +32,7 @@ from .datafiles import (
     OUTPUT_SUFFIXES,
     check_output_path,
     read_data,
+    read_series,
     why_not_numbers,
     write_output,
 )
@@ -50,6 +51,7 @@ MODELS = {
     "rbm": "RBM",
     "vae": "VariationalAutoencoder",
     "conv": "ConvolutionalAutoencoder",
+    "timeseries": "TimeSeriesOutlierDetector",
 }
 
 
@@ -279,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
         if "action" not in kwargs:
             kwargs = {"metavar": dest.upper(), **kwargs}
         params.add_argument(flag, dest=f"param_{dest}", default=argparse.SUPPRESS, **kwargs)
-    params.add_argument("--base-model", choices=[m for m in MODELS if m != "outliers"],
+    params.add_argument("--base-model", choices=[m for m in MODELS
+                                                 if m not in ("outliers", "timeseries")],
                      help="the model whose reconstruction error scores outliers (outliers); "
                      "options it has and the detector lacks go to it")
     params.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
@@ -488,11 +491,14 @@ def fit_command(args) -> None:
 
     from . import distributed, persistence
 
-    X, y, _ = read_data(args.data, key=args.key, target=args.target,
-                              categorical=args.categorical)
-    if not isinstance(X, np.ndarray) and not takes_tables(estimator):
-        raise UsageError(f"{why_not_numbers(X, args.data)}; model {args.model!r} takes "
-                         "numbers only (autoencoder, denoising and outliers take tables)")
+    if args.model == "timeseries":
+        X, y = read_series(args.data, key=args.key)[0], None
+    else:
+        X, y, _ = read_data(args.data, key=args.key, target=args.target,
+                            categorical=args.categorical)
+        if not isinstance(X, np.ndarray) and not takes_tables(estimator):
+            raise UsageError(f"{why_not_numbers(X, args.data)}; model {args.model!r} takes "
+                             "numbers only (autoencoder, denoising and outliers take tables)")
     if (is_classifier(estimator) or is_regressor(estimator)) and y is None:
         raise UsageError(f"model {args.model!r} learns from labels: name their column with "
                          "--target COLUMN")
@@ -531,8 +537,7 @@ def apply_command(args) -> None:
     if args.output is not None:
         check_output_path(args.output, OUTPUT_SUFFIXES, what="output file")
     model = persistence.load(args.model_file)
-    X, _, columns = read_data(args.data, key=args.key, target=args.target,
-                              categorical=args.categorical)
+    X, _, columns = read_model_data(model, args)
     if args.command == "transform":
         require(model, "transform", args.command)
         result = model.transform(X)
@@ -564,6 +569,14 @@ def report_command(args) -> None:
         raise UsageError(f"--max-rows must be positive, got {args.max_rows}")
     figures.check_matplotlib("deepae report")
     model = persistence.load(args.model_file)
+    if is_time_series(model):
+        from .timeseries.report import write_report
+
+        X, _, columns = read_series(args.data, key=args.key)
+        index = write_report(model, X, args.output, columns, os.path.basename(args.data))
+        if not args.quiet:
+            print(f"report: {index}")
+        return
     X, y, columns = read_data(args.data, key=args.key, target=args.target,
                               categorical=args.categorical)
     from .model_report import report
@@ -585,6 +598,19 @@ def export_command(args) -> None:
     if not args.quiet:
         print(f"wrote {args.output}: input {export.INPUT_NAME} (batch × "
               f"{model.n_features_in_} float32), outputs {', '.join(names)}")
+
+
+def is_time_series(model) -> bool:
+    return type(model).__name__ == "TimeSeriesOutlierDetector"
+
+
+def read_model_data(model, args):
+    """``(X, y, column_names)`` for ``model``: a series (time column left out) for a
+    time-series detector, else :func:`read_data`'s."""
+    if is_time_series(model):
+        return read_series(args.data, key=args.key)
+    return read_data(args.data, key=args.key, target=args.target,
+                     categorical=args.categorical)
 
 
 def require(model, method: str, command: str) -> None:

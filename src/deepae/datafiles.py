@@ -4,9 +4,9 @@
 (a first row that is not numeric is a header; a named column can be the target) into a
 feature matrix, the target and the column names; a CSV file with strings or missing cells,
 a ``.csv.gz`` and a ``.parquet`` file (through pyarrow) are read by pandas into a table
-(:func:`read_table`) that the estimators encode by column type; ``write_output`` writes
-results as ``.npy`` or CSV. Every problem with a file is a one-line ``ValueError`` (or
-``OSError``) naming it.
+(:func:`read_table`) that the estimators encode by column type; ``read_series`` reads a series
+(a CSV may hold a time column); ``write_output`` writes results as ``.npy`` or CSV. Every
+problem with a file is a one-line ``ValueError`` (or ``OSError``) naming it.
 """
 
 import csv
@@ -246,6 +246,41 @@ def why_not_numbers(table, path: str) -> str:
         if column.isna().any():
             return f"{path}: column {name!r} has missing cells"
     return f"{path}: not a matrix of numbers"
+
+
+#: Header names (any case) of a CSV's time column.
+TIME_COLUMNS = ("time", "timestamp", "date", "datetime")
+
+
+def time_column(path: str) -> str | None:
+    """The time column of a CSV series (its header name, or ``"0"``): a column named in
+    :data:`TIME_COLUMNS`, or a first column whose second row is not a number; else None."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        lines = [line for line in (file.readline(), file.readline()) if line.strip()]
+    if not lines:
+        return None
+    delimiter = max(",;\t", key=lines[0].count)
+    rows = [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
+    named = [cell for cell in rows[0] if cell.lower() in TIME_COLUMNS]
+    if named:
+        return named[0]
+    if _parses(rows[-1][0]):
+        return None
+    has_header = not all(_parses(cell) for cell in rows[0][1:])
+    return rows[0][0] if has_header else "0"
+
+
+def read_series(path: str, key: str | None = None):
+    """``(X, times, column_names)`` of a series file, one row per time step: a CSV's time
+    column (see :func:`time_column`) is left out of ``X`` and returned as strings
+    (``times``, else None); ``.npy`` and ``.npz`` files as :func:`read_data` reads them."""
+    if os.path.splitext(path)[1].lower() == ".csv" and os.path.exists(path):
+        column = time_column(path)
+        if column is not None:
+            X, times, names = read_csv(path, column)
+            return X, np.asarray(times).astype(str), names
+    X, _, names = read_data(path, key=key)
+    return X, None, names
 
 
 def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:

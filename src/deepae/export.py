@@ -275,6 +275,36 @@ class LikelihoodScore(nn.Module):
         return -self.likelihood(self.scaling(x))
 
 
+class WindowScore(nn.Module):
+    """The window score of :class:`deepae.TimeSeriesOutlierDetector` for flat windows of raw
+    values: each value standardized (``mean``, ``scale``), then ``sqrt(e + d²)`` with ``e``
+    the coder's squared reconstruction error and ``d²`` the mean squared distance of the code
+    to its ``n_neighbors`` nearest ``references`` (none: ``d = 0``)."""
+
+    output_names = ("score_windows",)
+
+    def __init__(self, coder: nn.Module, mean: torch.Tensor, scale: torch.Tensor,
+                 references: torch.Tensor, n_neighbors: int):
+        super().__init__()
+        self.coder = coder
+        self.n_inputs = len(mean)
+        self.n_neighbors = min(n_neighbors, len(references))
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+        self.register_buffer("references", references)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / self.scale
+        codes = self.coder.encode(z)
+        error = (self.coder.decode(codes) - z).square().sum(1)
+        if self.n_neighbors == 0:
+            return error.sqrt()
+        distances = (codes.square().sum(1, keepdim=True) - 2 * codes @ self.references.T
+                     + self.references.square().sum(1))
+        nearest = distances.topk(self.n_neighbors, dim=1, largest=False).values
+        return (error + nearest.clamp_min(0).mean(1)).sqrt()
+
+
 def check_onnx_packages() -> None:
     """Raise an ImportError naming the extra when an ONNX package is missing."""
     import importlib.util
@@ -289,7 +319,8 @@ def export_onnx(estimator, path) -> tuple[str, ...]:
     """Write ``estimator``'s outputs to the ONNX file ``path``; return the output names.
 
     The graph has one float32 input ``X`` of shape ``(batch, n_features_in_)`` (any batch
-    size) and one output per method, named after it (``transform``, ``score_samples``,
+    size; a module with ``n_inputs`` takes that many columns: a time-series detector's flat
+    windows) and one output per method, named after it (``transform``, ``score_samples``,
     ``predict_proba``, ...); it computes what the fitted estimator computes on float32 rows.
     """
     check_onnx_packages()
@@ -304,7 +335,7 @@ def export_onnx(estimator, path) -> tuple[str, ...]:
                          "missing cells): ONNX export takes rows of numbers only; encode the "
                          "table with deepae.TableEncoder and fit on its output to export.")
     module = copy.deepcopy(hook()).to("cpu", torch.float32).eval()
-    example = torch.zeros(2, estimator.n_features_in_)
+    example = torch.zeros(2, getattr(module, "n_inputs", estimator.n_features_in_))
     with quiet_exporter():
         torch.onnx.export(
             module, (example,), os.fspath(path), input_names=[INPUT_NAME],

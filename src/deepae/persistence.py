@@ -109,6 +109,9 @@ ESTIMATOR_CLASSES = (
     "VariationalAutoencoder",
     "ConvolutionalAutoencoder",
     "TableEncoder",
+    "ConvolutionalSequenceAutoencoder",
+    "RecurrentSequenceAutoencoder",
+    "TimeSeriesOutlierDetector",
 )
 #: The deepae modules the classes of :data:`ESTIMATOR_CLASSES` are looked up in, in order.
 _CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers", "deepae.tabular")

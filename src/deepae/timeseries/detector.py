@@ -1,0 +1,236 @@
+"""The time-series outlier detector: one score per time step, scikit-learn's and PyOD's face.
+
+:class:`TimeSeriesOutlierDetector` scales each channel, cuts the series into sliding windows,
+fits a window model on them, and scores each window by how far it lies from the training
+windows: its reconstruction error plus the distance of its code to the nearest training
+windows' codes; the window scores are mapped back to steps (:mod:`.windows`).
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_is_fitted
+
+from ..linear import PCA
+from ..outliers.scaling import column_scaling
+from ..persistence import SaveMixin
+from .neighbors import nearest_distances
+from .period import estimate_period
+from .series import as_series, as_series_list
+from .windows import sliding_windows, step_scores
+
+#: The variance the default window model (PCA) keeps.
+DEFAULT_VARIANCE = 0.9
+
+
+def default_model() -> PCA:
+    """The window model ``model=None`` fits: PCA keeping :data:`DEFAULT_VARIANCE` of the
+    variance of the (scaled) training windows."""
+    return PCA(n_components=DEFAULT_VARIANCE)
+
+
+class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
+    """Outlier detector for time series: one score per time step.
+
+    Each channel is standardized with its mean and standard deviation on the training series
+    (a constant channel is only centered: any change from its training value counts). The
+    series is cut into windows of ``window`` steps (every start step); a copy of ``model`` is
+    fitted on the training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the
+    model's squared reconstruction error and ``d²`` the mean squared distance of its code to
+    the ``n_neighbors`` nearest codes of up to ``max_references`` training windows (evenly
+    spaced). For PCA this approximates the distance of the window to
+    its nearest training windows, cheaply: off the subspace by the residual, along it by the
+    codes. A step scores the mean of the windows holding it, or with ``causal`` the score of
+    the window ending at it (:mod:`deepae.timeseries.windows`). ``score_samples`` is minus the
+    score; the threshold leaves a fraction ``contamination`` of the training steps below it
+    (their windows scored against references from elsewhere in the training series). See
+    ``benchmarks/results.md`` (time series) for what was measured.
+
+    Parameters
+    ----------
+    model : estimator or None, default=None
+        A deepae model of windows with ``transform`` and ``inverse_transform`` (``PCA``,
+        ``Autoencoder``, ``ConvolutionalAutoencoder1d``, ``RecurrentAutoencoder``); cloned at
+        fit. ``None``: PCA keeping 90% of the variance.
+    window : int or "auto", default="auto"
+        Window length in steps. ``"auto"``: the period of the first channel of the training
+        series (:func:`deepae.timeseries.estimate_period`). Either way at most a quarter of
+        the training steps (at least 1).
+    n_neighbors : int, default=1
+        Nearest training codes the distance is averaged over; ``0`` scores by the
+        reconstruction error alone.
+    max_references : int, default=2000
+        Most training windows kept as neighbours (evenly spaced over the training series).
+    causal : bool, default=False
+        Score each step from that step and the ones before only (a live stream). The first
+        ``window_ - 1`` steps of a series are then scored from windows padded with copies of
+        its first step, and may score high: feed a stream some context first.
+    contamination : float, default=0.1
+        Expected fraction of anomalous steps in the training series, in ``(0, 0.5]``; it sets
+        ``offset_`` (and so :meth:`predict`), not the scores.
+
+    Attributes
+    ----------
+    model_ : estimator
+        The fitted window model.
+    window_ : int
+        The window length used.
+    mean_, scale_ : ndarray of shape (n_channels,)
+        Per-channel standardization.
+    references_ : ndarray of shape (n_references, n_codes)
+        Codes of the reference windows.
+    decision_scores_ : ndarray of shape (n_training_steps,)
+        Score of each training step (all training series, concatenated).
+    threshold_, offset_ : float
+        Score above which a step is an outlier; ``offset_ = -threshold_``.
+    labels_ : ndarray of shape (n_training_steps,)
+        1 for the training steps above the threshold, else 0.
+    n_features_in_ : int
+        Number of channels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepae import TimeSeriesOutlierDetector
+    >>> t = np.arange(2000)
+    >>> series = np.sin(2 * np.pi * t / 50)
+    >>> detector = TimeSeriesOutlierDetector().fit(series[:1000])
+    >>> test = series[1000:].copy()
+    >>> test[500] += 3
+    >>> int(np.argmin(detector.score_samples(test)))  # doctest: +SKIP
+    500
+    """
+
+    def __init__(self, model=None, window="auto", n_neighbors=1, max_references=2000,
+                 causal=False, contamination=0.1):
+        self.model = model
+        self.window = window
+        self.n_neighbors = n_neighbors
+        self.max_references = max_references
+        self.causal = causal
+        self.contamination = contamination
+
+    def _check_params(self) -> None:
+        if self.window != "auto":
+            check_scalar(self.window, "window", numbers.Integral, min_val=1)
+        check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=0)
+        check_scalar(self.max_references, "max_references", numbers.Integral, min_val=1)
+        check_scalar(self.contamination, "contamination", numbers.Real, min_val=0.0,
+                     max_val=0.5, include_boundaries="right")
+
+    def fit(self, X, y=None):
+        """Fit on one series (``(n_steps,)`` or ``(n_steps, n_channels)``, array or pandas) or
+        a list of series with the same channels."""
+        self._check_params()
+        series = as_series_list(X)
+        self.n_features_in_ = series[0].shape[1]
+        self.mean_, self.scale_ = column_scaling(np.concatenate(series))
+        scaled = [self._scaled(s) for s in series]
+        n_steps = sum(len(s) for s in scaled)
+        window = estimate_period(scaled[0][:, 0]) if self.window == "auto" else self.window
+        self.window_ = int(max(min(window, n_steps // 4), 1))
+        windows = [sliding_windows(s, self.window_) for s in scaled]
+        model = default_model() if self.model is None else clone(self.model)
+        if "n_channels" in model.get_params():
+            model.set_params(n_channels=self.n_features_in_)
+        self.model_ = model.fit(np.concatenate(windows))
+        self._fit_references(windows)
+        self.decision_scores_ = np.concatenate(
+            [self._training_scores(w, len(s), i) for i, (w, s) in
+             enumerate(zip(windows, scaled, strict=True))])
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
+        self.offset_ = -self.threshold_
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def _scaled(self, series: np.ndarray) -> np.ndarray:
+        return ((series - self.mean_) / self.scale_).astype(np.float32)
+
+    def _positions(self, n_windows: int, series_index: int) -> np.ndarray:
+        """Positions of windows in the training series, far apart between series."""
+        return np.arange(n_windows) + series_index * (self._span + 2 * self.window_)
+
+    def _fit_references(self, windows: list[np.ndarray]) -> None:
+        self._span = max(len(w) for w in windows)
+        positions = np.concatenate([self._positions(len(w), i) for i, w in enumerate(windows)])
+        keep = np.unique(np.linspace(0, len(positions) - 1, self.max_references).astype(int))
+        rows = np.concatenate(windows)[keep]
+        self.references_ = self.model_.transform(rows).astype(np.float32)
+        self.reference_positions_ = positions[keep]
+
+    def _window_scores(self, windows: np.ndarray, positions=None) -> np.ndarray:
+        codes = self.model_.transform(windows)
+        rebuilt = self.model_.inverse_transform(codes)
+        error = np.square(windows - rebuilt, dtype=np.float64).sum(1)
+        if self.n_neighbors == 0:
+            return np.sqrt(error)
+        codes = codes.astype(np.float32, copy=False)
+        distance = nearest_distances(codes, self.references_, self.n_neighbors, positions,
+                                     self.reference_positions_, self.window_)
+        return np.sqrt(error + np.nan_to_num(distance) ** 2)
+
+    def _training_scores(self, windows: np.ndarray, n_steps: int, index: int) -> np.ndarray:
+        """Scores of a training series' steps, each window's own stretch left out of its
+        neighbours."""
+        scores = self._window_scores(windows, self._positions(len(windows), index))
+        return step_scores(scores, n_steps, self.window_)
+
+    def score_windows(self, windows) -> np.ndarray:
+        """The score of each flat window of raw values (``(n_windows, n_channels ×
+        window_)``, channel by channel, as :func:`sliding_windows` cuts them); ``export_onnx``
+        writes this scorer as the graph's output ``score_windows``."""
+        check_is_fitted(self, "model_")
+        windows = np.asarray(windows, dtype=np.float64).reshape(
+            len(windows), self.n_features_in_, self.window_)
+        scaled = (windows - self.mean_[:, None]) / self.scale_[:, None]
+        return self._window_scores(scaled.reshape(len(windows), -1).astype(np.float32))
+
+    def _export_module(self):
+        import torch
+
+        from ..export import WindowScore
+
+        mean, scale = (torch.tensor(np.repeat(v, self.window_), dtype=torch.float32)
+                       for v in (self.mean_, self.scale_))
+        return WindowScore(self.model_._coder(), mean, scale, torch.tensor(self.references_),
+                           self.n_neighbors)
+
+    def outlier_scores(self, X) -> np.ndarray:
+        """One score per step of the series ``X``; higher means more anomalous."""
+        check_is_fitted(self, "model_")
+        X = as_series(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} channels; the detector was fitted on "
+                             f"{self.n_features_in_}.")
+        windows = sliding_windows(self._scaled(X), self.window_, self.causal)
+        return step_scores(self._window_scores(windows), len(X), self.window_, self.causal)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Minus :meth:`outlier_scores`: higher means more typical, one value per step."""
+        return -self.outlier_scores(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outlier steps."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """-1 for outlier steps, 1 for inliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def score_stream(self, X) -> np.ndarray:
+        """Causal scores of the new steps ``X`` of a live stream, continuing the steps given
+        to earlier calls (the detector keeps the last ``window_ - 1`` scaled steps; the first
+        call pads with copies of its first step). :meth:`reset_stream` starts a new stream."""
+        check_is_fitted(self, "model_")
+        X = self._scaled(as_series(X))
+        tail = getattr(self, "_stream_tail", None)
+        history = X if tail is None else np.concatenate([tail, X])
+        windows = sliding_windows(history[-(len(X) + self.window_ - 1):], self.window_, True)
+        self._stream_tail = history[max(len(history) - self.window_ + 1, 0):]
+        return self._window_scores(windows[-len(X):])
+
+    def reset_stream(self) -> None:
+        """Forget the steps given to :meth:`score_stream`."""
+        self._stream_tail = None

@@ -1,0 +1,159 @@
+"""Tests of deepae.timeseries: windows, the step-score map, the window length, the detector."""
+
+import numpy as np
+import pytest
+
+import deepae
+from deepae import PCA, ConvolutionalSequenceAutoencoder, RecurrentSequenceAutoencoder
+from deepae.timeseries import (
+    TimeSeriesOutlierDetector,
+    estimate_period,
+    sliding_windows,
+    step_scores,
+)
+from deepae.timeseries.period import autocorrelation
+
+
+def test_windows_by_hand():
+    X = np.array([[0, 10], [1, 11], [2, 12], [3, 13]], dtype=float)
+    np.testing.assert_array_equal(sliding_windows(X, 3), [[0, 1, 2, 10, 11, 12],
+                                                          [1, 2, 3, 11, 12, 13]])
+    causal = sliding_windows(X, 3, causal=True)
+    np.testing.assert_array_equal(causal[:, :3], [[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3]])
+    short = sliding_windows(X[:2], 3)  # shorter than a window: preceded by its first step
+    np.testing.assert_array_equal(short[:, :3], [[0, 0, 1]])
+
+
+def test_step_scores_by_hand():
+    # 5 steps, windows of 3 start at 0, 1, 2 with scores 1, 2, 6.
+    mean = step_scores(np.array([1.0, 2.0, 6.0]), 5, 3)
+    np.testing.assert_allclose(mean, [1, 1.5, 3, 4, 6])  # every step covered
+    causal = step_scores(np.arange(5.0), 5, 3, causal=True)
+    np.testing.assert_array_equal(causal, np.arange(5.0))
+    np.testing.assert_array_equal(step_scores(np.array([4.0]), 2, 3), [4.0, 4.0])
+
+
+def test_causal_scores_use_no_future_step():
+    rng = np.random.default_rng(0)
+    x = np.sin(np.arange(600) / 5.0) + 0.05 * rng.standard_normal(600)
+    detector = TimeSeriesOutlierDetector(window=20, causal=True).fit(x[:300])
+    test = x[300:].copy()
+    before = detector.outlier_scores(test)
+    test[150:] += 5.0
+    after = detector.outlier_scores(test)
+    np.testing.assert_array_equal(before[:150], after[:150])
+    assert np.all(after[150:170] > before[150:170])
+
+
+def test_stream_equals_causal_scores():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 3)).cumsum(0)
+    detector = TimeSeriesOutlierDetector(window=16, causal=True).fit(X[:200])
+    pieces = [X[200:203], X[203:250], X[250:251], X[251:]]
+    stream = np.concatenate([detector.score_stream(p) for p in pieces])
+    np.testing.assert_allclose(stream, detector.outlier_scores(X[200:]), rtol=1e-6)
+
+
+def test_autocorrelation_and_period():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(500)
+    xc = x - x.mean()
+    direct = [np.dot(xc[: len(x) - k], xc[k:]) / np.dot(xc, xc) for k in range(6)]
+    np.testing.assert_allclose(autocorrelation(x, 5), direct, atol=1e-12)
+    t = np.arange(3000)
+    assert estimate_period(np.sin(2 * np.pi * t / 37) + 0.1 * rng.standard_normal(3000)) == 37
+    assert estimate_period(np.zeros(100)) == 125  # no period: the fallback
+
+
+def planted_series(rng):
+    """A noisy two-tone series of 3,000 steps (train: the first 1,500) with a level shift,
+    a spike and a frequency change planted in the test part."""
+    t = np.arange(3000)
+    x = np.sin(2 * np.pi * t / 40) + 0.3 * np.sin(2 * np.pi * t / 13)
+    x = x + 0.05 * rng.standard_normal(len(t))
+    test = x[1500:].copy()
+    test[300:340] += 1.5  # level shift
+    test[700] += 2.5  # spike
+    test[1100:1180] = np.sin(2 * np.pi * t[1100:1180] / 17)  # frequency change
+    labels = np.zeros(len(test), bool)
+    labels[[*range(300, 340), 700, *range(1100, 1180)]] = True
+    return x[:1500], test, labels
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_planted_anomalies_rank_above_normal_steps(causal):
+    train, test, labels = planted_series(np.random.default_rng(3))
+    scores = TimeSeriesOutlierDetector(causal=causal).fit(train).outlier_scores(test)
+    # Each anomaly's highest step beats every normal step away from the anomalies' windows
+    # (and, when causal, past the first window: steps scored from padded windows).
+    normal = np.ones(len(test), bool)
+    normal[:45 if causal else 0] = False
+    for start, stop in [(300, 340), (700, 701), (1100, 1180)]:
+        normal[start - 45:stop + 45] = False
+    for start, stop in [(300, 340), (700, 701), (1100, 1180)]:
+        assert scores[start:stop + (40 if causal else 0)].max() > scores[normal].max()
+
+
+def two_tone_windows(start: int, n_steps: int) -> np.ndarray:
+    """Windows of 16 steps of a mixture of two sines (periods 11 and 7): the windows lie on
+    a 2-D torus (the two phases), which a linear code of size 2 cannot follow."""
+    t = np.arange(start, start + n_steps)
+    x = np.sin(2 * np.pi * t / 11) + 0.6 * np.sin(2 * np.pi * t / 7)
+    noise = 0.01 * np.random.default_rng(start).standard_normal(n_steps)
+    return sliding_windows((x + noise)[:, None].astype(np.float32), 16)
+
+
+@pytest.mark.parametrize("model", [
+    ConvolutionalSequenceAutoencoder(code_size=2, channels=(16, 16), max_epochs=60,
+                                     random_state=0),
+    RecurrentSequenceAutoencoder(code_size=2, hidden_size=16, learning_rate=3e-3,
+                                 max_epochs=60, random_state=0),
+], ids=["conv", "gru"])
+def test_sequence_autoencoders_beat_pca_on_a_sine_mixture(model):
+    train, test = two_tone_windows(0, 1200), two_tone_windows(5000, 400)
+    pca_error = PCA(n_components=2).fit(train).reconstruction_error(test).mean()
+    error = model.fit(train).reconstruction_error(test).mean()
+    assert error < 0.8 * pca_error
+
+
+def test_model_file_round_trip_and_onnx_parity(tmp_path):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((600, 3)).cumsum(0)
+    model = ConvolutionalSequenceAutoencoder(code_size=4, channels=(8,), max_epochs=2,
+                                             random_state=0)
+    for detector in (TimeSeriesOutlierDetector(window=12, n_neighbors=2),
+                     TimeSeriesOutlierDetector(model=model, window=12)):
+        detector.fit(X[:400])
+        detector.save(tmp_path / "ts.deepae")
+        loaded = deepae.load(tmp_path / "ts.deepae")
+        np.testing.assert_array_equal(loaded.outlier_scores(X[400:]),
+                                      detector.outlier_scores(X[400:]))
+        assert loaded.threshold_ == detector.threshold_
+        windows = sliding_windows(X[400:], 12).astype(np.float32)
+        onnxruntime = pytest.importorskip("onnxruntime")
+        detector.export_onnx(tmp_path / "ts.onnx")
+        session = onnxruntime.InferenceSession(str(tmp_path / "ts.onnx"))
+        (onnx_scores,) = session.run(None, {"X": windows})
+        np.testing.assert_allclose(onnx_scores, detector.score_windows(windows), rtol=2e-3,
+                                   atol=2e-3)
+
+
+def test_cli_end_to_end_on_a_csv_with_a_time_column(tmp_path):
+    from deepae.cli import main
+
+    t = np.arange(400)
+    a, b = np.sin(2 * np.pi * t / 24), np.cos(2 * np.pi * t / 24)
+    a[300] += 3
+    lines = ["time,a,b"] + [f"2024-01-01T{i // 60:02d}:{i % 60:02d},{a[i]:.5f},{b[i]:.5f}"
+                            for i in t]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    model, scores = tmp_path / "ts.deepae", tmp_path / "scores.csv"
+    assert main(["fit", "timeseries", str(tmp_path / "s.csv"), "-o", str(model), "-q"]) == 0
+    assert main(["score", str(model), str(tmp_path / "s.csv"), "-o", str(scores)]) == 0
+    column = np.loadtxt(scores, skiprows=1)
+    values = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=(1, 2))
+    np.testing.assert_allclose(column, deepae.load(model).outlier_scores(values), rtol=1e-6)
+    assert len(column) == 400 and np.argmax(column) in range(290, 311)
+    report = tmp_path / "report"
+    assert main(["report", str(model), str(tmp_path / "s.csv"), "-o", str(report), "-q"]) == 0
+    assert (report / "series.png").stat().st_size > 0

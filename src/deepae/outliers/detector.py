@@ -157,7 +157,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     n_neighbors : int or "auto", default="auto"
         The neighbour term's ``k`` (``0``: none; with fewer training rows, one less than
         their number). ``"auto"``: :data:`TABULAR_NEIGHBORS` (5) for the default model on
-        tabular data, else 0. Chosen by held-out folds of ADBench's sets (see the notes).
+        tabular data, else 0. Measured on held-out folds of ADBench's sets: a tie there,
+        kept for local anomalies (see the notes).
         The terms' scaling is fitted with each training row left out of its own
         neighbours; the training scores (``decision_scores_``, ``offset_``) are those
         :meth:`score_samples` gives the training rows (each its own nearest neighbour).

@@ -359,6 +359,7 @@ class Autoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFeaturesOut
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False
+        tags.input_tags.string = True  # tables (deepae.tabular)
         return tags
 
 

@@ -259,8 +259,15 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (mostly normal samples); finite numbers.
+        X : array-like of shape (n_samples, n_features), or a table
+            Training data (mostly normal samples): finite numbers, or a table with strings,
+            booleans or missing cells (a pandas DataFrame, a 2-D object array; see
+            :mod:`deepae.tabular`), which the model (an :class:`deepae.Autoencoder`; the
+            default one) encodes by column type and rebuilds with a loss per column type.
+            A table's score weighs each numeric column's squared error by its training mean,
+            as for numbers, and each categorical column's cross-entropy as its deviance
+            (``2 · CE``, :data:`CATEGORY_VARIANCE`); ``reconstruction_error(X,
+            per_feature=True)`` gives one loss per original column.
         y : ignored
 
         Returns
@@ -638,3 +645,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """+1 for inliers and -1 for outliers."""
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # tables (deepae.tabular)
+        return tags

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..persistence import SaveMixin
 from .frames import as_frame, is_numeric
 
 KINDS = ("numeric", "categorical")
@@ -37,7 +38,7 @@ class Layout:
     n_columns: int
 
 
-class TableEncoder(TransformerMixin, BaseEstimator):
+class TableEncoder(SaveMixin, TransformerMixin, BaseEstimator):
     """Encode a table's columns by type into numbers, and decode back to the table.
 
     Parameters

@@ -1,7 +1,7 @@
 """Which inputs are tables, and reading them as pandas DataFrames.
 
 A table is a pandas DataFrame, a 2-D numpy array of dtype object, or an object with the
-DataFrame interchange protocol (``__dataframe__``: Polars, PyArrow) that holds a column
+DataFrame interchange protocol (``__dataframe__``: Polars, PyArrow), that holds a column
 which is not a number (strings, booleans, categories) or a missing cell. Tables of finite
 numbers only stay on the numeric path of every estimator, unchanged.
 """
@@ -13,11 +13,10 @@ NUMERIC_KINDS = "iuf"
 
 
 def is_table(X) -> bool:
-    """Whether ``X`` takes the table path: a DataFrame-like input with a column that is not
-    numeric or a missing cell, or a 2-D object array."""
-    if isinstance(X, np.ndarray):
-        return X.dtype.kind == "O"
-    if not (hasattr(X, "__dataframe__") or type(X).__module__.startswith("pandas")):
+    """Whether ``X`` takes the table path: a DataFrame-like input or a 2-D object array with
+    a column that is not numeric or a missing cell."""
+    if isinstance(X, np.ndarray) and X.dtype.kind != "O" or not isinstance(X, np.ndarray) and not (
+            hasattr(X, "__dataframe__") or type(X).__module__.startswith("pandas")):
         return False
     frame = as_frame(X)
     numeric = all(is_numeric(frame[name]) for name in frame.columns)

@@ -21,6 +21,12 @@ class Killed(Exception):
     """Stands for the process being killed."""
 
 
+@pytest.fixture(autouse=True)
+def every_epoch(monkeypatch):
+    """Checkpoints at every epoch end (by default at most one every 30 s)."""
+    monkeypatch.setattr(checkpoint, "EPOCH_SECONDS", 0.0)
+
+
 @pytest.fixture
 def every_batch(monkeypatch):
     """Checkpoints after every batch (not only at epoch ends)."""
@@ -112,7 +118,7 @@ def test_a_sigkilled_process_resumes(tmp_path):
         import deepae
         from deepae import checkpoint, data
         torch.set_num_threads(1)
-        checkpoint.INTERVAL_SECONDS = 0.0
+        checkpoint.INTERVAL_SECONDS = checkpoint.EPOCH_SECONDS = 0.0
         batches, count = data.TensorRows.batches, [0]
         def counted(self, size, generator):
             for batch in batches(self, size, generator):

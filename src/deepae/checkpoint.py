@@ -6,8 +6,10 @@ nothing) runs its ``fit`` in a :class:`Session`. Every call of the training loop
 fine-tuning, an ensemble member — and the loop hands its state to a :class:`Stage`, which
 writes it to ``DIR/checkpoint-NNNNNN.safetensors``:
 
-- at the end of every epoch, and inside an epoch at most every :data:`INTERVAL_SECONDS`
-  (for in-memory data in one process);
+- at the first epoch end :data:`EPOCH_SECONDS` after the previous checkpoint, and inside an
+  epoch every :data:`INTERVAL_SECONDS` (for in-memory data in one process), so that writing
+  takes a small share of the fit (its cost over the interval: under 1% on MNIST-5k, see
+  ``benchmarks/results.md``) and a kill loses at most about that much work;
 - holding the weights, the optimizer's state, the best weights and early-stopping counters,
   the epoch and batch position, the states of the loop's generator and of torch's and
   numpy's global generators, and the final weights and histories of the finished stages;
@@ -50,7 +52,9 @@ from .data import first_item, is_batches
 
 #: How many checkpoint files a directory keeps (the newest).
 KEEP = 3
-#: The most seconds between checkpoints inside an epoch (they are written at epoch ends too).
+#: Seconds after a checkpoint from which the next epoch end writes one.
+EPOCH_SECONDS = 30.0
+#: Seconds after a checkpoint from which a batch inside an epoch writes one.
 INTERVAL_SECONDS = 300.0
 #: Rows of the data that its fingerprint reads (evenly spaced, with the first and last).
 FINGERPRINT_ROWS = 1024
@@ -329,7 +333,11 @@ class Stage:
             self.save(progress, module, optimizer, generator, loss_fn)
 
     def after_epoch(self, progress: Progress, module, optimizer, generator, loss_fn) -> None:
-        self.save(progress, module, optimizer, generator, loss_fn)
+        """Write a checkpoint when :data:`EPOCH_SECONDS` have passed since the last (the
+        same decision on every rank: rank 0's clock)."""
+        due = time.monotonic() - self.session.last_write >= EPOCH_SECONDS
+        if distributed.broadcast_seed(int(due)):
+            self.save(progress, module, optimizer, generator, loss_fn)
 
     def save(self, progress: Progress, module, optimizer, generator, loss_fn) -> None:
         generators = distributed.gather_objects(generator.get_state())
@@ -350,13 +358,12 @@ class Stage:
         self.session.write(current, {f"current.{k}": v for k, v in tensors.items()})
 
     def finish(self, module, history: list[dict]) -> None:
-        """Record the finished stage (final weights, history) and write a checkpoint."""
+        """Record the finished stage (final weights, history): the next checkpoint holds it."""
         tensors = {f"module.{k}": v for k, v in module.state_dict().items()}
         tensors.update(global_rng_states())
         self.session.stages.append({"description": self.description, "history": history,
                                     "tensors": {k: v.detach().to("cpu", copy=True)
                                                 for k, v in tensors.items()}})
-        self.session.write(None, {})
 
 
 def flatten_state(state: dict) -> dict[str, torch.Tensor]:

@@ -243,9 +243,10 @@ def test_file_records_versions(tmp_path):
     assert header["class"] == "PCA"
     config = json.loads(header["config"])
     assert config["$estimator"]["class"] == "PCA"
-    assert config["$estimator"]["params"] == {"n_components": 2, "whiten": False,
-                                              "svd_solver": "auto",
-        "iterated_power": "auto", "n_oversamples": 10, "random_state": None, "device": "auto"}
+    assert config["$estimator"]["params"] == {
+        "n_components": 2, "copy": True, "whiten": False, "svd_solver": "auto", "tol": 0.0,
+        "iterated_power": "auto", "n_oversamples": 10, "power_iteration_normalizer": "auto",
+        "random_state": None, "device": "auto"}
 
 
 def test_cannot_save_foreign_objects(tmp_path):

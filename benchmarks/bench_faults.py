@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve()
-CHAINS = 1  # kill chains per estimator (the issue asks for 20 kills; reduced for this machine)
+CHAINS = 7  # kill chains per estimator: up to 21 kills (the issue asks for 20)
 KILLS = 3  # kills per chain at most
-ELASTIC_TRIALS = 2  # the issue asks for 5
-THREAD_SECONDS = 5.0  # the issue asks for 10
+ELASTIC_TRIALS = 5
+THREAD_SECONDS = 10.0
 
 
 def estimators():
@@ -132,8 +132,8 @@ def kills_section(rng: random.Random) -> list[str]:
         f"epoch end (`deepae.checkpoint.EPOCH_SECONDS = 0`), killed at a uniformly random "
         f"moment of its fit (5% to 90% of "
         f"an uninterrupted fit's time), restarted, killed again, up to {KILLS} kills, then "
-        f"run to its end; {CHAINS} chains per estimator (the issue's 20 kills per estimator "
-        "reduced to fit this shared machine). Equal: every tensor of the final model file "
+        f"run to its end; {CHAINS} chains per estimator. Equal: every tensor of the final "
+        "model file "
         "equals the uninterrupted fit's, bit for bit (CPU).",
         "",
         "| estimator | uninterrupted fit | kills | resumed fits bit-equal |",

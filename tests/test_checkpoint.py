@@ -69,6 +69,9 @@ ESTIMATORS = {
     "classifier": (lambda: deepae.DeepClassifier((6,), pretrain_epochs=2, max_epochs=4,
                                                  batch_size=32, random_state=0, device="cpu"),
                    (X, Y), 25),
+    "sequence": (lambda: deepae.ConvolutionalSequenceAutoencoder(
+        n_channels=2, code_size=3, channels=(4,), max_epochs=4, batch_size=32,
+        random_state=0, device="cpu"), (X,), 9),
 }
 
 

@@ -18,6 +18,7 @@ from . import seqnet
 from ._base import TorchEstimatorMixin, resolve_device, seed_from
 from ._validation import FLOAT_DTYPES
 from .autoencoder import reconstruction_objective
+from .checkpoint import checkpointed
 from .convolutional import check_architecture
 from .persistence import SaveMixin
 from .scores import TrainedCoderScoresMixin
@@ -39,6 +40,7 @@ class _SequenceAutoencoder(SaveMixin, TrainedCoderScoresMixin, ClassNamePrefixFe
                              f"n_channels={self.n_channels}.")
         return self.n_features_in_ // self.n_channels
 
+    @checkpointed
     def fit(self, X, y=None):
         """Train on windows ``X`` of shape (n_windows, n_channels × length)."""
         seed = seed_from(self.random_state)
@@ -89,7 +91,8 @@ TRAINING_DOC = """
     random_state : int, RandomState or None, default=None
     device : str or torch.device, default="auto"
     verbose : int, default=0
-        The training loop's settings, as for :class:`deepae.Autoencoder`.
+    checkpoint : str, path or None, default=None
+        The training loop's settings and checkpoints, as for :class:`deepae.Autoencoder`.
 
     Attributes
     ----------
@@ -120,7 +123,7 @@ class ConvolutionalSequenceAutoencoder(_SequenceAutoencoder):
     def __init__(self, n_channels=1, code_size=16, channels=(32, 32), kernel_size=5,
                  optimizer="adam", learning_rate=1e-3, weight_decay=0.0, batch_size=64,
                  max_epochs=50, early_stopping=True, validation_fraction=0.1, patience=5,
-                 random_state=None, device="auto", verbose=0):
+                 random_state=None, device="auto", verbose=0, checkpoint=None):
         self.n_channels = n_channels
         self.code_size = code_size
         self.channels = channels
@@ -136,6 +139,7 @@ class ConvolutionalSequenceAutoencoder(_SequenceAutoencoder):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         check_architecture(self.channels, self.kernel_size, self.code_size)
@@ -165,7 +169,7 @@ class RecurrentSequenceAutoencoder(_SequenceAutoencoder):
     def __init__(self, n_channels=1, code_size=16, hidden_size=32, optimizer="adam",
                  learning_rate=1e-3, weight_decay=0.0, batch_size=64, max_epochs=50,
                  early_stopping=True, validation_fraction=0.1, patience=5, random_state=None,
-                 device="auto", verbose=0):
+                 device="auto", verbose=0, checkpoint=None):
         self.n_channels = n_channels
         self.code_size = code_size
         self.hidden_size = hidden_size
@@ -180,6 +184,7 @@ class RecurrentSequenceAutoencoder(_SequenceAutoencoder):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         check_scalar(self.hidden_size, "hidden_size", numbers.Integral, min_val=1)

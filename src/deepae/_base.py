@@ -116,10 +116,17 @@ class TorchEstimatorMixin:
         check_scalar(self.verbose, "verbose", numbers.Integral)
         resolve_device(self.device)
 
+    def _auto(self) -> dict:
+        """The values of this estimator's ``"auto"`` training parameters, by name."""
+        return {}
+
     def _setting(self, name: str):
-        """The value of the parameter ``name`` (estimators with ``auto`` values resolve
-        them here)."""
-        return getattr(self, name)
+        """The value of the parameter ``name``, ``"auto"`` resolved by :meth:`_auto`."""
+        value = getattr(self, name)
+        auto = self._auto()
+        if isinstance(value, str) and value == "auto" and name in auto:
+            return auto[name]
+        return value
 
     def _training_config(self, seed: int, description: str) -> TrainingConfig:
         return TrainingConfig(

@@ -219,12 +219,9 @@ class ConvolutionalAutoencoder(SaveMixin, TrainedCoderScoresMixin,
         return 30 if isinstance(self.code_size, str) and self.code_size == "auto" \
             else self.code_size
 
-    def _setting(self, name: str):
-        """The value of the parameter ``name``, ``max_epochs="auto"`` resolved (100)."""
-        value = getattr(self, name)
-        if name == "max_epochs" and isinstance(value, str) and value == "auto":
-            return 100
-        return value
+    def _auto(self) -> dict:
+        """``max_epochs="auto"``: 100 (the detector sets its own on images)."""
+        return {"max_epochs": 100}
 
     def _new_encoder(self, n_features: int) -> convnet.ConvEncoder:
         """An untrained encoder of this architecture for rows of ``n_features`` pixels (the

@@ -74,14 +74,6 @@ class _DeepMixin(TorchEstimatorMixin):
         return {"pretrain_epochs": AUTO_PRETRAIN_EPOCHS[
             "rbm" if self.pretraining == "rbm" else "autoencoder"]}
 
-    def _setting(self, name: str):
-        """The value of the parameter ``name``, ``auto`` resolved (:meth:`_auto`)."""
-        value = getattr(self, name)
-        auto = self._auto()
-        if isinstance(value, str) and value == "auto" and name in auto:
-            return auto[name]
-        return value
-
     def _check_deep_params(self) -> None:
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, numbers.Integral):

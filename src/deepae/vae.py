@@ -256,12 +256,9 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
                              "got decoder='bernoulli'.")
         return self.decoder
 
-    def _setting(self, name: str):
-        """The value of the parameter ``name``, ``max_epochs="auto"`` resolved (100)."""
-        value = getattr(self, name)
-        if name == "max_epochs" and isinstance(value, str) and value == "auto":
-            return 100
-        return value
+    def _auto(self) -> dict:
+        """``max_epochs="auto"``: 100 (the detector sets its own on images)."""
+        return {"max_epochs": 100}
 
     def _blur_sigma(self) -> float:
         """``decoder_blur`` with ``"auto"`` resolved (0: no blur)."""

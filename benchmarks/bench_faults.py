@@ -8,7 +8,8 @@ scoring from threads.
 - Elastic torchrun: 2 processes (gloo) under ``torchrun --max-restarts=2``; in the first
   attempt rank 1 kills itself (SIGKILL) in a random batch of a random epoch; the restarted
   group resumes from rank 0's checkpoint and must end with the uninterrupted 2-process model.
-- Overhead: an Autoencoder fit on MNIST-5k with and without checkpoints, alternated.
+- Overhead: an Autoencoder fit on MNIST-5k with and without checkpoints, alternated, and
+  the time spent inside the checkpoint code (its functions wrapped by timers).
 - Threads: 8 threads score one fitted model at once; every result must equal the serial one.
 
 The torchrun workers are this file run as a script (``worker`` mode).

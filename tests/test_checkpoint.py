@@ -1,9 +1,8 @@
 """Checkpoints: a fit killed part-way and run again ends bit for bit as the uninterrupted fit."""
 
+import multiprocessing
 import os
-import subprocess
-import sys
-import textwrap
+import signal
 
 import numpy as np
 import pytest
@@ -115,36 +114,40 @@ def test_ctrl_c_stops_a_fit_with_checkpoints_and_keeps_them(tmp_path, monkeypatc
     assert_same_weights(make().set_params(checkpoint=tmp_path).fit(X), make().fit(X))
 
 
+def stacked(**params):
+    return deepae.StackedAutoencoder((6, 3), pretrain_epochs=3, max_epochs=4, random_state=0,
+                                     device="cpu", **params)
+
+
+def fit_killed_at_batch(n_batches: int, directory) -> None:
+    """In a forked process: fit with checkpoints after every batch, SIGKILL itself at the
+    ``n_batches``-th batch."""
+    torch.set_num_threads(1)
+    checkpoint.INTERVAL_SECONDS = 0.0
+    batches, count = data.TensorRows.batches, [0]
+
+    def counted(self, size, generator):
+        for batch in batches(self, size, generator):
+            count[0] += generator is not None
+            if count[0] == n_batches:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield batch
+
+    data.TensorRows.batches = counted
+    stacked(checkpoint=directory).fit(X)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks a process")
 def test_a_sigkilled_process_resumes(tmp_path):
-    script = textwrap.dedent(f"""
-        import os, signal, numpy as np, torch
-        import deepae
-        from deepae import checkpoint, data
-        torch.set_num_threads(1)
-        checkpoint.INTERVAL_SECONDS = checkpoint.EPOCH_SECONDS = 0.0
-        batches, count = data.TensorRows.batches, [0]
-        def counted(self, size, generator):
-            for batch in batches(self, size, generator):
-                count[0] += generator is not None
-                if count[0] == 18:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                yield batch
-        data.TensorRows.batches = counted
-        X = np.load({str(tmp_path / "X.npy")!r})
-        deepae.StackedAutoencoder((6, 3), pretrain_epochs=3, max_epochs=4, random_state=0,
-                                  device="cpu", checkpoint={str(tmp_path / "ck")!r}).fit(X)
-    """)
-    np.save(tmp_path / "X.npy", X)
-    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
-    process = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             text=True, timeout=120)
-    assert process.returncode == -9, process.stderr
-    make = lambda **kw: deepae.StackedAutoencoder((6, 3), pretrain_epochs=3, max_epochs=4,  # noqa: E731
-                                                  random_state=0, device="cpu", **kw)
+    process = multiprocessing.get_context("fork").Process(target=fit_killed_at_batch,
+                                                          args=(18, tmp_path / "ck"))
+    process.start()  # forked: the imports are done, and the fit is the child's alone
+    process.join(120)
+    assert process.exitcode == -signal.SIGKILL
     saved, _ = checkpoint.read(str(tmp_path / "ck" / files(tmp_path / "ck")[-1]))
     assert len(saved["stages"]) == 1  # killed in the second layer's pretraining
     torch.set_num_threads(1)
-    assert_same_weights(make(checkpoint=tmp_path / "ck").fit(X), make().fit(X))
+    assert_same_weights(stacked(checkpoint=tmp_path / "ck").fit(X), stacked().fit(X))
 
 
 def test_a_checkpoint_of_other_parameters_or_data_is_refused(tmp_path, monkeypatch):

@@ -103,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in names if name not in found]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(found)}")
-    sections = stored_sections()
     for name in names:
         print(f"running bench_{name}.py ...", file=sys.stderr, flush=True)
-        sections[name] = run_one(name, found[name]) + "\n\n" + stamp()
-        print(sections[name] + "\n", flush=True)
-        write(sections, list(found))  # after each benchmark, so a later failure loses nothing
+        section = run_one(name, found[name]) + "\n\n" + stamp()
+        print(section + "\n", flush=True)
+        # After each benchmark, so a later failure loses nothing; read again first, so that
+        # sections another run wrote meanwhile are kept.
+        write({**stored_sections(), name: section}, list(found))
     print(f"wrote {RESULTS}", file=sys.stderr)
     return 0
 

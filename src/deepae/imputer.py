@@ -66,6 +66,8 @@ class TableImputer(TransformerMixin, BaseEstimator):
         The trained network of the encoded rows.
     history_ : list of dict
         Per-epoch training loss.
+    seed_ : int
+        The seed drawn from ``random_state`` (it also seeds the draws of every fill).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
     """

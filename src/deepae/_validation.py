@@ -26,10 +26,21 @@ def check_X(estimator, X, *, reset: bool) -> np.ndarray:
     Sets ``n_features_in_`` when ``reset`` and checks it otherwise. Float numpy arrays and
     memory-mapped ``.npy`` files are not copied; a memory-mapped file is not read here (its
     rows are checked for NaN and infinity chunk by chunk as :func:`map_chunks` reads them).
+    An estimator whose class sets ``_reads_tables`` takes tables too (strings, missing cells:
+    :func:`deepae.tabular.estimators.table_numbers`).
     """
-    X = to_numpy(X)
+    X = table_numbers(estimator, to_numpy(X), reset)
     return positive_strides(validate_data(estimator, X, reset=reset, dtype=FLOAT_DTYPES,
                                           ensure_all_finite=not is_memmap(X)))
+
+
+def table_numbers(estimator, X, reset: bool):
+    """``X`` encoded when it is a table and the estimator ``_reads_tables``; else as it is."""
+    if not getattr(estimator, "_reads_tables", False):
+        return X
+    from .tabular.estimators import table_numbers as encoded
+
+    return encoded(estimator, X, reset)
 
 
 def positive_strides(X: np.ndarray) -> np.ndarray:
@@ -62,7 +73,8 @@ def check_X_y(estimator, X, y, *, regression: bool) -> tuple[np.ndarray, np.ndar
     """Validate features and targets together (float features; numeric targets for regression,
     one or several columns)."""
     X, y = validate_data(
-        estimator, to_numpy(X), to_numpy(y), dtype=FLOAT_DTYPES, y_numeric=regression,
+        estimator, table_numbers(estimator, to_numpy(X), True), to_numpy(y),
+        dtype=FLOAT_DTYPES, y_numeric=regression,
         multi_output=regression,
     )
     return positive_strides(X), positive_strides(y)

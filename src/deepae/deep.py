@@ -38,6 +38,7 @@ from .export import ClassifierOutputs, RegressorOutputs
 from .persistence import SaveMixin
 from .pretraining import RBM_ACTIVATIONS, pretrain_layers, pretrain_rbms
 from .scores import TrainedCoderScoresMixin
+from .tabular import estimators as tables
 from .training import train
 
 PRETRAININGS = ("denoising", "autoencoder", "sparse", "contractive", "rbm", None)
@@ -68,6 +69,14 @@ class _DeepMixin(TorchEstimatorMixin):
 
     #: The parameters that name the units of the pretrained layers.
     _unit_parameters = ("activation",)
+    #: A table (strings, missing cells) is read through a fitted ``TableEncoder``
+    #: (``encoder_``; see :func:`deepae.tabular.estimators.table_numbers`).
+    _reads_tables = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # tables (deepae.tabular)
+        return tags
 
     def _auto(self) -> dict:
         """The values of this estimator's ``auto`` parameters, for its pretraining."""
@@ -367,13 +376,14 @@ verbose, checkpoint
         return self._apply(lambda module, x: module.encode(x), X)
 
     def inverse_transform(self, X):
-        """Decode codes of shape (n_samples, code size) to reconstructions."""
+        """Decode codes of shape (n_samples, code size) to reconstructions (fitted on a table:
+        a DataFrame of its columns, each category its most likely level)."""
         check_is_fitted(self, "module_")
         codes = check_array(X, dtype=FLOAT_DTYPES)
         if codes.shape[1] != self._sizes()[-1]:
             raise ValueError(f"X has {codes.shape[1]} code columns, but the code size of "
                              f"{type(self).__name__} is {self._sizes()[-1]}.")
-        return self._run(lambda module, z: module.decode(z), codes)
+        return tables.decoded(self, self._run(lambda module, z: module.decode(z), codes))
 
     @property
     def _n_features_out(self):

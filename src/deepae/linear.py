@@ -11,7 +11,14 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import distributed, ppca
 from ._base import resolve_device, seed_from
-from ._validation import FLOAT_DTYPES, check_option, check_X, map_chunks, to_numpy
+from ._validation import (
+    FLOAT_DTYPES,
+    check_option,
+    check_X,
+    map_chunks,
+    table_numbers,
+    to_numpy,
+)
 from .data import first_item, is_batches, is_memmap
 from .linalg import Moments, principal_axes
 from .modules import LinearCoder
@@ -27,6 +34,7 @@ from .solvers import (
     gram_spectrum,
     randomized_spectrum,
 )
+from .tabular import estimators as tables
 
 #: The solvers that take ``scipy.sparse`` input (centering it implicitly), as in scikit-learn.
 SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
@@ -130,6 +138,10 @@ default="auto"
     >>> LinearAutoencoder(n_components=2).fit(X).transform(X).shape
     (100, 2)
     """
+
+    #: A table (strings, missing cells) is read through a fitted ``TableEncoder``
+    #: (``encoder_``; see :func:`deepae.tabular.estimators.table_numbers`).
+    _reads_tables = True
 
     def __init__(self, n_components=None, center=False, svd_solver="auto",
                  iterated_power="auto", n_oversamples=10, random_state=None, device="auto",
@@ -326,7 +338,8 @@ default="auto"
     def _check_fit_data(self, X, reset: bool):
         # check_X without its pass over dense X for NaN/inf: Moments.update detects them for
         # free (a sparse X is checked: its non-zeros only).
-        return validate_data(self, to_numpy(X), reset=reset, dtype=FLOAT_DTYPES,
+        X = table_numbers(self, to_numpy(X), reset)
+        return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES,
                              accept_sparse=("csr", "csc"),
                              ensure_all_finite=scipy.sparse.issparse(X))
 
@@ -446,7 +459,8 @@ default="auto"
         return map_chunks(lambda chunk: (chunk - mean) @ components / scale, X)
 
     def inverse_transform(self, X):
-        """Decode codes back to input space: ``W z + mean_``."""
+        """Decode codes back to input space: ``W z + mean_`` (fitted on a table: a DataFrame
+        of its columns, each category its most likely level)."""
         check_is_fitted(self, "components_")
         Z = check_array(to_numpy(X), dtype=FLOAT_DTYPES)
         if Z.shape[1] != self.n_components_:
@@ -457,7 +471,8 @@ default="auto"
         scale = self._scale()
         if scale is not None:
             Z = Z * scale.astype(Z.dtype)
-        return Z @ self.components_.astype(Z.dtype) + self.mean_.astype(Z.dtype)
+        return tables.decoded(
+            self, Z @ self.components_.astype(Z.dtype) + self.mean_.astype(Z.dtype))
 
     def reconstruction_error(self, X) -> np.ndarray:
         """Per-sample squared reconstruction error ``‖x − h(x)‖²`` (chunk by chunk)."""
@@ -480,6 +495,7 @@ default="auto"
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = self.svd_solver in SPARSE_SOLVERS
+        tags.input_tags.string = True  # tables (deepae.tabular)
         return tags
 
 

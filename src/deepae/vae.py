@@ -16,6 +16,7 @@ from .blur import DENSE_MAX_SIDE, GaussianBlur
 from .checkpoint import checkpointed
 from .data import feature_range
 from .persistence import SaveMixin
+from .tabular import estimators as tables
 from .training import train
 
 #: The seed of the draws behind :meth:`VariationalAutoencoder.score_samples`.
@@ -152,6 +153,10 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
     3e-3 −123.0 / −115.5 (early stopping after 50 epochs), no KL warm-up −121.5 / −115.7.
     """
 
+    #: A table (strings, missing cells) is read through a fitted ``TableEncoder``
+    #: (``encoder_``; see :func:`deepae.tabular.estimators.table_numbers`).
+    _reads_tables = True
+
     def __init__(
         self,
         code_size=20,
@@ -287,13 +292,14 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         return self._apply(lambda module, x: module.encode(x)[0], X)
 
     def inverse_transform(self, X):
-        """The decoder's mean ``E[x | z]`` for codes of shape (n_samples, code_size)."""
+        """The decoder's mean ``E[x | z]`` for codes of shape (n_samples, code_size) (fitted on
+        a table: a DataFrame of its columns, each category its most likely level)."""
         check_is_fitted(self, "module_")
         codes = check_array(X, dtype=FLOAT_DTYPES)
         if codes.shape[1] != self.module_.code_size:
             raise ValueError(f"X has {codes.shape[1]} code columns, but {type(self).__name__} "
                              f"has code_size={self.module_.code_size}.")
-        return self._run(lambda module, z: module.decode(z), codes)
+        return tables.decoded(self, self._run(lambda module, z: module.decode(z), codes))
 
     def reconstruction_error(self, X) -> np.ndarray:
         """Per-sample squared error ``‖x − E[x | z = μ(x)]‖²`` of the mean reconstruction."""
@@ -356,4 +362,5 @@ class VariationalAutoencoder(SaveMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False
+        tags.input_tags.string = True  # tables (deepae.tabular)
         return tags

@@ -21,7 +21,13 @@ from ..tabular.estimators import encoded_inputs, table_errors
 from ..tabular.frames import as_frame, is_table
 from .combine import combined_terms, fit_term_scaling
 from .data_kind import is_tabular
-from .default_model import TABULAR_MODELS, TABULAR_NEIGHBORS, default_model, reseeded
+from .default_model import (
+    TABLE_MODELS,
+    TABULAR_MODELS,
+    TABULAR_NEIGHBORS,
+    default_model,
+    reseeded,
+)
 from .density import DEFAULT_DENSITY_TRIM, fit_code_density
 from .named_models import MODEL_NAMES, named_model, resolved_model
 from .neighbors import neighbor_distances
@@ -150,7 +156,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     n_models : int or "auto", default="auto"
         How many copies of the model to fit; each further copy's integer seed is one more
         than the previous one's (a model without an integer seed is cloned as it is).
-        ``"auto"``: :data:`TABULAR_MODELS` (5) for the default model on tabular data, else 1.
+        ``"auto"``: :data:`TABULAR_MODELS` (5) for the default model on tabular data
+        (:data:`TABLE_MODELS`, 1, on a table with strings or missing cells), else 1.
     combine : {"median", "mean"}, default="median"
         How the models' scores are combined into a sample's score (with ``n_models`` above
         1): the median is not moved by one model that has learned a set badly.
@@ -325,7 +332,8 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         """The unfitted models of the ensemble (``n_models``; one model without)."""
         n_models = self.n_models
         if n_models == "auto":
-            n_models = TABULAR_MODELS if self.model is None and tabular else 1
+            n_models = ((TABLE_MODELS if self.table_ else TABULAR_MODELS)
+                        if self.model is None and tabular else 1)
         model = (default_model(Z, self.random_state, tabular) if self.model is None
                  else resolved_model(self._given_model(), Z, tabular))
         return [reseeded(model, i) for i in range(n_models)]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .encoder import TableEncoder
+from .frames import is_table
 from .loss import column_losses
 
 
@@ -37,6 +38,26 @@ def has_encoder(estimator) -> bool:
 def encoded_inputs(estimator, X) -> np.ndarray:
     """``X`` encoded by the estimator's encoder, missing numeric cells as 0 (network input)."""
     return np.nan_to_num(estimator.encoder_.transform(X))
+
+
+def table_numbers(estimator, X, reset: bool):
+    """``X`` as the numbers a network reads. With ``reset`` (a fit): a table
+    (:func:`is_table`) fits ``estimator.encoder_`` (its ``categorical_columns``, if it has
+    that parameter) and comes back encoded, missing cells as 0; other data come back as they
+    are and forget an earlier encoder. Without: encoded by the fitted encoder, if any."""
+    if reset:
+        if is_table(X):
+            estimator.encoder_ = TableEncoder(getattr(estimator, "categorical_columns", None))
+            return np.nan_to_num(estimator.encoder_.fit(X).transform(X))
+        drop_encoder(estimator)
+        return X
+    return encoded_inputs(estimator, X) if has_encoder(estimator) else X
+
+
+def decoded(estimator, rows: np.ndarray):
+    """Reconstructed rows as the table they stand for (:meth:`TableEncoder.inverse_transform`)
+    when the estimator was fitted on a table; ``rows`` otherwise."""
+    return estimator.encoder_.inverse_transform(rows) if has_encoder(estimator) else rows
 
 
 def table_errors(estimator, X) -> tuple[np.ndarray, np.ndarray]:

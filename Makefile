@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks docs examples
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 # TSB-AD's metric code for bench_timeseries: statsmodels, and tsb-ad without its dependencies.
 $(BENCH_STAMP): $(STAMP)

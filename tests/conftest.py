@@ -1,7 +1,15 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, and one thread per process when the suite runs in
+several (``pytest -n 2``, as ``make test`` does: the workers then share the cores)."""
+
+import os
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 @pytest.fixture(scope="module")

@@ -291,6 +291,61 @@ def test_sparse_input_is_centered_implicitly(solver, container):
     np.testing.assert_allclose(streamed.explained_variance_, values[:5] / 299, rtol=1e-9)
 
 
+def tfidf_like(n: int, d: int, density: float, seed: int = 0) -> scipy.sparse.csr_matrix:
+    """A sparse matrix of positive weights with popular and rare columns, unit rows."""
+    rng = np.random.default_rng(seed)
+    X = scipy.sparse.random(n, d, density=density, random_state=seed, format="csr",
+                            data_rvs=rng.random) @ scipy.sparse.diags(1 / np.arange(1, d + 1))
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)))
+    return scipy.sparse.csr_matrix(X.multiply(1 / np.maximum(norms, 1e-12)))
+
+
+@pytest.mark.parametrize(("n", "d"), [(400, 60), (50, 120)])
+@pytest.mark.parametrize("container", [scipy.sparse.csr_matrix, scipy.sparse.csc_matrix])
+def test_sparse_arpack_matches_sklearn_and_numpy(n, d, container):
+    from sklearn.decomposition import PCA as SklearnPCA
+
+    X = container(tfidf_like(n, d, 0.1))
+    ours = PCA(10, svd_solver="arpack", random_state=0).fit(X)
+    theirs = SklearnPCA(10, svd_solver="arpack", random_state=0).fit(X)
+    for name in ("explained_variance_", "explained_variance_ratio_", "singular_values_",
+                 "mean_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-10)
+    np.testing.assert_allclose(ours.noise_variance_, theirs.noise_variance_, rtol=1e-10)
+    np.testing.assert_allclose(ours.components_, theirs.components_, atol=1e-8)
+    values, vectors = reference(X.toarray())
+    np.testing.assert_allclose(ours.explained_variance_, values[:10] / (n - 1), rtol=1e-10)
+    assert largest_angle(ours.components_, vectors[:10]) < 1e-8
+
+
+def test_sparse_fit_neither_copies_nor_densifies_X():
+    import tracemalloc
+
+    X = tfidf_like(40_000, 500, 0.04)
+    X.indices = X.indices[np.argsort(-np.arange(len(X.indices)) % 7, kind="stable")]
+    X.has_sorted_indices = False  # not canonical: squares are summed without copying X
+    size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    tracemalloc.start()
+    pca = PCA(20, svd_solver="arpack", random_state=0).fit(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.25 * size
+    np.testing.assert_allclose(pca.explained_variance_ratio_.sum() * X.shape[0] / (
+        X.shape[0] - 1), pca.explained_variance_.sum() / np.var(X.toarray(), axis=0).sum(),
+        rtol=1e-10)
+
+
+def test_row_blocks_share_the_arrays_of_X():
+    X = tfidf_like(101, 30, 0.2)
+    blocks = solvers.row_blocks(X, 2)
+    assert all(np.shares_memory(B.data, X.data) and np.shares_memory(T.data, X.data)
+               for B, T in blocks)
+    np.testing.assert_array_equal(scipy.sparse.vstack([B for B, _ in blocks]).toarray(),
+                                  X.toarray())
+    np.testing.assert_array_equal(scipy.sparse.hstack([T for _, T in blocks]).toarray(),
+                                  X.toarray().T)
+
+
 @pytest.mark.parametrize("solver", ["randomized", "full", "gram"])
 def test_sparse_input_needs_a_sparse_solver(solver):
     X = scipy.sparse.random(30, 8, density=0.3, random_state=0, format="csr")

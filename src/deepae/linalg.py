@@ -152,7 +152,7 @@ def sparse_products(X, shift: np.ndarray):
     """``Σ(x − c)(x − c)ᵀ`` and ``Σ(x − c)`` in float64 for a ``scipy.sparse`` matrix ``X``:
     its sparse product ``XᵀX`` and column sums, moved to the shift ``c`` by a rank-one
     correction (none for the zero shift a sparse first chunk sets)."""
-    X = X.astype(np.float64)
+    X = X.astype(np.float64, copy=False)
     gram = (X.T @ X).toarray()
     total = np.asarray(X.sum(axis=0)).ravel()
     if shift.any():

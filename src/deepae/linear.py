@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import assert_all_finite, check_scalar
+from sklearn.utils import assert_all_finite, check_random_state, check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import distributed, ppca
@@ -71,17 +71,20 @@ default="auto"
         - ``"gram"``: the exact ``n × n`` matrix ``AAᵀ`` and its eigenproblem, for data in
           memory with ``n < d`` (never a ``d × d`` matrix);
         - ``"full"``: LAPACK's SVD of the (centered) data in memory, exact, slow;
-        - ``"arpack"``: ARPACK's truncated SVD (scipy's ``svds``) of the data in memory,
-          centered implicitly (never copied), to tolerance ``tol``;
+        - ``"arpack"``: ARPACK's Lanczos iteration on the Gram operator of the data in
+          memory (what scikit-learn's ``svds`` runs), centered implicitly (never copied), to
+          tolerance ``tol``; for sparse data memory is the non-zeros plus ARPACK's
+          ``min(n, d) × 1.5 k`` basis (:func:`deepae.solvers.arpack_spectrum`);
         - ``"randomized"``: randomized block Krylov iteration (Musco & Musco 2015, Halko et
           al.'s subspace iteration keeping every block) with ``iterated_power + 1`` passes
-          over the data, memory ``O(d (iterated_power + 2) (k + n_oversamples))``; any
-          re-iterable data source, under ``torchrun`` and on a GPU; needs an int
-          ``n_components``;
+          over the data and one more product (Rayleigh–Ritz), memory
+          ``O(d (iterated_power + 2) (k + n_oversamples))``; any re-iterable data source,
+          under ``torchrun`` and on a GPU; needs an int ``n_components``;
         - ``"auto"``: chosen from ``n``, ``d``, ``n_components`` and the data source by
           :func:`deepae.solvers.choose_solver` (documented there with the measurements
           behind it); for ``scipy.sparse`` input ``"arpack"`` where that rule says
-          ``"randomized"``, else ``"covariance_eigh"``.
+          ``"randomized"`` (``d ≥ 18 (k + 10)``: TF-IDF and one-hot matrices), else
+          ``"covariance_eigh"`` (a dense ``d × d`` matrix).
 
         Sparse (CSR/CSC) input is taken by ``"covariance_eigh"`` (a sparse ``XᵀX`` and a
         rank-one mean correction), ``"arpack"`` and ``"auto"``; the others raise a
@@ -182,7 +185,7 @@ default="auto"
         if solver in ("arpack", "randomized"):
             k = self._truncated_components(solver, shape)
         else:
-            self._check_exact_components(solver, shape)
+            self._check_exact_components(self._named_solver(solver, shape), shape)
         if solver == "covariance_eigh":
             self._moments = self._accumulate(X, reset=batches, checked=not batches)
             self._check_enough_samples(self._moments.n_samples)
@@ -197,7 +200,8 @@ default="auto"
         elif solver == "full":
             spectrum = full_spectrum(X, center)
         elif solver == "arpack":
-            spectrum = arpack_spectrum(X, k, center, self.tol, seed_from(self.random_state))
+            start = check_random_state(self.random_state).uniform(-1, 1, min(X.shape))
+            spectrum = arpack_spectrum(X, k, center, self.tol, start)
         else:
             spectrum, dtype = self._randomized(X, batches, k)
         self._check_enough_samples(spectrum.n_samples)
@@ -242,6 +246,14 @@ default="auto"
             raise ValueError(f"n_components={k} must be strictly less than min(n_samples, "
                              f"n_features)={limit} with svd_solver='arpack'")
         return int(k)
+
+    def _named_solver(self, solver: str, shape: tuple | None) -> str:
+        """The solver an error names: ``svd_solver``, except that for ``"auto"`` it is the
+        exact solver scikit-learn's ``"auto"`` names for that shape (``"covariance_eigh"``
+        for ``n ≥ 10 d`` and ``d ≤ 1000``, else ``"full"``), so the messages match."""
+        if self.svd_solver != "auto" or shape is None:
+            return solver
+        return "covariance_eigh" if shape[1] <= 1000 and shape[0] >= 10 * shape[1] else "full"
 
     def _check_exact_components(self, solver: str, shape: tuple | None) -> None:
         """Raise scikit-learn's errors for an ``n_components`` an exact solver cannot give
@@ -379,7 +391,7 @@ default="auto"
         dtype = np.float64 if dtype is None else dtype
         self.n_samples_seen_ = self.n_samples_ = n
         self.mean_ = spectrum.mean if center else np.zeros(d)
-        self.components_ = spectrum.vectors[:k].astype(dtype)
+        self.components_ = spectrum.vectors[:k].astype(dtype, copy=False)
         self.explained_variance_ = (kept / denominator).astype(dtype)
         self.explained_variance_ratio_ = (kept / total if total > 0 else np.zeros(k)).astype(
             dtype)

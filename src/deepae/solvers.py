@@ -15,6 +15,7 @@ solver (:class:`deepae.linalg.Moments`) there are
   torch, on the CPU or on a GPU.
 """
 
+import concurrent.futures
 import itertools
 import warnings
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 import torch
+from threadpoolctl import threadpool_limits
 
 from . import distributed
 from .data import chunk_rows, iter_chunks
@@ -45,7 +47,8 @@ def choose_solver(n_samples: int | None, n_features: int, n_components: int | No
 
     Evidence (float32, rank-50 signal plus noise, k = 30, seconds, one thread on a shared
     2-core machine): the covariance solver costs ``n d² / 2`` multiply-adds plus a ``d × d``
-    eigenproblem, randomized (5 passes of block Krylov) about ``10 n d l`` plus its
+    eigenproblem, randomized (5 passes of block Krylov and a Rayleigh–Ritz product) about
+    ``11 n d l`` plus its
     orthogonalization, so covariance wins for narrow data (50,000 × 640: 0.23 vs 0.28;
     200,000 × 256: 0.23 vs 0.69) and randomized for wider (20,000 × 768: 0.17 vs 0.26;
     5,000 × 1,024: 0.09 vs 0.34). For few rows the ``n × n`` Gram matrix is cheapest
@@ -110,13 +113,12 @@ def randomized_spectrum(
     ``d × l`` block with ``l = n_components + n_oversamples``; ``V₀`` is Gaussian and
     ``Vᵢ₊₁`` is the part of ``Wᵢ`` outside ``V₀ … Vᵢ``, orthonormalized (see
     :func:`next_block`). After ``n_iter + 1`` passes (``n_iter`` is ``iterated_power``, or 4
-    for ``"auto"``) the basis ``V = [V₀ … V_n_iter]`` spans the block Krylov space
-    ``[V₀, AᵀA V₀, …, (AᵀA)^n_iter V₀]``, which holds the subspace ``n_iter`` power
-    iterations reach, and the eigenpairs of ``W H⁻¹ Wᵀ`` (``W = AᵀA V``, ``H = VᵀW``) are
-    those of ``BᵀB`` with ``B = QᵀA``, ``Q = orth(A V)`` (Musco & Musco's Rayleigh–Ritz
-    step), obtained without another pass: ``W`` is kept as its coefficients in the basis
-    extended by one more block (:func:`next_block` gives them), so the memory is one
-    ``d × (n_iter + 2) l`` matrix, and all that is left is small ``(n_iter + 2) l`` matrices.
+    for ``"auto"``) the basis ``V = [V₀ … V_n_iter+1]`` spans the block Krylov space
+    ``[V₀, AᵀA V₀, …, (AᵀA)^(n_iter+1) V₀]``, and ``W`` is kept as its coefficients in that
+    basis (:func:`next_block` gives them), so the memory is one ``d × (n_iter + 2) l``
+    matrix. One more product, ``A V_n_iter+1`` (half a pass), completes ``VᵀAᵀA V``, and the
+    answer is its Rayleigh–Ritz pairs (:func:`ritz_pairs`): eigenvalues that are exactly the
+    variances along the returned vectors, as scikit-learn's are of its codes.
 
     Centering is a rank-one correction: ``AᵀA V = BᵀB V − s (sᵀV) / n`` with ``s`` the column
     sums of the rows ``B`` about a provisional shift (see :func:`provisional_shift`).
@@ -153,8 +155,15 @@ def randomized_spectrum(
         basis[:, done:filled] = V
         if filled == done:  # the Krylov space is invariant: nothing more to find
             break
-    images = coefficients[:filled, :done]  # AᵀA basis[:, :done] = basis[:, :filled] @ images
-    eigenvalues, vectors = nystrom_eigen(images, basis[:, :filled], rank, seed)
+    projected = np.zeros((filled, filled))  # VᵀAᵀA V for V = basis[:, :filled]
+    projected[:, :done] = coefficients[:filled, :done]
+    if filled > done:  # the newest block's images are not known: (A V)ᵀ(A V) from one product
+        last = basis[:, done:filled]
+        moved = sums @ last if center else np.zeros(filled - done)
+        projected[done:, done:] = (image_gram(passes.chunks(n_features), last, shift, device)
+                                   - np.outer(moved, moved) / n)
+        projected[:done, done:] = projected[done:, :done].T
+    eigenvalues, vectors = ritz_pairs(projected, basis[:, :filled], rank, seed)
     trace = squares - (sums @ sums / n if center else 0.0)
     offset = np.zeros(n_features) if shift is None else shift
     return Spectrum(eigenvalues, vectors, float(trace), n, offset + sums / n)
@@ -166,9 +175,11 @@ def next_block(basis: np.ndarray, W: np.ndarray, at_most: int) -> tuple[np.ndarr
 
     Gram–Schmidt against the basis, then the eigenvectors of the rest's Gram matrix
     (Stathopoulos & Wu's SVQB), dropping directions shorter than float32 rounding of ``W``
-    (all when the Krylov space is exhausted). A second round of Gram–Schmidt runs only when
-    some direction of the rest is shorter than ``1e-3 ‖W‖`` (when rounding in the first
-    could leave it more than ``1e-13`` away from orthogonal to the basis).
+    (all when the Krylov space is exhausted), then a QR of the result (SVQB's columns are
+    orthonormal only to rounding times the spread of their lengths). A second round of
+    Gram–Schmidt runs only when some direction of the rest is shorter than ``1e-3 ‖W‖``
+    (when rounding in the first could leave it more than ``1e-13`` away from orthogonal to
+    the basis).
     """
     scale, C, rounds = np.linalg.norm(W), np.zeros((basis.shape[1], W.shape[1])), 0
     while True:
@@ -183,7 +194,8 @@ def next_block(basis: np.ndarray, W: np.ndarray, at_most: int) -> tuple[np.ndarr
         if rounds == 2 or root[keep].min(initial=scale) >= 1e-3 * scale:
             break
     root, S = root[keep], S[:, keep]
-    return W @ (S / root), np.vstack([C, root[:, None] * S.T])
+    V, R = np.linalg.qr(W @ (S / root))  # orthonormal again where W's spectrum is wide
+    return V, np.vstack([C, R @ (root[:, None] * S.T)])
 
 
 def provisional_shift(first: np.ndarray | None, n_features: int) -> np.ndarray | None:
@@ -271,19 +283,31 @@ def to_tensor(chunk: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.as_tensor(chunk, device=device)
 
 
-def nystrom_eigen(images: np.ndarray, basis: np.ndarray, count: int,
-                  seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The top ``count`` eigenvalues and eigenvectors (rows, sign-fixed) of ``W H⁺ Wᵀ`` for
-    ``W = basis @ images`` (``basis`` orthonormal, ``W = AᵀA V`` for ``V`` its first columns)
-    and ``H = VᵀW`` (the top rows of ``images``): with ``H = S Λ Sᵀ`` they are the squared
-    singular values and left singular vectors of ``W S Λ^(-1/2)``, found from the small
-    ``images S Λ^(-1/2)``; directions ``H`` does not resolve get eigenvalue 0."""
-    H = images[: images.shape[1]]
-    lam, S = np.linalg.eigh((H + H.T) / 2)
-    keep = lam > max(lam.max(), 0.0) * len(lam) * np.finfo(np.float32).eps
-    U, sigma = np.linalg.svd(images @ (S[:, keep] / np.sqrt(lam[keep])),
-                             full_matrices=False)[:2]
-    return completed(sigma[:count] ** 2, (basis @ U[:, :count]).T, count, seed)
+def image_gram(chunks, V: np.ndarray, shift: np.ndarray | None,
+               device: torch.device | None) -> np.ndarray:
+    """``Σ (B V)ᵀ(B V)`` over the chunks ``B`` (rows minus ``shift``), summed over ranks:
+    one product of each chunk, in its dtype, on ``device`` when one is given."""
+    G = np.zeros((V.shape[1], V.shape[1]))
+    for B in chunks:
+        if shift is not None:
+            B = B - shift.astype(B.dtype)
+        if device is None:
+            P = B @ V.astype(B.dtype)
+            G += P.T @ P
+        else:
+            P = to_tensor(B, device) @ torch.as_tensor(V.astype(B.dtype), device=device)
+            G += (P.T @ P).double().cpu().numpy()
+    return distributed.all_reduce(G) if distributed.active() else G
+
+
+def ritz_pairs(projected: np.ndarray, basis: np.ndarray, count: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``count`` Rayleigh–Ritz pairs of the scatter on the span of the orthonormal
+    ``basis`` (``projected`` is ``basisᵀ AᵀA basis``): its eigenvalues and ``basis`` times
+    its eigenvectors (sign-fixed rows)."""
+    values, U = np.linalg.eigh((projected + projected.T) / 2)
+    values, U = np.clip(values[::-1][:count], 0, None), U[:, ::-1][:, :count]
+    return completed(values, (basis @ U).T, count, seed)
 
 
 def completed(values: np.ndarray, vectors: np.ndarray, count: int,
@@ -354,30 +378,75 @@ def full_spectrum(X: np.ndarray, center: bool) -> Spectrum:
                     float(squares), len(X), mean)
 
 
-def arpack_spectrum(X, n_components: int, center: bool, tol: float, seed: int) -> Spectrum:
-    """Top ``n_components`` eigenpairs of the scatter from ARPACK's truncated SVD (scipy's
-    ``svds``, started from ``uniform(-1, 1)`` numbers as scikit-learn starts it) of the data
-    ``A = X − 1 mᵀ`` as a linear operator: ``X`` (an array or a ``scipy.sparse`` matrix) is
-    never centered nor copied, so a sparse one keeps memory proportional to its non-zeros."""
+def arpack_spectrum(X, n_components: int, center: bool, tol: float,
+                    start: np.ndarray) -> Spectrum:
+    """Top ``n_components`` eigenpairs of the scatter by ARPACK's Lanczos iteration (scipy's
+    ``eigsh``) on the Gram operator of the data ``A = X − 1 mᵀ`` on its smaller side, as
+    scikit-learn's ``arpack`` (scipy's ``svds``) runs it, to tolerance ``tol²`` from the
+    vector ``start``: ``AᵀA`` when ``n ≥ d`` (its eigenvectors are the components; ``svds``'s
+    ``n × k`` left singular vectors are never formed), else ``AAᵀ`` (the components are the
+    left singular vectors of ``AᵀU``). ``X`` is never centered nor copied: a
+    ``scipy.sparse`` one keeps memory to its non-zeros plus ARPACK's ``min(n, d) × ncv``
+    Lanczos basis (``ncv = k + max(k // 2, 20)`` against scipy's ``2 k + 1``: the basis
+    and its copy at the end are the peak), and a CSR one is multiplied on two threads, a
+    block of rows each (scipy's sparse products release the GIL)."""
     n, d = X.shape
     mean = column_means(X) if center else np.zeros(d)
     shift = mean.astype(X.dtype)
+    blocks = row_blocks(X, 2)
+    pool = concurrent.futures.ThreadPoolExecutor(len(blocks))
 
-    def times(V):
+    def times(V):  # A V
         return X @ V - shift @ V
 
-    def transposed_times(U):
+    def transposed_times(U):  # Aᵀ U
         return X.T @ U - np.multiply.outer(shift, U.sum(axis=0))
 
-    operator = scipy.sparse.linalg.LinearOperator(
-        (n, d), matvec=times, rmatvec=transposed_times, matmat=times,
-        rmatmat=transposed_times, dtype=X.dtype)
-    start = np.random.RandomState(seed).uniform(-1, 1, min(n, d))
-    sigma, vectors = scipy.sparse.linalg.svds(operator, k=n_components, tol=tol, v0=start)[1:]
-    order = np.argsort(sigma)[::-1]
-    return Spectrum(sigma[order].astype(np.float64) ** 2,
-                    sign_fixed(vectors[order].astype(np.float64)),
+    def scatter_times(V):  # AᵀA V = Σ Bᵀ(B V) − n m (mᵀV), over blocks B of rows of X
+        return (sum(pool.map(lambda pair: pair[1] @ (pair[0] @ V), blocks))
+                - n * np.multiply.outer(shift, shift @ V))
+
+    def gram_times(U):  # AAᵀ U
+        return times(transposed_times(U))
+
+    size, product = (d, scatter_times) if n >= d else (n, gram_times)
+    operator = scipy.sparse.linalg.LinearOperator((size, size), matvec=product,
+                                                  matmat=product, dtype=X.dtype)
+    # ARPACK's own work is memory-bound BLAS-2 products with its Lanczos basis: one BLAS
+    # thread beside the sparse products' threads (on a loaded 2-core machine, 2.8× faster)
+    with pool, threadpool_limits(1 if scipy.sparse.issparse(X) else None):
+        values, vectors = scipy.sparse.linalg.eigsh(
+            operator, k=n_components, ncv=min(size, n_components + max(n_components // 2, 20)),
+            tol=tol**2, v0=start)
+    values = np.clip(values[::-1], 0, None).astype(np.float64)
+    vectors = np.ascontiguousarray(vectors[:, ::-1].T)  # frees ARPACK's wider array
+    if n < d:  # AᵀU = P Σ Qᵀ: orthonormal components P even where Σ is (near) zero
+        vectors, sigma = scipy.linalg.svd(transposed_times(vectors.T), full_matrices=False)[:2]
+        values, vectors = sigma.astype(np.float64) ** 2, vectors.T
+    return Spectrum(values, sign_fixed(vectors.astype(np.float64, copy=False)),
                     centered_squares(X, mean), n, mean)
+
+
+def row_blocks(X, count: int) -> list:
+    """``X`` as ``count`` pairs ``(B, Bᵀ)`` of CSR blocks of consecutive rows and their CSC
+    transposes, all on ``X``'s arrays (no copy), or ``[(X, Xᵀ)]`` when ``X`` is not CSR."""
+    if not (scipy.sparse.issparse(X) and X.format == "csr"):
+        return [(X, X.T)]
+    blocks = []
+    for a, b in itertools.pairwise(np.linspace(0, X.shape[0], count + 1).astype(int)):
+        start, stop = X.indptr[a], X.indptr[b]
+        arrays = X.data[start:stop], X.indices[start:stop], X.indptr[a : b + 1] - start
+        blocks.append((sharing(scipy.sparse.csr_matrix, (b - a, X.shape[1]), *arrays),
+                       sharing(scipy.sparse.csc_matrix, (X.shape[1], b - a), *arrays)))
+    return blocks
+
+
+def sharing(kind: type, shape: tuple, data, indices, indptr):
+    """A CSR or CSC matrix (``kind``) on the given arrays, not copied (they are set after
+    construction: scipy's constructor copies a view of under half an array)."""
+    matrix = kind(shape, dtype=data.dtype)
+    matrix.data, matrix.indices, matrix.indptr = data, indices, indptr
+    return matrix
 
 
 def column_means(X) -> np.ndarray:
@@ -386,12 +455,18 @@ def column_means(X) -> np.ndarray:
 
 
 def centered_squares(X, mean: np.ndarray) -> float:
-    """``Σ‖x − mean‖²`` over the rows of an array (chunk by chunk) or a ``scipy.sparse``
-    matrix (from its non-zeros: ``Σ‖x‖² − n ‖mean‖²``, in float64)."""
-    if scipy.sparse.issparse(X):
-        data = X.tocsr().astype(np.float64)
-        data.sum_duplicates()
-        return float(data.data @ data.data - X.shape[0] * (mean @ mean))
-    return float(sum(np.einsum("ij,ij->", B, B, dtype=np.float64)
-                     for B in (chunk - mean.astype(X.dtype)
-                               for chunk in iter_chunks(X, chunk_rows(X.shape[1])))))
+    """``Σ‖x − mean‖²`` over the rows of an array or a ``scipy.sparse`` matrix, chunk by
+    chunk (for a sparse one ``Σ‖x‖² − n ‖mean‖²`` in float64, from copies of a few rows of
+    its non-zeros at a time, duplicates summed)."""
+    if not scipy.sparse.issparse(X):
+        return float(sum(np.einsum("ij,ij->", B, B, dtype=np.float64)
+                         for B in (chunk - mean.astype(X.dtype)
+                                   for chunk in iter_chunks(X, chunk_rows(X.shape[1])))))
+    rows = X.T if X.format == "csc" else X  # CSR either way
+    step = max(1, (1 << 14) * rows.shape[0] // max(rows.nnz, 1))
+    squares = 0.0
+    for start in range(0, rows.shape[0], step):
+        chunk = rows[start : start + step].astype(np.float64)
+        chunk.sum_duplicates()
+        squares += float(chunk.data @ chunk.data)
+    return squares - X.shape[0] * float(mean @ mean)

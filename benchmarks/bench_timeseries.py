@@ -12,15 +12,25 @@ among the detectors run, and the fit + score time (one thread).
 Detectors: deepae's default, deepae with each sequence autoencoder as the window model
 (``DEEPAE_TS_SEQUENCE=0`` leaves them out: they train a network per series), and a random
 baseline. TSB-AD's peers (POLY, PCA, KMeansAD, IForest with its tuned settings, fitted on
-the test series itself as TSB-AD runs them) take longer than all of the above together; set
+the test series itself as TSB-AD runs them; POLY is univariate in TSB-AD and scores the first
+channel of a multichannel series) take longer than all of the above together; set
 ``DEEPAE_TS_PEERS=1`` to run them in the same run, else the table shows their figures as
-measured for issue 23 with the same code and protocol (group means only: no rank).
-Needs ``tsb-ad`` (``pip install --no-deps tsb-ad``) and ``statsmodels``.
+measured for issue 23 (group means only: no rank).
+
+Two passes: every detector scores every series (timed, one thread), then the metrics are
+computed in ``DEEPAE_TS_WORKERS`` processes (default 2; TSB-AD's VUS-PR dominates the time).
+``DEEPAE_TS_CACHE=DIR`` keeps each detector's scores and times there
+(``DIR/<detector>/<series>.npy``) and reuses them: a run cut short resumes, and a detector
+that did not change is not rerun (empty the folder after changing one).
+Needs ``tsb-ad`` (``pip install --no-deps tsb-ad``), ``statsmodels``, and for the peers
+``arch`` and ``hurst`` (the ``bench`` extra).
 """
 
 import os
 import time
 import warnings
+from functools import partial
+from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -44,14 +54,14 @@ PUBLISHED = {
     "IForest (windows of 100)": (0.338, 0.178, 0.206, 0.401, 3.75),
     "random": (0.134, 0.099, 0.085, 0.129, 7.42),
 }
-#: TSB-AD's peers: model_wrapper name, settings for one channel, settings for several.
+#: TSB-AD's peers: (model_wrapper name, settings) for one channel, then for several.
 PEERS = {
-    "POLY": ("POLY", {"periodicity": 1, "power": 4}, {"periodicity": 1, "power": 4}),
-    "PCA (windows of 100)": ("PCA", {}, {"n_components": 0.25}),
-    "KMeansAD": ("KMeansAD_U", {"periodicity": 2, "n_clusters": 10},
-                 {"n_clusters": 10, "window_size": 40}),
-    "IForest (windows of 100)": ("IForest", {"n_estimators": 200},
-                                 {"n_estimators": 25, "max_features": 0.8}),
+    "POLY": (("POLY", {"periodicity": 1, "power": 4}), ("POLY", {"periodicity": 1, "power": 4})),
+    "PCA (windows of 100)": (("PCA", {}), ("PCA", {"n_components": 0.25})),
+    "KMeansAD": (("KMeansAD_U", {"periodicity": 2, "n_clusters": 10}),
+                 ("KMeansAD", {"n_clusters": 10, "window_size": 40})),
+    "IForest (windows of 100)": (("IForest", {"n_estimators": 200}),
+                                 ("IForest", {"n_estimators": 25, "max_features": 0.8})),
 }
 
 
@@ -87,12 +97,17 @@ def deepae_detectors() -> dict:
 
 
 def peer_detectors() -> dict:
-    """TSB-AD's peers, fitted on the test series itself (TSB-AD's unsupervised rule)."""
-    from TSB_AD.model_wrapper import run_Unsupervise_AD
+    """TSB-AD's peers, fitted on the test series itself (TSB-AD's unsupervised rule); POLY
+    on the first channel only (it is univariate)."""
+    from TSB_AD import model_wrapper
 
-    def peer(name, uni, multi):
-        return lambda train, test: run_Unsupervise_AD(
-            name, test, **(uni if test.shape[1] == 1 else multi))
+    def peer(one, several):
+        def scores(train, test):
+            name, settings = one if test.shape[1] == 1 else several
+            if name == "POLY":
+                test = test[:, :1]
+            return getattr(model_wrapper, f"run_{name}")(test, **settings)
+        return scores
 
     return {label: peer(*spec) for label, spec in PEERS.items()}
 
@@ -101,33 +116,59 @@ def random_scores(train, test):
     return np.random.default_rng(len(test)).random(len(test))
 
 
-def metrics(label: np.ndarray, score: np.ndarray, window: int) -> tuple[float, float, float]:
-    """VUS-PR (TSB-AD's code), AUC-PR and AUC-ROC of one series' step scores. The labels go
-    in as ints: on the files' uint8 labels TSB-AD's code overflows (random scores then get a
-    VUS-PR of 0.99 on SMD instead of 0.17)."""
-    from TSB_AD.evaluation.basic_metrics import generate_curve
+def vus_pr_inputs(name: str, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """TSB-AD's inputs for one series: int labels (on the files' uint8 labels its code
+    overflows: random scores then get a VUS-PR of 0.99 on SMD instead of 0.17), scores
+    min–max normalized, and the test's sliding window."""
+    from TSB_AD.utils.slidingWindows import find_length_rank
 
+    data = np.load(data_dir() / f"{name}.npz")
+    window = find_length_rank(data["test"][:, 0].reshape(-1, 1), rank=1)
     score = np.nan_to_num(np.asarray(score, dtype=np.float64))
     span = score.max() - score.min()
     score = (score - score.min()) / span if span > 0 else np.zeros_like(score)
-    vus = generate_curve(label.astype(int), score, window, version="opt", thre=250)[-1]
-    return float(vus), average_precision_score(label, score), roc_auc_score(label, score)
+    return data["test_label"].astype(int), score, window
 
 
-def evaluate(detectors: dict, series: list) -> tuple[dict, dict]:
-    """Per detector: ``{name: (vus, auc_pr, auc_roc)}`` per series and the total seconds."""
-    from TSB_AD.utils.slidingWindows import find_length_rank
-
-    results = {d: {} for d in detectors}
+def score_all(detectors: dict, series: list, cache: Path | None) -> tuple[dict, dict]:
+    """Per detector: the scores of every series and the total seconds of fit + score; with
+    ``cache``, scores and seconds already there are reused and new ones stored."""
+    scores = {d: {} for d in detectors}
     seconds = dict.fromkeys(detectors, 0.0)
-    for name, train, test, label in series:
-        window = find_length_rank(test[:, 0].reshape(-1, 1), rank=1)
+    for name, train, test, _ in series:
         for detector, function in detectors.items():
+            path = None if cache is None else cache / detector / f"{name}.npy"
+            if path is not None and path.exists():
+                scores[detector][name] = np.load(path)
+                seconds[detector] += float(path.with_suffix(".time").read_text())
+                continue
             start = time.perf_counter()
             score = function(train.astype(np.float64), test.astype(np.float64))
-            seconds[detector] += time.perf_counter() - start
-            results[detector][name] = metrics(label, score, window)
-    return results, seconds
+            elapsed = time.perf_counter() - start
+            seconds[detector] += elapsed
+            scores[detector][name] = np.asarray(score, dtype=np.float64)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, scores[detector][name])
+                path.with_suffix(".time").write_text(str(elapsed))
+    return scores, seconds
+
+
+def evaluate(scores: dict, workers: int) -> dict:
+    """Per detector: ``{series: (vus, auc_pr, auc_roc)}``; VUS-PR (TSB-AD's
+    ``generate_curve(..., version="opt", thre=250)``) in ``workers`` processes."""
+    from TSB_AD.evaluation.basic_metrics import generate_curve
+
+    jobs = [(d, n) for d in scores for n in scores[d]]
+    inputs = [vus_pr_inputs(n, scores[d][n]) for d, n in jobs]
+    with Pool(workers) as pool, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        curves = pool.starmap(partial(generate_curve, version="opt", thre=250), inputs)
+    results = {d: {} for d in scores}
+    for (d, n), (label, score, _), curve in zip(jobs, inputs, curves, strict=True):
+        results[d][n] = (float(curve[-1]), average_precision_score(label, score),
+                         roc_auc_score(label, score))
+    return results
 
 
 def group_means(per_series: dict, column: int = 0) -> list[float]:
@@ -172,19 +213,24 @@ def run() -> str:
     if peers_run:
         detectors |= peer_detectors()
     detectors["random"] = random_scores
+    cache = os.environ.get("DEEPAE_TS_CACHE")
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results, seconds = evaluate(detectors, series)
+        scores, seconds = score_all(detectors, series, cache and Path(cache))
+    results = evaluate(scores, int(os.environ.get("DEEPAE_TS_WORKERS", "2")))
     return "\n".join([
         "## Time series: TimeSeriesOutlierDetector on NAB, ASD, SMD and SMAP",
         "",
         f"{len(series)} series with an anomaly in their test part; every deepae detector is "
         "fitted on `train` only; VUS-PR from TSB-AD 1.5's code (mean per group, mean of the "
-        "four group means), AUC-PR and AUC-ROC as means of the group means; times on one "
-        "thread (a shared machine: see the run's load). Command: "
+        "four group means), AUC-PR and AUC-ROC as means of the group means; fit + score time "
+        "of all series on one thread (a shared machine: see the run's load). Command: "
         "`python benchmarks/run.py timeseries`.",
         "",
         table(results, seconds, peers_run),
+        "",
+        f"Fit + score of all {len(series)} series by deepae's default: "
+        f"{seconds['deepae default']:.0f} s.",
     ])
 
 

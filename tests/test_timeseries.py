@@ -54,6 +54,20 @@ def test_stream_equals_causal_scores():
     np.testing.assert_allclose(stream, detector.outlier_scores(X[200:]), rtol=1e-6)
 
 
+def test_model_is_fitted_on_evenly_spaced_windows():
+    rng = np.random.default_rng(4)
+    series = [rng.standard_normal((60, 2)), rng.standard_normal((40, 2))]
+    detector = TimeSeriesOutlierDetector(window=5, max_windows=7).fit(series)
+    scaled = [((s - detector.mean_) / detector.scale_).astype(np.float32) for s in series]
+    windows = np.concatenate([sliding_windows(s, 5) for s in scaled])  # 56 + 36 windows
+    expected = PCA(n_components=0.9).fit(windows[[0, 15, 30, 45, 60, 75, 91]])
+    np.testing.assert_allclose(detector.model_.explained_variance_,
+                               expected.explained_variance_, rtol=1e-5)
+    np.testing.assert_allclose(np.abs(detector.model_.components_),
+                               np.abs(expected.components_), rtol=1e-4, atol=1e-6)
+    assert len(detector.decision_scores_) == 100  # every training step is still scored
+
+
 def test_autocorrelation_and_period():
     rng = np.random.default_rng(2)
     x = rng.standard_normal(500)

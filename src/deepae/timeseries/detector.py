@@ -31,6 +31,20 @@ def default_model() -> PCA:
     return PCA(n_components=DEFAULT_VARIANCE)
 
 
+def spaced_indices(n: int, limit: int) -> np.ndarray:
+    """Up to ``limit`` indices evenly spaced over ``range(n)``, first and last included."""
+    return np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))
+
+
+def evenly_spaced(windows: list[np.ndarray], limit: int) -> np.ndarray:
+    """Up to ``limit`` rows evenly spaced over the windows of all series, in order (the
+    windows are never all copied)."""
+    starts = np.cumsum([0] + [len(w) for w in windows])
+    keep = spaced_indices(starts[-1], limit)
+    return np.concatenate([w[keep[(keep >= a) & (keep < b)] - a]
+                           for w, a, b in zip(windows, starts[:-1], starts[1:], strict=True)])
+
+
 class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector for time series: one score per time step.
 
@@ -40,13 +54,16 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     fitted on the training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the
     model's squared reconstruction error and ``d²`` the mean squared distance of its code to
     the ``n_neighbors`` nearest codes of up to ``max_references`` training windows (evenly
-    spaced). For PCA this approximates the distance of the window to
-    its nearest training windows, cheaply: off the subspace by the residual, along it by the
-    codes. A step scores the mean of the windows holding it, or with ``causal`` the score of
-    the window ending at it (:mod:`deepae.timeseries.windows`). ``score_samples`` is minus the
-    score; the threshold leaves a fraction ``contamination`` of the training steps below it
-    (their windows scored against references from elsewhere in the training series). See
-    ``benchmarks/results.md`` (time series) for what was measured.
+    spaced). The model is fitted on up to ``max_windows`` training windows, evenly spaced:
+    wide windows (many channels times a long period) make every extra window costly, and
+    neighbouring windows overlap almost entirely. For PCA the score approximates the
+    distance of the window to its nearest training windows, cheaply: off the subspace by the
+    residual, along it by the codes. A step scores the mean of the windows holding it, or
+    with ``causal`` the score of the window ending at it (:mod:`deepae.timeseries.windows`).
+    ``score_samples`` is minus the score; the threshold leaves a fraction ``contamination``
+    of the training steps below it (their windows scored against references from elsewhere
+    in the training series). See ``benchmarks/results.md`` (time series) for what was
+    measured.
 
     Parameters
     ----------
@@ -60,9 +77,14 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         the training steps (at least 1).
     n_neighbors : int, default=1
         Nearest training codes the distance is averaged over; ``0`` scores by the
-        reconstruction error alone.
+        reconstruction error alone. ``1`` and ``window="auto"`` were kept against ``0``,
+        ``5`` and a window of 40 on half of the shared series (``benchmarks/results.md``).
     max_references : int, default=2000
         Most training windows kept as neighbours (evenly spaced over the training series).
+    max_windows : int, default=2000
+        Most training windows the model is fitted on (evenly spaced over the training
+        series); every training window is still scored. The default cuts the shared series'
+        fit time without lowering their VUS-PR (``benchmarks/results.md``, time series).
     causal : bool, default=False
         Score each step from that step and the ones before only (a live stream). The first
         ``window_ - 1`` steps of a series are then scored from windows padded with copies of
@@ -104,11 +126,12 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, model=None, window="auto", n_neighbors=1, max_references=2000,
-                 causal=False, contamination=0.1):
+                 max_windows=2000, causal=False, contamination=0.1):
         self.model = model
         self.window = window
         self.n_neighbors = n_neighbors
         self.max_references = max_references
+        self.max_windows = max_windows
         self.causal = causal
         self.contamination = contamination
 
@@ -117,6 +140,7 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             check_scalar(self.window, "window", numbers.Integral, min_val=1)
         check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=0)
         check_scalar(self.max_references, "max_references", numbers.Integral, min_val=1)
+        check_scalar(self.max_windows, "max_windows", numbers.Integral, min_val=1)
         check_scalar(self.contamination, "contamination", numbers.Real, min_val=0.0,
                      max_val=0.5, include_boundaries="right")
 
@@ -135,7 +159,7 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         model = default_model() if self.model is None else clone(self.model)
         if "n_channels" in model.get_params():
             model.set_params(n_channels=self.n_features_in_)
-        self.model_ = model.fit(np.concatenate(windows))
+        self.model_ = model.fit(evenly_spaced(windows, self.max_windows))
         self._fit_references(windows)
         self.decision_scores_ = np.concatenate(
             [self._training_scores(w, len(s), i) for i, (w, s) in
@@ -155,10 +179,10 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _fit_references(self, windows: list[np.ndarray]) -> None:
         self._span = max(len(w) for w in windows)
         positions = np.concatenate([self._positions(len(w), i) for i, w in enumerate(windows)])
-        keep = np.unique(np.linspace(0, len(positions) - 1, self.max_references).astype(int))
-        rows = np.concatenate(windows)[keep]
+        rows = evenly_spaced(windows, self.max_references)
         self.references_ = self.model_.transform(rows).astype(np.float32)
-        self.reference_positions_ = positions[keep]
+        self.reference_positions_ = positions[spaced_indices(len(positions),
+                                                             self.max_references)]
 
     def _window_scores(self, windows: np.ndarray, positions=None) -> np.ndarray:
         codes = self.model_.transform(windows)

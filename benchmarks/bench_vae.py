@@ -16,8 +16,9 @@ them.
 import importlib.util
 import time
 
-from bench_outliers import mnist_split, one_class, one_cpu_thread, per_digit, warm_up
+from bench_outliers import mnist_split, one_class, per_digit, warm_up
 from sklearn.base import clone
+from threads import one_cpu_thread
 
 from deepae import VariationalAutoencoder
 from deepae.outliers import ReconstructionOutlierDetector

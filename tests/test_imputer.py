@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import deepae
 from deepae import TableImputer
 
 pd = pytest.importorskip("pandas")
@@ -44,3 +45,13 @@ def test_one_draw_is_repeatable_and_a_full_table_is_unchanged():
     pd.testing.assert_frame_equal(first, imputer.transform(table))
     full = related_table(n=10, seed=3)
     pd.testing.assert_frame_equal(imputer.transform(full), full)
+
+
+def test_a_saved_imputer_fills_as_the_original(tmp_path):
+    table = related_table(n=120).mask(np.eye(120, 4, dtype=bool))
+    imputer = TableImputer(hidden_size=16, max_epochs=3, random_state=0).fit(table)
+    imputer.save(tmp_path / "imputer.deepae")
+    loaded = deepae.load(tmp_path / "imputer.deepae")
+    pd.testing.assert_frame_equal(loaded.transform(table), imputer.transform(table))
+    with pytest.raises((TypeError, ValueError), match="(?i)table|onnx"):
+        imputer.export_onnx(tmp_path / "imputer.onnx")

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import modules
 from ._base import resolve_device, seed_from
 from .data import TensorRows
+from .persistence import SaveMixin
 from .tabular import estimators as tables
 from .tabular.loss import fill_objective, slot_columns
 from .training import TrainingConfig, train
@@ -26,7 +27,7 @@ from .training import TrainingConfig, train
 DRAW_MASK_FRACTION = 0.2
 
 
-class TableImputer(TransformerMixin, BaseEstimator):
+class TableImputer(SaveMixin, TransformerMixin, BaseEstimator):
     """Fill the missing cells of a table (numbers in their units, categories as levels).
 
     ``fit`` on a table with missing cells (a pandas DataFrame, a 2-D object array or an
@@ -94,8 +95,7 @@ class TableImputer(TransformerMixin, BaseEstimator):
         seed, device = seed_from(self.random_state), resolve_device(self.device)
         data = torch.tensor(tables.fit_encoder(self, X, self.categorical_columns),
                             device=device)
-        module = modules.Autoencoder(self.encoder_.n_features_out_, int(self.hidden_size),
-                                     "relu", False, "linear", True)
+        module = self._new_module()
         module.reset_parameters(torch.Generator().manual_seed(seed))
         self.module_ = module.to(device)
         config = TrainingConfig(learning_rate=float(self.learning_rate),
@@ -106,6 +106,11 @@ class TableImputer(TransformerMixin, BaseEstimator):
         self.history_ = train(self.module_, objective, TensorRows(data), config)
         self.seed_ = seed
         return self
+
+    def _new_module(self) -> modules.Autoencoder:
+        """An untrained network of this estimator's architecture (needs ``encoder_``)."""
+        return modules.Autoencoder(self.encoder_.n_features_out_, int(self.hidden_size),
+                                   "relu", False, "linear", True)
 
     def transform(self, X):
         """``X`` as a DataFrame with its missing cells filled (observed cells unchanged)."""

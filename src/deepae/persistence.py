@@ -109,6 +109,7 @@ ESTIMATOR_CLASSES = (
     "VariationalAutoencoder",
     "ConvolutionalAutoencoder",
     "TableEncoder",
+    "TableImputer",
     "ConvolutionalSequenceAutoencoder",
     "RecurrentSequenceAutoencoder",
     "TimeSeriesOutlierDetector",

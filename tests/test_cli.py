@@ -530,3 +530,19 @@ def test_import_deepae_is_lazy():
             "from deepae import PCA; assert 'torch' in sys.modules; print(PCA.__name__)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "PCA", result.stderr
+
+
+def test_a_mixed_table_reads_the_same_from_csv_gz_and_parquet(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    table = pd.DataFrame({"age": [31, 45, None, 52], "job": ["tcp", None, "udp", "tcp"],
+                          "paid": [True, False, True, True], "label": [0, 1, 0, 0]})
+    table.to_csv(tmp_path / "t.csv.gz", index=False)
+    table.to_parquet(tmp_path / "t.parquet")
+    from_csv, y_csv, names = datafiles.read_data(str(tmp_path / "t.csv.gz"), target="label")
+    from_parquet, y_parquet, _ = datafiles.read_data(str(tmp_path / "t.parquet"),
+                                                     target="label")
+    assert names == ["age", "job", "paid"]
+    np.testing.assert_array_equal(y_csv, y_parquet)
+    pd.testing.assert_frame_equal(from_csv, from_parquet, check_dtype=False)
+    assert from_parquet["job"].isna().tolist() == [False, True, False, False]

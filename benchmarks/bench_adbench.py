@@ -266,11 +266,18 @@ def report(summary: dict) -> list[str]:
         s = summary[d]
         lines.append(f"| {d} | {s['auc']:.3f} | {s['ap']:.3f} | {s['rank']:.2f} | "
                      f"{s['seconds']:.1f} s | {s['seconds'] / pyod_ae:.2f} |")
-    lines += ["", "Per data set (mean ROC-AUC over the seeds; best in bold):", "",
-              "| data set | " + " | ".join(detectors) + " |",
-              "| --- |" + " ---: |" * len(detectors)]
-    for name in summary[detectors[0]]["per_set"]:
-        row = [summary[d]["per_set"][name] for d in detectors]
+    lines += ["", "Per data set (mean ROC-AUC over the seeds; best in bold):", ""]
+    return lines + per_set_table(summary, "per_set", "data set")
+
+
+def per_set_table(summary: dict, key: str, label: str) -> list[str]:
+    """The detectors' mean ROC-AUC on each set (``summary[d][key]``; best in bold) and their
+    failures, as markdown."""
+    detectors = list(summary)
+    lines = [f"| {label} | " + " | ".join(detectors) + " |",
+             "| --- |" + " ---: |" * len(detectors)]
+    for name in summary[detectors[0]][key]:
+        row = [summary[d][key][name] for d in detectors]
         cells = [f"**{v:.3f}**" if v == max(row) else f"{v:.3f}" for v in row]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     failures = [f"{d}: {'; '.join(s['errors'])}" for d, s in summary.items() if s["errors"]]

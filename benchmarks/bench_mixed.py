@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_adbench import average_ranks, evaluate, pyod
+from bench_adbench import average_ranks, evaluate, per_set_table, pyod
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import IsolationForest
 from sklearn.impute import SimpleImputer
@@ -146,17 +146,8 @@ def report(summary: dict) -> list[str]:
         s = summary[d]
         lines.append(f"| {d} | {s['auc']:.3f} | {s['rank']:.2f} | {s['seconds']:.1f} s | "
                      f"{s['seconds'] / pyod_ae:.2f} |")
-    lines += ["", "Per table (mean ROC-AUC over the seeds; best in bold):", "",
-              "| table | " + " | ".join(detectors) + " |",
-              "| --- |" + " ---: |" * len(detectors)]
-    for table in summary[detectors[0]]["per_table"]:
-        row = [summary[d]["per_table"][table] for d in detectors]
-        cells = [f"**{v:.3f}**" if v == max(row) else f"{v:.3f}" for v in row]
-        lines.append(f"| {table} | " + " | ".join(cells) + " |")
-    failures = [f"{d}: {'; '.join(s['errors'])}" for d, s in summary.items() if s["errors"]]
-    if failures:
-        lines += ["", "Failures (counted as ROC-AUC 0): " + " — ".join(failures) + "."]
-    return lines
+    lines += ["", "Per table (mean ROC-AUC over the seeds; best in bold):", ""]
+    return lines + per_set_table(summary, "per_table", "table")
 
 
 def run() -> str:

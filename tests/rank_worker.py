@@ -6,6 +6,7 @@ import os
 import sys
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -29,11 +30,25 @@ def fit_linear(data, rank, directory):
         "mapped": deepae.PCA(5).fit(mapped[start : start + len(shard)]),
         "randomized": deepae.PCA(5, svd_solver="randomized", n_oversamples=2,
                                  random_state=0).fit(mapped[start : start + len(shard)]),
+        "sparse_arpack": deepae.PCA(5, svd_solver="arpack", random_state=0).fit(
+            sparse_shard(rank)),
+        "sparse_covariance": deepae.PCA(5, svd_solver="covariance_eigh").fit(
+            sparse_shard(rank)),
     }
     return {f"{name}.{attribute}": getattr(model, attribute)
             for name, model in models.items()
             for attribute in ("components_", "explained_variance_", "mean_",
                               "singular_values_", "n_samples_seen_")}
+
+
+def sparse_data():
+    """A 301 × 40 CSR matrix, 20% non-zeros (the sparse cases' data)."""
+    return scipy.sparse.random(301, 40, density=0.2, format="csr", random_state=0)
+
+
+def sparse_shard(rank):
+    """Rank ``rank``'s rows of :func:`sparse_data` (the first 151, or the other 150)."""
+    return sparse_data()[:151] if rank == 0 else sparse_data()[151:]
 
 
 def vae_shard(X, rank):

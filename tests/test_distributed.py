@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rank_worker import VAE_PARAMS, vae_shard
+from rank_worker import VAE_PARAMS, sparse_data, vae_shard
 from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
@@ -65,11 +65,16 @@ def linear_results(tmp_path_factory):
     return run_ranks("pca", tmp_path_factory.mktemp("pca"))
 
 
-@pytest.mark.parametrize("name", ["pca", "linear", "stream", "mapped", "randomized"])
+@pytest.mark.parametrize("name", ["pca", "linear", "stream", "mapped", "randomized",
+                                  "sparse_arpack", "sparse_covariance"])
 def test_all_reduced_linear_models_equal_the_one_process_fit(linear_results, name):
+    """Dense shards, and CSR shards (Lanczos products or sparse XᵀX all-reduced)."""
     single = {"linear": deepae.LinearAutoencoder(4),
               "randomized": deepae.PCA(5, svd_solver="randomized", n_oversamples=2,
-                                       random_state=0)}.get(name, deepae.PCA(5)).fit(X)
+                                       random_state=0),
+              "sparse_arpack": deepae.PCA(5, svd_solver="arpack", random_state=0),
+              "sparse_covariance": deepae.PCA(5, svd_solver="covariance_eigh"),
+              }.get(name, deepae.PCA(5)).fit(sparse_data() if "sparse" in name else X)
     for result in linear_results:
         assert result[f"{name}.n_samples_seen_"] == len(X)
         for attribute in ("components_", "explained_variance_", "mean_", "singular_values_"):

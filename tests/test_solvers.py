@@ -365,3 +365,52 @@ def test_arpack_and_mle_match_sklearn():
         PCA(12, svd_solver="arpack").fit(X)
     noisy = make_data(500, 10, seed=1)[:, :10] + np.random.default_rng(2).normal(size=(500, 10))
     assert PCA("mle").fit(noisy).n_components_ == SklearnPCA("mle").fit(noisy).n_components_
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_sparse_npz_file_fits_a_chunk_at_a_time_as_in_memory(tmp_path, compressed):
+    import tracemalloc
+
+    from deepae import SparseRows
+
+    X = tfidf_like(20_000, 500, 0.04)
+    path = tmp_path / "X.npz"
+    scipy.sparse.save_npz(path, X, compressed=compressed)
+    rows = SparseRows(path, chunk_size=5000)
+    chunks = list(rows)
+    assert max(chunk.nnz for chunk in chunks) <= 5000
+    assert abs(scipy.sparse.vstack(chunks) - X).max() == 0
+    size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    for solver in ("auto", "covariance_eigh"):  # auto: arpack here
+        memory = PCA(10, svd_solver=solver, random_state=0).fit(X)
+        tracemalloc.start()
+        streamed = PCA(10, svd_solver=solver, random_state=0).fit(rows)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < (0.25 if solver == "auto" else 1.0) * size + 8 * 500**2
+        for name in ("explained_variance_", "explained_variance_ratio_", "mean_"):
+            np.testing.assert_allclose(getattr(streamed, name), getattr(memory, name),
+                                       rtol=1e-10)
+        assert largest_angle(streamed.components_, memory.components_) < 1e-8
+    scipy.sparse.save_npz(tmp_path / "csc.npz", X.tocsc())
+    with pytest.raises(ValueError, match="CSR"):
+        SparseRows(tmp_path / "csc.npz")
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+@pytest.mark.parametrize("layout", ["coo", "csr", "csc"])
+def test_torch_sparse_tensors_fit_as_their_scipy_matrices(layout):
+    X = tfidf_like(300, 200, 0.05).astype(np.float32)
+    C, check = X.tocsc(), {"check_invariants": True}
+    tensor = {"coo": lambda: torch.sparse_coo_tensor(np.vstack(X.nonzero()), X.data, X.shape,
+                                                     **check),
+              "csr": lambda: torch.sparse_csr_tensor(X.indptr, X.indices, X.data, X.shape,
+                                                     **check),
+              "csc": lambda: torch.sparse_csc_tensor(C.indptr, C.indices, C.data, X.shape,
+                                                     **check)}[layout]()
+    scipy_fit = PCA(5, random_state=0).fit(X)
+    torch_fit = PCA(5, random_state=0).fit(tensor)
+    assert torch_fit.components_.dtype == np.float32
+    np.testing.assert_allclose(torch_fit.explained_variance_, scipy_fit.explained_variance_,
+                               rtol=1e-5)
+    np.testing.assert_allclose(torch_fit.transform(tensor), scipy_fit.transform(X), atol=1e-5)

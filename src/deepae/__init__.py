@@ -29,6 +29,7 @@ _HOMES = {
     "ConvolutionalSequenceAutoencoder": "sequence",
     "RecurrentSequenceAutoencoder": "sequence",
     "TimeSeriesOutlierDetector": "timeseries",
+    "SparseRows": "sparsefile",
     "load": "persistence",
     "report": "model_report",
 }
@@ -46,6 +47,7 @@ __all__ = [
     "LinearAutoencoder",
     "ReconstructionOutlierDetector",
     "RecurrentSequenceAutoencoder",
+    "SparseRows",
     "StackedAutoencoder",
     "TableEncoder",
     "TableImputer",

@@ -4,6 +4,7 @@ import math
 import numbers
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
@@ -14,10 +15,22 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 
 def to_numpy(X):
-    """Return ``X`` as a numpy array when it is a torch tensor; anything else is returned as is."""
-    if isinstance(X, torch.Tensor):
-        return X.detach().cpu().numpy()
-    return X
+    """Return ``X`` as a numpy array when it is a torch tensor (a sparse COO, CSR or CSC one
+    as the ``scipy.sparse`` matrix of its arrays, never densified); anything else as is."""
+    if not isinstance(X, torch.Tensor):
+        return X
+    X = X.detach().cpu()
+    if X.layout == torch.sparse_coo:
+        X = X.coalesce()
+        rows, columns = X.indices().numpy()
+        return scipy.sparse.csr_matrix((X.values().numpy(), (rows, columns)), shape=X.shape)
+    if X.layout in (torch.sparse_csr, torch.sparse_csc):
+        csr = X.layout == torch.sparse_csr
+        pointers, indices = ((X.crow_indices(), X.col_indices()) if csr else
+                             (X.ccol_indices(), X.row_indices()))
+        kind = scipy.sparse.csr_matrix if csr else scipy.sparse.csc_matrix
+        return kind((X.values().numpy(), indices.numpy(), pointers.numpy()), shape=X.shape)
+    return X.numpy()
 
 
 def check_X(estimator, X, *, reset: bool) -> np.ndarray:

@@ -33,6 +33,7 @@ from .solvers import (
     full_spectrum,
     gram_spectrum,
     randomized_spectrum,
+    streamed_arpack_spectrum,
 )
 from .tabular import estimators as tables
 
@@ -170,10 +171,11 @@ default="auto"
         and every rank gets the model of all shards. ``"randomized"`` reads ``X`` several
         times, so an iterable must be re-iterable (not a generator)."""
         batches = is_batches(X)
+        X = X if batches else to_numpy(X)
         check_option("svd_solver", self.svd_solver, SVD_SOLVERS)
         check_option("power_iteration_normalizer", self.power_iteration_normalizer,
                      ("auto", "QR", "LU", "none"))
-        if scipy.sparse.issparse(X) and self.svd_solver not in SPARSE_SOLVERS:
+        if self._sparse_input(X, batches) and self.svd_solver not in SPARSE_SOLVERS:
             raise TypeError(
                 f'{type(self).__name__} only support sparse inputs with the "arpack" and '
                 f'"covariance_eigh" solvers, while "{self.svd_solver}" was passed. See '
@@ -192,18 +194,19 @@ default="auto"
             return self._solve(solver)
         self.__dict__.pop("_moments", None)  # partial_fit after this fit starts afresh
         center, dtype = self._centered(), getattr(X, "dtype", None)
-        if solver in ("gram", "full", "arpack"):  # in memory: one check before the solve
+        in_memory = not (batches or is_memmap(X) or distributed.active())
+        if solver in ("gram", "full") or (solver == "arpack" and in_memory):  # one check
             assert_all_finite(X.data if scipy.sparse.issparse(X) else X, input_name="X")
         if solver == "gram":
             count = self.n_components if self._int_components() else None
             spectrum = gram_spectrum(X, count, center)
         elif solver == "full":
             spectrum = full_spectrum(X, center)
-        elif solver == "arpack":
+        elif solver == "arpack" and in_memory:
             start = check_random_state(self.random_state).uniform(-1, 1, min(X.shape))
             spectrum = arpack_spectrum(X, k, center, self.tol, start)
         else:
-            spectrum, dtype = self._randomized(X, batches, k)
+            spectrum, dtype = self._streamed(X, batches, k, solver)
         self._check_enough_samples(spectrum.n_samples)
         return self._set_spectrum(spectrum, solver, dtype)
 
@@ -211,21 +214,31 @@ default="auto"
         """The solver to run: ``svd_solver``, or the one ``"auto"`` picks for ``X``."""
         k = self._int_components()
         in_memory = not batches and not is_memmap(X) and not distributed.active()
-        if self.svd_solver in ("gram", "full", "arpack") and not in_memory:
+        if self.svd_solver in ("gram", "full") and not in_memory:
             raise ValueError(f"svd_solver={self.svd_solver!r} needs the data in memory in one "
                              "process (not batches, a memory-mapped file or a process group); "
-                             "use 'randomized' or 'covariance_eigh'.")
+                             "use 'arpack', 'randomized' or 'covariance_eigh'.")
         if self.svd_solver != "auto":
             return self.svd_solver
         if batches and iter(X) is X:  # one pass only
             return "covariance_eigh"
         if self.n_components == "mle":
             return "full" if in_memory else "covariance_eigh"
-        n_samples = X.shape[0] if in_memory else None
-        solver = choose_solver(n_samples, self._n_features(X, batches), k)
-        if scipy.sparse.issparse(X):
-            return "arpack" if solver == "randomized" and k < min(X.shape) else "covariance_eigh"
+        n_samples, n_features = X.shape[0] if in_memory else None, self._n_features(X, batches)
+        solver = choose_solver(n_samples, n_features, k)
+        if self._sparse_input(X, batches):
+            limit = min(X.shape) if in_memory else n_features
+            return "arpack" if solver == "randomized" and k < limit else "covariance_eigh"
         return solver
+
+    @staticmethod
+    def _sparse_input(X, batches: bool) -> bool:
+        """Whether ``X`` is a ``scipy.sparse`` matrix, or re-iterable batches whose first
+        is one (a one-shot iterator is not looked into)."""
+        if batches:
+            return iter(X) is not X and scipy.sparse.issparse(
+                first_item(next(iter(X), None)))
+        return scipy.sparse.issparse(X)
 
     def _truncated_components(self, solver: str, shape: tuple | None) -> int:
         """The int ``n_components`` that ``"arpack"`` or ``"randomized"`` computes
@@ -286,12 +299,15 @@ default="auto"
             return int(k)
         return None
 
-    def _randomized(self, X, batches: bool, k: int) -> tuple[Spectrum, np.dtype]:
-        """Fit by randomized block Krylov iteration over the rows of ``X``; also the dtype
-        the fitted arrays take (float64 unless every batch is float32)."""
-        check_scalar(self.n_oversamples, "n_oversamples", numbers.Integral, min_val=1)
-        if self.iterated_power != "auto":
-            check_scalar(self.iterated_power, "iterated_power", numbers.Integral, min_val=0)
+    def _streamed(self, X, batches: bool, k: int, solver: str) -> tuple[Spectrum, np.dtype]:
+        """Fit by ``"randomized"`` (block Krylov) or ``"arpack"`` (Lanczos) over passes over
+        the row chunks of ``X``; also the dtype the fitted arrays take (float64 unless every
+        batch is float32)."""
+        if solver == "randomized":
+            check_scalar(self.n_oversamples, "n_oversamples", numbers.Integral, min_val=1)
+            if self.iterated_power != "auto":
+                check_scalar(self.iterated_power, "iterated_power", numbers.Integral,
+                             min_val=0)
         dtypes = []
 
         def check(batch):
@@ -299,12 +315,17 @@ default="auto"
             dtypes.append(batch.dtype)
             return batch
 
-        passes = RowPasses(X, check, batches)
-        spectrum = randomized_spectrum(
-            passes, n_features=self._n_features(X, batches), n_components=k,
-            center=self._centered(), n_oversamples=self.n_oversamples,
-            iterated_power=self.iterated_power, seed=seed_from(self.random_state),
-            device=self._device())
+        passes, d = RowPasses(X, check, batches), self._n_features(X, batches)
+        seed = seed_from(self.random_state)
+        if solver == "arpack":
+            start = np.random.default_rng(seed).uniform(-1, 1, d)
+            spectrum = streamed_arpack_spectrum(passes, d, k, self._centered(), self.tol,
+                                                start)
+        else:
+            spectrum = randomized_spectrum(
+                passes, n_features=d, n_components=k, center=self._centered(),
+                n_oversamples=self.n_oversamples, iterated_power=self.iterated_power,
+                seed=seed, device=self._device())
         return spectrum, np.result_type(*dtypes) if dtypes else X.dtype
 
     def partial_fit(self, X, y=None):
@@ -458,6 +479,7 @@ default="auto"
     def transform(self, X):
         """The code ``Φ(x) = Wᵀ(x − mean_)``, in ``X``'s float dtype (chunk by chunk)."""
         check_is_fitted(self, "components_")
+        X = to_numpy(X)
         if scipy.sparse.issparse(X):
             X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
                               accept_sparse=("csr", "csc"))

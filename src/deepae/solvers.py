@@ -7,7 +7,8 @@ solver (:class:`deepae.linalg.Moments`) there are
 - :func:`gram_spectrum`: the ``n × n`` matrix ``AAᵀ`` for data in memory with ``n < d``;
 - :func:`full_spectrum`: LAPACK's SVD of the centered data (in memory; the exact reference);
 - :func:`arpack_spectrum`: ARPACK's Lanczos iteration (scipy's ``svds``) on the data, centered
-  implicitly, so a ``scipy.sparse`` matrix stays sparse;
+  implicitly, so a ``scipy.sparse`` matrix stays sparse (:func:`streamed_arpack_spectrum`:
+  the same over :class:`RowPasses`, one pass a product);
 - :func:`randomized_spectrum`: randomized block Krylov iteration (Musco & Musco 2015)
   written against :class:`RowPasses`, a source of row chunks that can be read several times:
   in-memory arrays, memory-mapped files, re-iterable batches, and under ``torchrun`` the
@@ -98,7 +99,10 @@ class RowPasses:
         """One pass: consecutive row chunks of a few MB each."""
         n_rows = max(chunk_rows(n_features, 1 << 20), 256)
         for batch in map(self.check, self.X) if self.batches else [self.X]:
-            yield from iter_chunks(batch, n_rows)
+            if scipy.sparse.issparse(batch):  # in memory already: one chunk
+                yield batch
+            else:
+                yield from iter_chunks(batch, n_rows)
 
 
 def randomized_spectrum(
@@ -410,21 +414,75 @@ def arpack_spectrum(X, n_components: int, center: bool, tol: float,
         return times(transposed_times(U))
 
     size, product = (d, scatter_times) if n >= d else (n, gram_times)
-    operator = scipy.sparse.linalg.LinearOperator((size, size), matvec=product,
-                                                  matmat=product, dtype=X.dtype)
-    # ARPACK's own work is memory-bound BLAS-2 products with its Lanczos basis: one BLAS
-    # thread beside the sparse products' threads (on a loaded 2-core machine, 2.8× faster)
-    with pool, threadpool_limits(1 if scipy.sparse.issparse(X) else None):
-        values, vectors = scipy.sparse.linalg.eigsh(
-            operator, k=n_components, ncv=min(size, n_components + max(n_components // 2, 20)),
-            tol=tol**2, v0=start)
-    values = np.clip(values[::-1], 0, None).astype(np.float64)
-    vectors = np.ascontiguousarray(vectors[:, ::-1].T)  # frees ARPACK's wider array
+    with pool:
+        values, vectors = lanczos(product, size, X.dtype, n_components, tol, start,
+                                  scipy.sparse.issparse(X))
     if n < d:  # AᵀU = P Σ Qᵀ: orthonormal components P even where Σ is (near) zero
         vectors, sigma = scipy.linalg.svd(transposed_times(vectors.T), full_matrices=False)[:2]
         values, vectors = sigma.astype(np.float64) ** 2, vectors.T
     return Spectrum(values, sign_fixed(vectors.astype(np.float64, copy=False)),
                     centered_squares(X, mean), n, mean)
+
+
+def streamed_arpack_spectrum(passes: RowPasses, n_features: int, n_components: int,
+                             center: bool, tol: float, start: np.ndarray) -> Spectrum:
+    """:func:`arpack_spectrum` on the ``d × d`` operator ``AᵀA`` for data read by row chunks
+    (a file, batches, or under ``torchrun`` the shards of all ranks): a first pass counts the
+    rows and sums them and their squares, then each Lanczos product is one pass,
+    ``Σ Bᵀ(B v)`` over the chunks ``B`` (sparse or dense, in their dtype, added in float64;
+    all-reduced over ranks) less ``n m (mᵀv)``. Memory: one chunk and ARPACK's basis."""
+    n, sums, squares = row_sums(passes.chunks(n_features), n_features)
+    if n == 0:
+        raise ValueError("X has no rows.")
+    if not np.isfinite(squares):
+        raise ValueError("X contains NaN or infinity, or values whose squares overflow "
+                         "its dtype.")
+    mean = sums / n if center else np.zeros(n_features)
+
+    def scatter_times(V):
+        W = sum(B.T @ (B @ V) for B in passes.chunks(n_features))
+        W = distributed.all_reduce(W) if distributed.active() else W
+        return W - n * np.multiply.outer(mean, mean @ V)
+
+    values, vectors = lanczos(scatter_times, n_features, np.float64, n_components, tol, start,
+                              sparse=True)
+    return Spectrum(values, sign_fixed(vectors), squares - n * float(mean @ mean), n, mean)
+
+
+def lanczos(product: Callable, size: int, dtype, n_components: int, tol: float,
+            start: np.ndarray, sparse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``n_components`` eigenpairs (descending; eigenvectors as rows) of the
+    symmetric ``size × size`` operator ``product`` by ARPACK (``ncv = k + max(k // 2,
+    20)``), to tolerance ``tol²``, from ``start``."""
+    operator = scipy.sparse.linalg.LinearOperator((size, size), matvec=product,
+                                                  matmat=product, dtype=dtype)
+    # ARPACK's own work is memory-bound BLAS-2 products with its Lanczos basis: one BLAS
+    # thread beside the sparse products' threads (on a loaded 2-core machine, 2.8× faster)
+    with threadpool_limits(1 if sparse else None):
+        values, vectors = scipy.sparse.linalg.eigsh(
+            operator, k=n_components, ncv=min(size, n_components + max(n_components // 2, 20)),
+            tol=tol**2, v0=start)
+    values = np.clip(values[::-1], 0, None).astype(np.float64)
+    return values, np.ascontiguousarray(vectors[:, ::-1].T)  # frees ARPACK's wider array
+
+
+def row_sums(chunks, n_features: int) -> tuple[int, np.ndarray, float]:
+    """The number of rows, their float64 column sums and their sum of squares (summed over
+    ranks), over row chunks that are arrays or ``scipy.sparse`` matrices."""
+    n, sums, squares = 0, np.zeros(n_features), 0.0
+    for B in chunks:
+        n += B.shape[0]
+        sums += np.asarray(B.sum(axis=0, dtype=np.float64)).ravel()
+        if scipy.sparse.issparse(B):
+            B = B.astype(np.float64)  # a copy: duplicates summed before they are squared
+            B.sum_duplicates()
+            squares += float(B.data @ B.data)
+        else:
+            squares += float(np.einsum("ij,ij->", B, B, dtype=np.float64))
+    if distributed.active():
+        total = distributed.all_reduce(np.concatenate([[n, squares], sums]))
+        n, squares, sums = int(total[0]), float(total[1]), total[2:]
+    return n, sums, squares
 
 
 def row_blocks(X, count: int) -> list:

@@ -546,3 +546,19 @@ def test_a_mixed_table_reads_the_same_from_csv_gz_and_parquet(tmp_path):
     np.testing.assert_array_equal(y_csv, y_parquet)
     pd.testing.assert_frame_equal(from_csv, from_parquet, check_dtype=False)
     assert from_parquet["job"].isna().tolist() == [False, True, False, False]
+
+
+def test_pca_fits_and_transforms_a_sparse_npz_file(tmp_path, capsys):
+    import scipy.sparse
+
+    from deepae import PCA
+
+    X = scipy.sparse.random(200, 30, density=0.1, format="csr", random_state=0)
+    scipy.sparse.save_npz(tmp_path / "sparse.npz", X)
+    model, codes = tmp_path / "pca.deepae", tmp_path / "codes.npy"
+    assert run_cli("fit", "pca", tmp_path / "sparse.npz", "-o", model, "--n-components", "3",
+                   "--quiet", capsys=capsys)[0] == 0
+    assert run_cli("transform", model, tmp_path / "sparse.npz", "-o", codes, "--quiet",
+                   capsys=capsys)[0] == 0
+    expected = PCA(3).fit(X).transform(X)
+    np.testing.assert_allclose(np.abs(np.load(codes)), np.abs(expected), atol=1e-10)

@@ -414,3 +414,15 @@ def test_torch_sparse_tensors_fit_as_their_scipy_matrices(layout):
     np.testing.assert_allclose(torch_fit.explained_variance_, scipy_fit.explained_variance_,
                                rtol=1e-5)
     np.testing.assert_allclose(torch_fit.transform(tensor), scipy_fit.transform(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_sparse_rows_are_encoded_and_scored_as_their_dense_copies(center):
+    X = tfidf_like(300, 60, 0.1)
+    model = LinearAutoencoder(8, center=center, svd_solver="covariance_eigh").fit(X)
+    dense = X.toarray()
+    np.testing.assert_allclose(model.transform(X), model.transform(dense), atol=1e-12)
+    np.testing.assert_allclose(model.reconstruction_error(X),
+                               model.reconstruction_error(dense), atol=1e-12)
+    np.testing.assert_allclose(model.score_samples(X.tocsc()), model.score_samples(dense),
+                               atol=1e-12)

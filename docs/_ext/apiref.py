@@ -1,8 +1,8 @@
 """The API reference page, written from ``deepae.__all__`` so that new public names appear
 without edits.
 
-:func:`api_sections` sorts the public names into estimators, functions, modules and data
-(the version string);
+:func:`api_sections` sorts the public names into errors, data sources, estimators,
+functions, modules and data (the version string);
 :func:`reference_rst` turns them into the reST of ``api.rst`` (autosummary tables, whose
 stub pages Sphinx generates, and the command line documented from
 :func:`deepae.cli.build_parser` by sphinx-argparse). ``docs/conf.py`` writes the page before
@@ -19,6 +19,8 @@ import deepae
 KINDS = {
     "Errors": (lambda value: inspect.isclass(value) and issubclass(value, BaseException),
                "Errors raised by the library besides Python's own."),
+    "Data sources": (lambda value: inspect.isclass(value) and not hasattr(value, "fit"),
+                     "Data larger than memory, read a chunk at a time by ``fit``."),
     "Estimators": (inspect.isclass, "scikit-learn estimators: fit, then transform, predict "
                    "or score; every one saves with ``model.save(path)``."),
     "Functions": (inspect.isfunction, "Loading model files and writing reports."),
@@ -55,8 +57,8 @@ def reference_rst() -> str:
              "", ".. _api:", "", "API reference", "=============", "",
              "Every public name of :mod:`deepae` (``deepae.__all__``), then the command line.",
              "", ".. currentmodule:: deepae", ""]
-    templates = {"Errors": "class.rst", "Estimators": "class.rst", "Functions": "function.rst",
-                 "Modules": "module.rst", "Data": "data.rst"}
+    templates = {"Errors": "class.rst", "Data sources": "class.rst", "Estimators": "class.rst",
+                 "Functions": "function.rst", "Modules": "module.rst", "Data": "data.rst"}
     for title, names in api_sections().items():
         lines += [title, "-" * len(title), "", KINDS[title][1], ""]
         lines += autosummary(names, templates.get(title))

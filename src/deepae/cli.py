@@ -8,7 +8,8 @@ DATA -o DIR`` writes an HTML page about a model on the data; ``deepae demo`` tel
 lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands that need
 them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
-Data files are ``.npy``, ``.npz`` (``--key`` picks the array) or ``.csv`` (a first row that is
+Data files are ``.npy``, ``.npz`` (``--key`` picks the array; a ``scipy.sparse.save_npz`` file is
+its sparse matrix, which PCA and the linear autoencoder take) or ``.csv`` (a first row that is
 not numeric is a header; ``--target`` names the label column); a CSV file with strings or
 missing cells, ``.csv.gz`` and ``.parquet`` files are read as tables (column types inferred,
 ``--categorical`` names more categorical columns; needs pandas). Outputs are ``.npy`` or
@@ -33,6 +34,7 @@ from .datafiles import (
     check_output_path,
     read_data,
     read_series,
+    scipy_sparse,
     why_not_numbers,
     write_output,
 )
@@ -254,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a smaller, faster run")
 
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--key", help="array name in a .npz file (default: its only array, or X)")
+    data.add_argument("--key", help="array name in a .npz file (default: its only array, or X; "
+                      "a scipy.sparse.save_npz file is its sparse matrix)")
     data.add_argument("--target", metavar="COLUMN",
                       help="label column (CSV header name or 0-based index; for .npz also an "
                       "array name): used as y by fit, dropped from X by every command")
@@ -496,7 +499,7 @@ def fit_command(args) -> None:
     else:
         X, y, _ = read_data(args.data, key=args.key, target=args.target,
                             categorical=args.categorical)
-        if not isinstance(X, np.ndarray) and not takes_tables(estimator):
+        if not (isinstance(X, np.ndarray) or scipy_sparse(X) or takes_tables(estimator)):
             raise UsageError(f"{why_not_numbers(X, args.data)}; model {args.model!r} takes "
                              "numbers only (autoencoder, denoising and outliers take tables)")
     if (is_classifier(estimator) or is_regressor(estimator)) and y is None:

@@ -1,6 +1,7 @@
 """Reading and writing the data files of the command line and the report.
 
-``read_data`` reads ``.npy`` (memory-mapped), ``.npz`` (one array by name) and ``.csv`` files
+``read_data`` reads ``.npy`` (memory-mapped), ``.npz`` (one array by name, or the sparse matrix
+of a ``scipy.sparse.save_npz`` file) and ``.csv`` files
 (a first row that is not numeric is a header; a named column can be the target) into a
 feature matrix, the target and the column names; a CSV file with strings or missing cells,
 a ``.csv.gz`` and a ``.parquet`` file (through pyarrow) are read by pandas into a table
@@ -77,6 +78,8 @@ def read_data(path: str, key: str | None = None, target: str | None = None,
                 target = None
     except (ValueError, OSError, EOFError) as error:
         raise ValueError(f"{path}: cannot read it as {suffix}: {error}") from None
+    if scipy_sparse(array):
+        return array, y, None
     if array.ndim != 2:
         raise ValueError(f"{path}: expected a 2-D array (samples × features), "
                          f"got shape {array.shape}")
@@ -89,9 +92,18 @@ def read_data(path: str, key: str | None = None, target: str | None = None,
     return array, y, None
 
 
+def scipy_sparse(array) -> bool:
+    """Whether ``array`` is a ``scipy.sparse`` matrix (without importing scipy)."""
+    return type(array).__module__.startswith("scipy.sparse")
+
+
 def read_npz(path: str, key: str | None, target: str | None):
     with np.load(path, allow_pickle=False) as archive:
         names = list(archive.files)
+        if key is None and {"format", "shape", "indptr", "indices", "data"} <= set(names):
+            import scipy.sparse  # a scipy.sparse.save_npz file: the matrix, kept sparse
+
+            return scipy.sparse.load_npz(path), None
         if key is None:
             candidates = [n for n in names if n != target]
             if len(candidates) == 1:

@@ -509,8 +509,12 @@ default="auto"
             self, Z @ self.components_.astype(Z.dtype) + self.mean_.astype(Z.dtype))
 
     def reconstruction_error(self, X) -> np.ndarray:
-        """Per-sample squared reconstruction error ``‖x − h(x)‖²`` (chunk by chunk)."""
+        """Per-sample squared reconstruction error ``‖x − h(x)‖²`` (chunk by chunk; for
+        ``scipy.sparse`` rows ``‖x − m‖² − ‖Wᵀ(x − m)‖²`` in float64, never densified)."""
         check_is_fitted(self, "components_")
+        X = to_numpy(X)
+        if scipy.sparse.issparse(X):
+            return self._sparse_reconstruction_error(X)
         X = check_X(self, X, reset=False)
         mean, components = self.mean_.astype(X.dtype), self.components_.astype(X.dtype)
 
@@ -520,6 +524,17 @@ default="auto"
             return np.einsum("ij,ij->i", residual, residual)
 
         return map_chunks(errors, X)
+
+    def _sparse_reconstruction_error(self, X) -> np.ndarray:
+        """:meth:`reconstruction_error` of ``scipy.sparse`` rows (the components are
+        orthonormal, so the error is the squared distance to the mean less the code's)."""
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
+                          accept_sparse=("csr", "csc"))
+        rows = X.astype(np.float64)
+        codes = rows @ self.components_.T.astype(np.float64) - self.mean_ @ self.components_.T
+        squares = (np.asarray(rows.multiply(rows).sum(axis=1)).ravel() - 2 * rows @ self.mean_
+                   + self.mean_ @ self.mean_)
+        return np.clip(squares - np.einsum("ij,ij->i", codes, codes), 0, None).astype(X.dtype)
 
     @property
     def _n_features_out(self):

@@ -372,6 +372,7 @@ def test_a_sparse_npz_file_fits_a_chunk_at_a_time_as_in_memory(tmp_path, compres
     import tracemalloc
 
     from deepae import SparseRows
+    from deepae.data import is_memmap
 
     X = tfidf_like(20_000, 500, 0.04)
     path = tmp_path / "X.npz"
@@ -379,6 +380,7 @@ def test_a_sparse_npz_file_fits_a_chunk_at_a_time_as_in_memory(tmp_path, compres
     rows = SparseRows(path, chunk_size=5000)
     chunks = list(rows)
     assert max(chunk.nnz for chunk in chunks) <= 5000
+    assert is_memmap(chunks[0].data) == (not compressed)  # uncompressed: mapped, not read
     assert abs(scipy.sparse.vstack(chunks) - X).max() == 0
     size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     for solver in ("auto", "covariance_eigh"):  # auto: arpack here

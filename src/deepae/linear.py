@@ -72,10 +72,12 @@ default="auto"
         - ``"gram"``: the exact ``n × n`` matrix ``AAᵀ`` and its eigenproblem, for data in
           memory with ``n < d`` (never a ``d × d`` matrix);
         - ``"full"``: LAPACK's SVD of the (centered) data in memory, exact, slow;
-        - ``"arpack"``: ARPACK's Lanczos iteration on the Gram operator of the data in
-          memory (what scikit-learn's ``svds`` runs), centered implicitly (never copied), to
-          tolerance ``tol``; for sparse data memory is the non-zeros plus ARPACK's
-          ``min(n, d) × 1.5 k`` basis (:func:`deepae.solvers.arpack_spectrum`);
+        - ``"arpack"``: ARPACK's Lanczos iteration on the Gram operator of the data (what
+          scikit-learn's ``svds`` runs), centered implicitly (never copied), to tolerance
+          ``tol``; for sparse data memory is the non-zeros plus ARPACK's
+          ``min(n, d) × 1.5 k`` basis (:func:`deepae.solvers.arpack_spectrum`); on a file,
+          re-iterable batches (:class:`deepae.SparseRows`) or under ``torchrun``, one pass
+          over the rows (all-reduced) for each Lanczos product;
         - ``"randomized"``: randomized block Krylov iteration (Musco & Musco 2015, Halko et
           al.'s subspace iteration keeping every block) with ``iterated_power + 1`` passes
           over the data and one more product (Rayleigh–Ritz), memory
@@ -87,9 +89,10 @@ default="auto"
           ``"randomized"`` (``d ≥ 18 (k + 10)``: TF-IDF and one-hot matrices), else
           ``"covariance_eigh"`` (a dense ``d × d`` matrix).
 
-        Sparse (CSR/CSC) input is taken by ``"covariance_eigh"`` (a sparse ``XᵀX`` and a
-        rank-one mean correction), ``"arpack"`` and ``"auto"``; the others raise a
-        ``TypeError``, as scikit-learn's ``PCA`` does.
+        Sparse input (``scipy.sparse`` CSR/CSC, torch sparse COO/CSR/CSC tensors, batches
+        of them, a ``save_npz`` file through :class:`deepae.SparseRows`) is taken by
+        ``"covariance_eigh"`` (a sparse ``XᵀX`` and a rank-one mean correction), ``"arpack"``
+        and ``"auto"``; the others raise a ``TypeError``, as scikit-learn's ``PCA`` does.
     tol : float, default=0.0
         Tolerance of ``"arpack"`` (0: machine precision).
     iterated_power : int or "auto", default="auto"
@@ -166,10 +169,11 @@ default="auto"
 
     def fit(self, X, y=None):
         """Fit in one pass over the chunks of ``X``: an array, tensor or memory-mapped
-        ``.npy`` file, or an iterable of batches (arrays or tensors, or tuples whose first item
-        is one, as a ``DataLoader`` yields). Under a process group, ``X`` is this rank's shard
-        and every rank gets the model of all shards. ``"randomized"`` reads ``X`` several
-        times, so an iterable must be re-iterable (not a generator)."""
+        ``.npy`` file, a sparse matrix or :class:`deepae.SparseRows`, or an iterable of
+        batches (arrays or tensors, or tuples whose first item is one, as a ``DataLoader``
+        yields). Under a process group, ``X`` is this rank's shard and every rank gets the
+        model of all shards. ``"randomized"`` and ``"arpack"`` read ``X`` several times, so
+        an iterable must be re-iterable (not a generator)."""
         batches = is_batches(X)
         X = X if batches else to_numpy(X)
         check_option("svd_solver", self.svd_solver, SVD_SOLVERS)

@@ -1,15 +1,21 @@
 """The rows of a sparse matrix file (``scipy.sparse.save_npz``), read a chunk at a time.
 
-A ``.npz`` file that ``save_npz`` wrote (compressed or not) holds a CSR matrix as three arrays,
-``indptr``, ``indices`` and ``data``; :class:`SparseRows` streams them side by side out of the
-zip archive, so a pass over the rows holds one chunk's non-zeros in memory, never the file's.
+A ``.npz`` file that ``save_npz`` wrote holds a CSR matrix as three arrays, ``indptr``,
+``indices`` and ``data``, in a zip archive; :class:`SparseRows` reads them side by side, a
+chunk at a time: memory-mapped where they are stored uncompressed
+(``save_npz(path, X, compressed=False)``; each chunk's pages are handed back to the operating
+system once it is used, as for a ``.npy`` file), else decompressed as a stream. Either way a
+pass over the rows holds one chunk's non-zeros in memory, never the file's.
 """
 
+import struct
 import zipfile
 from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse
+
+from .data import release_pages
 
 #: Row pointers read from the file at a time (the chunks are cut from them by non-zeros).
 POINTER_ROWS = 1 << 16
@@ -56,7 +62,7 @@ class SparseRows:
 
     def __iter__(self) -> Iterator[scipy.sparse.csr_matrix]:
         with zipfile.ZipFile(self.path) as archive:
-            pointers, indices, data = (ArrayStream(archive, name)
+            pointers, indices, data = (open_array(archive, name)
                                        for name in ("indptr", "indices", "data"))
             first, pending = int(pointers.read(1)[0]), np.empty(0, np.int64)
             while True:
@@ -79,15 +85,57 @@ class SparseRows:
         return f"SparseRows({str(self.path)!r}, chunk_size={self.chunk_size})"
 
 
+def open_array(archive: zipfile.ZipFile, name: str):
+    """The member ``name.npy`` of ``archive`` as a :class:`MappedArray` when it is stored
+    uncompressed and not empty, else as an :class:`ArrayStream`."""
+    info = archive.getinfo(f"{name}.npy")
+    if info.compress_type == zipfile.ZIP_STORED:
+        mapped = MappedArray(archive.filename, info)
+        if mapped.left:
+            return mapped
+    return ArrayStream(archive, name)
+
+
+def read_header(file) -> tuple[tuple, np.dtype]:
+    """The shape and dtype in the ``.npy`` header at ``file``'s position (left after it)."""
+    version = np.lib.format.read_magic(file)
+    read = {(1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0}[version]
+    shape, _, dtype = read(file)
+    return shape, dtype
+
+
+class MappedArray:
+    """One uncompressed ``.npy`` member of a zip file, memory-mapped and read front to back:
+    :meth:`read` gives views, and hands the pages of the previous one back to the operating
+    system."""
+
+    def __init__(self, path: str, info: zipfile.ZipInfo):
+        with open(path, "rb") as file:
+            file.seek(info.header_offset + 26)  # the local header's name and extra lengths
+            name_length, extra_length = struct.unpack("<HH", file.read(4))
+            file.seek(info.header_offset + 30 + name_length + extra_length)
+            shape, self.dtype = read_header(file)
+            offset = file.tell()
+        self.left, self.start, self.position = int(np.prod(shape)), 0, 0
+        self.array = (np.memmap(path, self.dtype, "r", offset=offset, shape=(self.left,))
+                      if self.left else None)
+
+    def read(self, count: int) -> np.ndarray:
+        """A view of the next ``count`` items."""
+        release_pages(self.array, self.start, self.position)
+        view = self.array[self.position : self.position + count]
+        self.start, self.position = self.position, self.position + count
+        self.left -= count
+        return view
+
+
 class ArrayStream:
     """One ``.npy`` member of a zip archive, read front to back ``count`` items at a time."""
 
     def __init__(self, archive: zipfile.ZipFile, name: str):
         self.file = archive.open(f"{name}.npy")
-        version = np.lib.format.read_magic(self.file)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}[version]
-        shape, _, self.dtype = read_header(self.file)
+        shape, self.dtype = read_header(self.file)
         self.left = int(np.prod(shape))
 
     def read(self, count: int) -> np.ndarray:

@@ -53,22 +53,21 @@ def evenly_spaced(windows: list[np.ndarray], limit: int) -> np.ndarray:
 class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector for time series: one score per time step.
 
-    Each channel is standardized with its mean and standard deviation on the training series
-    (a constant channel is only centered: any change from its training value counts). The
-    series is cut into windows of ``window`` steps (every start step); a copy of ``model`` is
-    fitted on the training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the
-    model's squared reconstruction error, combined over channels by ``channel_error``, and
-    ``d²`` the mean squared distance of its code to the ``n_neighbors`` nearest codes of up
-    to ``max_references`` training windows (evenly spaced). The model is fitted on up to
-    ``max_windows`` training windows, evenly spaced: wide windows (many channels times a long
-    period) make every extra window costly, and neighbouring windows overlap almost entirely. For PCA the score approximates the
-    distance of the window to its nearest training windows, cheaply: off the subspace by the
-    residual, along it by the codes. A step scores the mean of the windows holding it, or
-    with ``causal`` the score of the window ending at it (:mod:`deepae.timeseries.windows`).
-    ``score_samples`` is minus the score; the threshold leaves a fraction ``contamination``
-    of the training steps below it (their windows scored against references from elsewhere
-    in the training series). See ``benchmarks/results.md`` (time series) for what was
-    measured.
+    Each channel is standardized with its mean and standard deviation on the training series (a
+    constant channel is only centered: any change from its training value counts). The series is cut
+    into windows of ``window`` steps (every start step); a copy of ``model`` is fitted on the
+    training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the model's squared
+    reconstruction error, combined over channels by ``channel_error``, and ``d²`` the mean squared
+    distance of its code to the ``n_neighbors`` nearest codes of up to ``max_references`` training
+    windows (evenly spaced). The model is fitted on up to ``max_windows`` training windows, evenly
+    spaced: wide windows (many channels times a long period) make every extra window costly, and
+    neighbouring windows overlap almost entirely. For PCA the score approximates the distance of the
+    window to its nearest training windows, cheaply: off the subspace by the residual, along it by
+    the codes. A step scores the mean of the windows holding it, or with ``causal`` the score of the
+    window ending at it (:mod:`deepae.timeseries.windows`). ``score_samples`` is minus the score;
+    the threshold leaves a fraction ``contamination`` of the training steps below it (their windows
+    scored against references from elsewhere in the training series). See ``benchmarks/results.md``
+    (time series) for what was measured.
 
     Parameters
     ----------

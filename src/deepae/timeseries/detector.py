@@ -85,8 +85,9 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         training windows (at least a hundredth of the channels' mean), so that channels of
         different nature (a measurement beside rarely switching flags) weigh alike; the
         maximum or mean over channels is then rescaled so that the training windows' mean
-        ``e`` is that of ``"sum"``. One channel: the three are the same. ``"max"`` was kept
-        against the others on half of the shared series (``benchmarks/results.md``).
+        ``e`` is that of ``"sum"``. One channel: the three are the same. ``"max"`` beat
+        ``"sum"`` on both halves of the shared series, ``"mean"`` on the decision half
+        (``benchmarks/results.md``, time series).
     n_neighbors : int, default=1
         Nearest training codes the distance is averaged over; ``0`` scores by the
         reconstruction error alone. ``1`` and ``window="auto"`` were kept against ``0``,

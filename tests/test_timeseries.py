@@ -11,6 +11,7 @@ from deepae.timeseries import (
     sliding_windows,
     step_scores,
 )
+from deepae.timeseries.detector import channel_scaling
 from deepae.timeseries.period import autocorrelation
 
 
@@ -134,13 +135,15 @@ def test_planted_anomalies_beside_command_flags(causal):
         normal[start - 45:stop + 45] = False
     found = {}
     for channel_error in ("max", "sum"):
-        detector = TimeSeriesOutlierDetector(channel_error=channel_error, causal=causal)
+        detector = TimeSeriesOutlierDetector(channel_error=channel_error,
+                                             indicators="standard", causal=causal)
         scores = detector.fit(X[:1500]).outlier_scores(X[1500:])
         found[channel_error] = [scores[start:stop + (40 if causal else 0)].max()
                                 > scores[normal].max()
                                 for start, stop in [(300, 340), (700, 701), (1100, 1180)]]
-    # Each channel's error relative to its training error: the measurement's anomalies
-    # beat every normal step; summed, the flags' switches drown them.
+    # The flags standardized (each switch a jump of several units): with each channel's error
+    # relative to its training error the measurement's anomalies beat every normal step;
+    # summed, the flags' switches drown them.
     assert found == {"max": [True] * 3, "sum": [False] * 3}
 
 
@@ -173,6 +176,21 @@ def test_channel_error_by_hand():
     assert np.argmax(scores["max"]) >= 150 - 8  # the constant channel's change
 
 
+def test_indicator_channels_are_scaled_by_their_gap():
+    rng = np.random.default_rng(6)
+    X = np.column_stack([rng.standard_normal(1000),  # a measurement: standardized
+                         np.where(rng.random(1000) < 0.01, 5.0, 2.0),  # a rare flag: gap 3
+                         np.full(1000, 7.0),  # constant: only centered
+                         rng.integers(0, 3, 1000)])  # three values: standardized
+    mean, scale = channel_scaling(X, "range")
+    np.testing.assert_allclose(mean, X.mean(0))
+    np.testing.assert_allclose(scale, [X[:, 0].std(), 3.0, 1.0, X[:, 3].std()])
+    np.testing.assert_allclose(channel_scaling(X, "standard")[1],
+                               [X[:, 0].std(), X[:, 1].std(), 1.0, X[:, 3].std()])
+    detector = TimeSeriesOutlierDetector(window=10).fit(X)
+    np.testing.assert_allclose(detector.scale_, scale)
+
+
 def two_tone_windows(start: int, n_steps: int) -> np.ndarray:
     """Windows of 16 steps of a mixture of two sines (periods 11 and 7): the windows lie on
     a 2-D torus (the two phases), which a linear code of size 2 cannot follow."""
@@ -201,7 +219,7 @@ def test_model_file_round_trip_and_onnx_parity(tmp_path):
     model = ConvolutionalSequenceAutoencoder(code_size=4, channels=(8,), max_epochs=2,
                                              random_state=0)
     for detector in (TimeSeriesOutlierDetector(window=12, n_neighbors=2),
-                     TimeSeriesOutlierDetector(window=12, channel_error="mean"),
+                     TimeSeriesOutlierDetector(window=12, channel_error="max"),
                      TimeSeriesOutlierDetector(model=model, window=12)):
         detector.fit(X[:400])
         detector.save(tmp_path / "ts.deepae")
@@ -229,8 +247,9 @@ def test_cli_end_to_end_on_a_csv_with_a_time_column(tmp_path):
     (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
     model, scores = tmp_path / "ts.deepae", tmp_path / "scores.csv"
     assert main(["fit", "timeseries", str(tmp_path / "s.csv"), "-o", str(model), "-q",
-                 "--channel-error", "mean"]) == 0
-    assert deepae.load(model).channel_error == "mean"
+                 "--channel-error", "max", "--indicators", "standard"]) == 0
+    assert deepae.load(model).get_params()["channel_error"] == "max"
+    assert deepae.load(model).get_params()["indicators"] == "standard"
     assert main(["score", str(model), str(tmp_path / "s.csv"), "-o", str(scores)]) == 0
     column = np.loadtxt(scores, skiprows=1)
     values = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=(1, 2))

@@ -225,6 +225,9 @@ PARAM_OPTIONS = [
                                           "the channels' window errors combine: max or mean "
                                           "of each relative to its training error, or sum "
                                           "(timeseries)"}),
+    ("--indicators", "indicators", {"choices": ("range", "standard"), "help": "how channels "
+                                    "with two values in training (on/off flags) are scaled: "
+                                    "range (by their gap) or standard (timeseries)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

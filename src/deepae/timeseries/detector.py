@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
+from .. import distributed
 from ..linear import PCA
 from ..outliers.scaling import column_scaling
 from ..persistence import SaveMixin
@@ -36,6 +37,19 @@ def default_model() -> PCA:
     return PCA(n_components=DEFAULT_VARIANCE)
 
 
+def channel_scaling(X: np.ndarray, indicators: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of each channel over all ranks' steps: the standard deviation (1 for a
+    constant channel), or with ``indicators="range"`` for a channel that takes exactly two
+    values (an on/off flag) the gap between them."""
+    mean, scale = column_scaling(X)
+    if indicators == "standard":
+        return mean, scale
+    low = distributed.all_reduce(X.min(0), "min")
+    high = distributed.all_reduce(X.max(0), "max")
+    between = distributed.all_reduce(((X != low) & (X != high)).sum(0))
+    return mean, np.where((high > low) & (between == 0), high - low, scale)
+
+
 def spaced_indices(n: int, limit: int) -> np.ndarray:
     """Up to ``limit`` indices evenly spaced over ``range(n)``, first and last included."""
     return np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))
@@ -54,7 +68,8 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector for time series: one score per time step.
 
     Each channel is standardized with its mean and standard deviation on the training series (a
-    constant channel is only centered: any change from its training value counts). The series is cut
+    constant channel is only centered: any change from its training value counts; an on/off
+    channel is scaled by the gap between its two values, see ``indicators``). The series is cut
     into windows of ``window`` steps (every start step); a copy of ``model`` is fitted on the
     training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the model's squared
     reconstruction error, combined over channels by ``channel_error``, and ``d²`` the mean squared
@@ -79,15 +94,19 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         Window length in steps. ``"auto"``: the period of the first channel of the training
         series (:func:`deepae.timeseries.estimate_period`). Either way at most a quarter of
         the training steps (at least 1).
-    channel_error : {"max", "mean", "sum"}, default="max"
+    channel_error : {"max", "mean", "sum"}, default="mean"
         How the channels' squared reconstruction errors make ``e``. ``"sum"``: their sum.
         ``"max"``, ``"mean"``: each channel's error is first divided by its mean over the
         training windows (at least a hundredth of the channels' mean), so that channels of
         different nature (a measurement beside rarely switching flags) weigh alike; the
         maximum or mean over channels is then rescaled so that the training windows' mean
-        ``e`` is that of ``"sum"``. One channel: the three are the same. ``"max"`` beat
-        ``"sum"`` on both halves of the shared series, ``"mean"`` on the decision half
+        ``e`` is that of ``"sum"``. One channel: the three are the same. ``"mean"`` with
+        ``indicators="range"`` beat the others on both halves of the shared series
         (``benchmarks/results.md``, time series).
+    indicators : {"range", "standard"}, default="range"
+        How a channel that takes exactly two values on the training series (an on/off flag)
+        is scaled: by the gap between them (a switch moves it by 1), or standardized like
+        the others (a flag on 0.1% of the steps then jumps by 30 when it switches).
     n_neighbors : int, default=1
         Nearest training codes the distance is averaged over; ``0`` scores by the
         reconstruction error alone. ``1`` and ``window="auto"`` were kept against ``0``,
@@ -142,11 +161,13 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     500
     """
 
-    def __init__(self, model=None, window="auto", channel_error="max", n_neighbors=1,
-                 max_references=2000, max_windows=2000, causal=False, contamination=0.1):
+    def __init__(self, model=None, window="auto", channel_error="mean", indicators="range",
+                 n_neighbors=1, max_references=2000, max_windows=2000, causal=False,
+                 contamination=0.1):
         self.model = model
         self.window = window
         self.channel_error = channel_error
+        self.indicators = indicators
         self.n_neighbors = n_neighbors
         self.max_references = max_references
         self.max_windows = max_windows
@@ -156,6 +177,9 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.window != "auto":
             check_scalar(self.window, "window", numbers.Integral, min_val=1)
+        if self.indicators not in ("range", "standard"):
+            raise ValueError("indicators must be 'range' or 'standard', got "
+                             f"{self.indicators!r}.")
         if self.channel_error not in CHANNEL_REDUCTIONS:
             raise ValueError(f"channel_error must be one of {sorted(CHANNEL_REDUCTIONS)}, "
                              f"got {self.channel_error!r}.")
@@ -171,7 +195,7 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self._check_params()
         series = as_series_list(X)
         self.n_features_in_ = series[0].shape[1]
-        self.mean_, self.scale_ = column_scaling(np.concatenate(series))
+        self.mean_, self.scale_ = channel_scaling(np.concatenate(series), self.indicators)
         scaled = [self._scaled(s) for s in series]
         n_steps = sum(len(s) for s in scaled)
         window = estimate_period(scaled[0][:, 0]) if self.window == "auto" else self.window

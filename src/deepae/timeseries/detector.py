@@ -248,15 +248,18 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         return errors, np.nan_to_num(distance)
 
     def _fit_channel_scale(self, errors: np.ndarray) -> None:
-        """``channel_scale_`` and ``error_factor_`` from the training windows' errors."""
-        scale = errors.mean(0)
+        """``channel_scale_`` and ``error_factor_`` from the training windows' errors (over
+        all ranks' windows)."""
+        n_windows = distributed.all_reduce(np.array([len(errors)]))[0]
+        scale = distributed.all_reduce(errors.sum(0)) / n_windows
         if self.channel_error == "sum" or scale.mean() == 0:
             scale = np.ones_like(scale)
         self.channel_scale_ = np.maximum(scale, SCALE_FLOOR * scale.mean())
         self.error_factor_ = 1.0
-        combined = self._channel_error(errors).mean()
+        total, combined = distributed.all_reduce(
+            np.array([errors.sum(), self._channel_error(errors).sum()]))
         if combined > 0:
-            self.error_factor_ = float(errors.sum(1).mean() / combined)
+            self.error_factor_ = float(total / combined)
 
     def _channel_error(self, errors: np.ndarray) -> np.ndarray:
         """``e`` of each window from its per-channel errors."""

@@ -11,6 +11,7 @@ from deepae.timeseries import (
     sliding_windows,
     step_scores,
 )
+from deepae.timeseries.detector import channel_scaling
 from deepae.timeseries.period import autocorrelation
 
 
@@ -108,6 +109,88 @@ def test_planted_anomalies_rank_above_normal_steps(causal):
         assert scores[start:stop + (40 if causal else 0)].max() > scores[normal].max()
 
 
+def command_flags(n_steps: int) -> np.ndarray:
+    """Four one-hot command flags (one command held for 20 to 60 steps at a time) and a rare
+    flag (on for 3 steps, 15 times): channels of another nature than a measurement."""
+    rng = np.random.default_rng(0)
+    flags = np.zeros((n_steps, 5))
+    t = 0
+    while t < n_steps:
+        command, length = rng.integers(4), rng.integers(20, 60)
+        flags[t:t + length, command] = 1
+        t += length
+    for start in np.random.default_rng(10).choice(n_steps - 100, 15, replace=False):
+        flags[start:start + 3, 4] = 1
+    return flags
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_planted_anomalies_beside_command_flags(causal):
+    train, test, _ = planted_series(np.random.default_rng(3))
+    X = np.column_stack([np.concatenate([train, test]),
+                         command_flags(3000)])
+    normal = np.ones(len(test), bool)
+    normal[:45 if causal else 0] = False
+    for start, stop in [(300, 340), (700, 701), (1100, 1180)]:
+        normal[start - 45:stop + 45] = False
+    found = {}
+    for channel_error in ("max", "sum"):
+        detector = TimeSeriesOutlierDetector(channel_error=channel_error,
+                                             indicators="standard", causal=causal)
+        scores = detector.fit(X[:1500]).outlier_scores(X[1500:])
+        found[channel_error] = [scores[start:stop + (40 if causal else 0)].max()
+                                > scores[normal].max()
+                                for start, stop in [(300, 340), (700, 701), (1100, 1180)]]
+    # The flags standardized (each switch a jump of several units): with each channel's error
+    # relative to its training error the measurement's anomalies beat every normal step;
+    # summed, the flags' switches drown them.
+    assert found == {"max": [True] * 3, "sum": [False] * 3}
+
+
+def test_channel_error_by_hand():
+    rng = np.random.default_rng(5)
+    t = np.arange(700)
+    X = np.column_stack([np.sin(t / 4) + 0.1 * rng.standard_normal(700),
+                         (rng.random(700) < 0.05).astype(float),
+                         np.zeros(700)])  # constant in training: floored scale
+    X[650:, 2] = 1.0
+    scores = {}
+    for channel_error, reduce in [("max", np.max), ("mean", np.mean), ("sum", np.sum)]:
+        detector = TimeSeriesOutlierDetector(window=8, channel_error=channel_error,
+                                             n_neighbors=2).fit(X[:500])
+        scaled = ((X - detector.mean_) / detector.scale_).astype(np.float32)
+        train, test = sliding_windows(scaled[:500], 8), sliding_windows(scaled[500:], 8)
+        errors = [np.square(w - detector.model_.inverse_transform(
+            detector.model_.transform(w))).reshape(len(w), 3, 8).sum(2) for w in (train, test)]
+        scale = errors[0].mean(0) if channel_error != "sum" else np.ones(3)
+        scale = np.maximum(scale, 0.01 * scale.mean())
+        factor = errors[0].sum(1).mean() / reduce(errors[0] / scale, axis=1).mean()
+        np.testing.assert_allclose(detector.channel_scale_, scale, rtol=1e-5)
+        np.testing.assert_allclose(detector.error_factor_, factor, rtol=1e-5)
+        codes = detector.model_.transform(test)
+        d2 = np.sort(np.square(codes[:, None] - detector.references_[None]).sum(2), 1)
+        expected = np.sqrt(reduce(errors[1] / scale, axis=1) * factor + d2[:, :2].mean(1))
+        scores[channel_error] = detector.score_windows(sliding_windows(X[500:], 8))
+        np.testing.assert_allclose(scores[channel_error], expected, rtol=1e-4)
+    assert detector.channel_scale_[2] == 1.0 and detector.error_factor_ == 1.0
+    assert np.argmax(scores["max"]) >= 150 - 8  # the constant channel's change
+
+
+def test_indicator_channels_are_scaled_by_their_gap():
+    rng = np.random.default_rng(6)
+    X = np.column_stack([rng.standard_normal(1000),  # a measurement: standardized
+                         np.where(rng.random(1000) < 0.01, 5.0, 2.0),  # a rare flag: gap 3
+                         np.full(1000, 7.0),  # constant: only centered
+                         rng.integers(0, 3, 1000)])  # three values: standardized
+    mean, scale = channel_scaling(X, "range")
+    np.testing.assert_allclose(mean, X.mean(0))
+    np.testing.assert_allclose(scale, [X[:, 0].std(), 3.0, 1.0, X[:, 3].std()])
+    np.testing.assert_allclose(channel_scaling(X, "standard")[1],
+                               [X[:, 0].std(), X[:, 1].std(), 1.0, X[:, 3].std()])
+    detector = TimeSeriesOutlierDetector(window=10).fit(X)
+    np.testing.assert_allclose(detector.scale_, scale)
+
+
 def two_tone_windows(start: int, n_steps: int) -> np.ndarray:
     """Windows of 16 steps of a mixture of two sines (periods 11 and 7): the windows lie on
     a 2-D torus (the two phases), which a linear code of size 2 cannot follow."""
@@ -136,6 +219,7 @@ def test_model_file_round_trip_and_onnx_parity(tmp_path):
     model = ConvolutionalSequenceAutoencoder(code_size=4, channels=(8,), max_epochs=2,
                                              random_state=0)
     for detector in (TimeSeriesOutlierDetector(window=12, n_neighbors=2),
+                     TimeSeriesOutlierDetector(window=12, channel_error="max"),
                      TimeSeriesOutlierDetector(model=model, window=12)):
         detector.fit(X[:400])
         detector.save(tmp_path / "ts.deepae")
@@ -162,7 +246,10 @@ def test_cli_end_to_end_on_a_csv_with_a_time_column(tmp_path):
                             for i in t]
     (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
     model, scores = tmp_path / "ts.deepae", tmp_path / "scores.csv"
-    assert main(["fit", "timeseries", str(tmp_path / "s.csv"), "-o", str(model), "-q"]) == 0
+    assert main(["fit", "timeseries", str(tmp_path / "s.csv"), "-o", str(model), "-q",
+                 "--channel-error", "max", "--indicators", "standard"]) == 0
+    assert deepae.load(model).get_params()["channel_error"] == "max"
+    assert deepae.load(model).get_params()["indicators"] == "standard"
     assert main(["score", str(model), str(tmp_path / "s.csv"), "-o", str(scores)]) == 0
     column = np.loadtxt(scores, skiprows=1)
     values = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=(1, 2))

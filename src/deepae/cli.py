@@ -223,6 +223,13 @@ PARAM_OPTIONS = [
     ("--n-neighbors", "n_neighbors", {"type": _auto_or_int, "help": "the neighbour term's k "
                                       "(distance to the k-th nearest training row; 0: none): "
                                       "auto or a number (outliers)"}),
+    ("--channel-error", "channel_error", {"choices": ("max", "mean", "sum"), "help": "how "
+                                          "the channels' window errors combine: max or mean "
+                                          "of each relative to its training error, or sum "
+                                          "(timeseries)"}),
+    ("--indicators", "indicators", {"choices": ("range", "standard"), "help": "how channels "
+                                    "with two values in training (on/off flags) are scaled: "
+                                    "range (by their gap) or standard (timeseries)"}),
     ("--trim-fraction", "trim_fraction", {"type": float, "help": "trimmed loss: fraction of "
                                           "each batch left out (autoencoder, denoising)"}),
     ("--random-state", "random_state", {"type": int, "help": "seed for repeatable runs"}),

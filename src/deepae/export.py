@@ -278,17 +278,23 @@ class LikelihoodScore(nn.Module):
 class WindowScore(nn.Module):
     """The window score of :class:`deepae.TimeSeriesOutlierDetector` for flat windows of raw
     values: each value standardized (``mean``, ``scale``), then ``sqrt(e + d²)`` with ``e``
-    the coder's squared reconstruction error and ``d²`` the mean squared distance of the code
-    to its ``n_neighbors`` nearest ``references`` (none: ``d = 0``)."""
+    the coder's squared reconstruction error per channel, divided by ``channel_scale``,
+    reduced over channels by ``channel_error`` (max, mean or sum) and times ``error_factor``,
+    and ``d²`` the mean squared distance of the code to its ``n_neighbors`` nearest
+    ``references`` (none: ``d = 0``)."""
 
     output_names = ("score_windows",)
 
     def __init__(self, coder: nn.Module, mean: torch.Tensor, scale: torch.Tensor,
-                 references: torch.Tensor, n_neighbors: int):
+                 references: torch.Tensor, n_neighbors: int, channel_scale: torch.Tensor,
+                 error_factor: float, channel_error: str):
         super().__init__()
         self.coder = coder
         self.n_inputs = len(mean)
         self.n_neighbors = min(n_neighbors, len(references))
+        self.error_factor = error_factor
+        self.channel_error = channel_error
+        self.register_buffer("channel_scale", channel_scale)
         self.register_buffer("mean", mean)
         self.register_buffer("scale", scale)
         self.register_buffer("references", references)
@@ -296,7 +302,14 @@ class WindowScore(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.mean) / self.scale
         codes = self.coder.encode(z)
-        error = (self.coder.decode(codes) - z).square().sum(1)
+        error = (self.coder.decode(codes) - z).square().reshape(
+            -1, len(self.channel_scale), self.n_inputs // len(self.channel_scale)).sum(2)
+        error = error / self.channel_scale
+        if self.channel_error == "max":
+            error = error.amax(1)
+        else:
+            error = error.mean(1) if self.channel_error == "mean" else error.sum(1)
+        error = error * self.error_factor
         if self.n_neighbors == 0:
             return error.sqrt()
         distances = (codes.square().sum(1, keepdim=True) - 2 * codes @ self.references.T

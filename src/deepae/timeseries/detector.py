@@ -2,8 +2,9 @@
 
 :class:`TimeSeriesOutlierDetector` scales each channel, cuts the series into sliding windows,
 fits a window model on them, and scores each window by how far it lies from the training
-windows: its reconstruction error plus the distance of its code to the nearest training
-windows' codes; the window scores are mapped back to steps (:mod:`.windows`).
+windows: its reconstruction error (each channel's error relative to its error on the
+training windows) plus the distance of its code to the nearest training windows' codes; the
+window scores are mapped back to steps (:mod:`.windows`).
 """
 
 import numbers
@@ -13,6 +14,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
+from .. import distributed
 from ..linear import PCA
 from ..outliers.scaling import column_scaling
 from ..persistence import SaveMixin
@@ -23,12 +25,29 @@ from .windows import sliding_windows, step_scores
 
 #: The variance the default window model (PCA) keeps.
 DEFAULT_VARIANCE = 0.9
+#: How ``channel_error`` combines the channels' relative errors.
+CHANNEL_REDUCTIONS = {"max": np.max, "mean": np.mean, "sum": np.sum}
+#: Smallest channel error scale, as a fraction of the channels' mean scale.
+SCALE_FLOOR = 0.01
 
 
 def default_model() -> PCA:
     """The window model ``model=None`` fits: PCA keeping :data:`DEFAULT_VARIANCE` of the
     variance of the (scaled) training windows."""
     return PCA(n_components=DEFAULT_VARIANCE)
+
+
+def channel_scaling(X: np.ndarray, indicators: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of each channel over all ranks' steps: the standard deviation (1 for a
+    constant channel), or with ``indicators="range"`` for a channel that takes exactly two
+    values (an on/off flag) the gap between them."""
+    mean, scale = column_scaling(X)
+    if indicators == "standard":
+        return mean, scale
+    low = distributed.all_reduce(X.min(0), "min")
+    high = distributed.all_reduce(X.max(0), "max")
+    between = distributed.all_reduce(((X != low) & (X != high)).sum(0))
+    return mean, np.where((high > low) & (between == 0), high - low, scale)
 
 
 def spaced_indices(n: int, limit: int) -> np.ndarray:
@@ -48,22 +67,22 @@ def evenly_spaced(windows: list[np.ndarray], limit: int) -> np.ndarray:
 class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Outlier detector for time series: one score per time step.
 
-    Each channel is standardized with its mean and standard deviation on the training series
-    (a constant channel is only centered: any change from its training value counts). The
-    series is cut into windows of ``window`` steps (every start step); a copy of ``model`` is
-    fitted on the training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the
-    model's squared reconstruction error and ``d²`` the mean squared distance of its code to
-    the ``n_neighbors`` nearest codes of up to ``max_references`` training windows (evenly
-    spaced). The model is fitted on up to ``max_windows`` training windows, evenly spaced:
-    wide windows (many channels times a long period) make every extra window costly, and
-    neighbouring windows overlap almost entirely. For PCA the score approximates the
-    distance of the window to its nearest training windows, cheaply: off the subspace by the
-    residual, along it by the codes. A step scores the mean of the windows holding it, or
-    with ``causal`` the score of the window ending at it (:mod:`deepae.timeseries.windows`).
-    ``score_samples`` is minus the score; the threshold leaves a fraction ``contamination``
-    of the training steps below it (their windows scored against references from elsewhere
-    in the training series). See ``benchmarks/results.md`` (time series) for what was
-    measured.
+    Each channel is standardized with its mean and standard deviation on the training series (a
+    constant channel is only centered: any change from its training value counts; an on/off
+    channel is scaled by the gap between its two values, see ``indicators``). The series is cut
+    into windows of ``window`` steps (every start step); a copy of ``model`` is fitted on the
+    training windows. A window ``x`` scores ``sqrt(e(x) + d(x)²)``: ``e`` the model's squared
+    reconstruction error, combined over channels by ``channel_error``, and ``d²`` the mean squared
+    distance of its code to the ``n_neighbors`` nearest codes of up to ``max_references`` training
+    windows (evenly spaced). The model is fitted on up to ``max_windows`` training windows, evenly
+    spaced: wide windows (many channels times a long period) make every extra window costly, and
+    neighbouring windows overlap almost entirely. For PCA the score approximates the distance of the
+    window to its nearest training windows, cheaply: off the subspace by the residual, along it by
+    the codes. A step scores the mean of the windows holding it, or with ``causal`` the score of the
+    window ending at it (:mod:`deepae.timeseries.windows`). ``score_samples`` is minus the score;
+    the threshold leaves a fraction ``contamination`` of the training steps below it (their windows
+    scored against references from elsewhere in the training series). See ``benchmarks/results.md``
+    (time series) for what was measured.
 
     Parameters
     ----------
@@ -75,6 +94,19 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         Window length in steps. ``"auto"``: the period of the first channel of the training
         series (:func:`deepae.timeseries.estimate_period`). Either way at most a quarter of
         the training steps (at least 1).
+    channel_error : {"max", "mean", "sum"}, default="mean"
+        How the channels' squared reconstruction errors make ``e``. ``"sum"``: their sum.
+        ``"max"``, ``"mean"``: each channel's error is first divided by its mean over the
+        training windows (at least a hundredth of the channels' mean), so that channels of
+        different nature (a measurement beside rarely switching flags) weigh alike; the
+        maximum or mean over channels is then rescaled so that the training windows' mean
+        ``e`` is that of ``"sum"``. One channel: the three are the same. ``"mean"`` with
+        ``indicators="range"`` beat the others on both halves of the shared series
+        (``benchmarks/results.md``, time series).
+    indicators : {"range", "standard"}, default="range"
+        How a channel that takes exactly two values on the training series (an on/off flag)
+        is scaled: by the gap between them (a switch moves it by 1), or standardized like
+        the others (a flag on 0.1% of the steps then jumps by 30 when it switches).
     n_neighbors : int, default=1
         Nearest training codes the distance is averaged over; ``0`` scores by the
         reconstruction error alone. ``1`` and ``window="auto"`` were kept against ``0``,
@@ -101,6 +133,10 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         The window length used.
     mean_, scale_ : ndarray of shape (n_channels,)
         Per-channel standardization.
+    channel_scale_ : ndarray of shape (n_channels,)
+        What each channel's window error is divided by (ones for ``"sum"``).
+    error_factor_ : float
+        What the combined channel errors are multiplied by.
     references_ : ndarray of shape (n_references, n_codes)
         Codes of the reference windows.
     decision_scores_ : ndarray of shape (n_training_steps,)
@@ -125,10 +161,13 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     500
     """
 
-    def __init__(self, model=None, window="auto", n_neighbors=1, max_references=2000,
-                 max_windows=2000, causal=False, contamination=0.1):
+    def __init__(self, model=None, window="auto", channel_error="mean", indicators="range",
+                 n_neighbors=1, max_references=2000, max_windows=2000, causal=False,
+                 contamination=0.1):
         self.model = model
         self.window = window
+        self.channel_error = channel_error
+        self.indicators = indicators
         self.n_neighbors = n_neighbors
         self.max_references = max_references
         self.max_windows = max_windows
@@ -138,6 +177,12 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.window != "auto":
             check_scalar(self.window, "window", numbers.Integral, min_val=1)
+        if self.indicators not in ("range", "standard"):
+            raise ValueError("indicators must be 'range' or 'standard', got "
+                             f"{self.indicators!r}.")
+        if self.channel_error not in CHANNEL_REDUCTIONS:
+            raise ValueError(f"channel_error must be one of {sorted(CHANNEL_REDUCTIONS)}, "
+                             f"got {self.channel_error!r}.")
         check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=0)
         check_scalar(self.max_references, "max_references", numbers.Integral, min_val=1)
         check_scalar(self.max_windows, "max_windows", numbers.Integral, min_val=1)
@@ -150,7 +195,7 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self._check_params()
         series = as_series_list(X)
         self.n_features_in_ = series[0].shape[1]
-        self.mean_, self.scale_ = column_scaling(np.concatenate(series))
+        self.mean_, self.scale_ = channel_scaling(np.concatenate(series), self.indicators)
         scaled = [self._scaled(s) for s in series]
         n_steps = sum(len(s) for s in scaled)
         window = estimate_period(scaled[0][:, 0]) if self.window == "auto" else self.window
@@ -161,9 +206,12 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
             model.set_params(n_channels=self.n_features_in_)
         self.model_ = model.fit(evenly_spaced(windows, self.max_windows))
         self._fit_references(windows)
+        parts = [self._window_parts(w, self._positions(len(w), i))
+                 for i, w in enumerate(windows)]
+        self._fit_channel_scale(np.concatenate([errors for errors, _ in parts]))
         self.decision_scores_ = np.concatenate(
-            [self._training_scores(w, len(s), i) for i, (w, s) in
-             enumerate(zip(windows, scaled, strict=True))])
+            [step_scores(self._combined(*p), len(s), self.window_)
+             for p, s in zip(parts, scaled, strict=True)])
         self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
         self.offset_ = -self.threshold_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
@@ -184,22 +232,46 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.reference_positions_ = positions[spaced_indices(len(positions),
                                                              self.max_references)]
 
-    def _window_scores(self, windows: np.ndarray, positions=None) -> np.ndarray:
+    def _window_parts(self, windows: np.ndarray, positions=None):
+        """Each window's squared reconstruction error per channel (``(n_windows,
+        n_channels)``) and the distance of its code to its nearest references (with
+        positions, each training window's own stretch left out)."""
         codes = self.model_.transform(windows)
         rebuilt = self.model_.inverse_transform(codes)
-        error = np.square(windows - rebuilt, dtype=np.float64).sum(1)
+        errors = np.square(windows - rebuilt, dtype=np.float64).reshape(
+            len(windows), self.n_features_in_, self.window_).sum(2)
         if self.n_neighbors == 0:
-            return np.sqrt(error)
+            return errors, np.zeros(len(windows))
         codes = codes.astype(np.float32, copy=False)
         distance = nearest_distances(codes, self.references_, self.n_neighbors, positions,
                                      self.reference_positions_, self.window_)
-        return np.sqrt(error + np.nan_to_num(distance) ** 2)
+        return errors, np.nan_to_num(distance)
 
-    def _training_scores(self, windows: np.ndarray, n_steps: int, index: int) -> np.ndarray:
-        """Scores of a training series' steps, each window's own stretch left out of its
-        neighbours."""
-        scores = self._window_scores(windows, self._positions(len(windows), index))
-        return step_scores(scores, n_steps, self.window_)
+    def _fit_channel_scale(self, errors: np.ndarray) -> None:
+        """``channel_scale_`` and ``error_factor_`` from the training windows' errors (over
+        all ranks' windows)."""
+        n_windows = distributed.all_reduce(np.array([len(errors)]))[0]
+        scale = distributed.all_reduce(errors.sum(0)) / n_windows
+        if self.channel_error == "sum" or scale.mean() == 0:
+            scale = np.ones_like(scale)
+        self.channel_scale_ = np.maximum(scale, SCALE_FLOOR * scale.mean())
+        self.error_factor_ = 1.0
+        total, combined = distributed.all_reduce(
+            np.array([errors.sum(), self._channel_error(errors).sum()]))
+        if combined > 0:
+            self.error_factor_ = float(total / combined)
+
+    def _channel_error(self, errors: np.ndarray) -> np.ndarray:
+        """``e`` of each window from its per-channel errors."""
+        reduce = CHANNEL_REDUCTIONS[self.channel_error]
+        return reduce(errors / self.channel_scale_, axis=1) * self.error_factor_
+
+    def _combined(self, errors: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        """Window scores from per-channel errors and code distances."""
+        return np.sqrt(self._channel_error(errors) + np.square(distance))
+
+    def _window_scores(self, windows: np.ndarray) -> np.ndarray:
+        return self._combined(*self._window_parts(windows))
 
     def score_windows(self, windows) -> np.ndarray:
         """The score of each flat window of raw values (``(n_windows, n_channels ×
@@ -219,7 +291,9 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         mean, scale = (torch.tensor(np.repeat(v, self.window_), dtype=torch.float32)
                        for v in (self.mean_, self.scale_))
         return WindowScore(self.model_._coder(), mean, scale, torch.tensor(self.references_),
-                           self.n_neighbors)
+                           self.n_neighbors, torch.tensor(self.channel_scale_,
+                                                          dtype=torch.float32),
+                           self.error_factor_, self.channel_error)
 
     def outlier_scores(self, X) -> np.ndarray:
         """One score per step of the series ``X``; higher means more anomalous."""

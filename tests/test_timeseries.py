@@ -236,6 +236,22 @@ def test_model_file_round_trip_and_onnx_parity(tmp_path):
                                    atol=2e-3)
 
 
+def test_a_file_from_before_channel_error_scores_as_it_did():
+    # Such a file has no channel_scale_ and is built with today's defaults; the load hook
+    # reads it as the summed errors of standardized channels it was fitted with.
+    X = np.random.default_rng(5).standard_normal((500, 3)).cumsum(0)
+    earlier = TimeSeriesOutlierDetector(window=12, channel_error="sum",
+                                        indicators="standard").fit(X[:300])
+    loaded = TimeSeriesOutlierDetector(window=12)
+    loaded.__dict__.update({k: v for k, v in vars(earlier).items()
+                            if k not in ("channel_error", "indicators", "channel_scale_",
+                                         "error_factor_")})
+    loaded._check_loaded_state()
+    assert loaded.get_params() == earlier.get_params()
+    np.testing.assert_array_equal(loaded.outlier_scores(X[300:]),
+                                  earlier.outlier_scores(X[300:]))
+
+
 def test_cli_end_to_end_on_a_csv_with_a_time_column(tmp_path):
     from deepae.cli import main
 

@@ -217,6 +217,15 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
+    def _check_loaded_state(self) -> None:
+        """A file written before ``channel_error`` and ``indicators`` existed (no
+        ``channel_scale_``) summed the channels' errors: it is read with ``"sum"`` and ones,
+        so that it scores as it did (:func:`deepae.load` calls this)."""
+        if not hasattr(self, "channel_scale_"):
+            self.set_params(channel_error="sum", indicators="standard")
+            self.channel_scale_ = np.ones(self.n_features_in_)
+            self.error_factor_ = 1.0
+
     def _scaled(self, series: np.ndarray) -> np.ndarray:
         return ((series - self.mean_) / self.scale_).astype(np.float32)
 

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import torch
 
 import deepae
-from deepae import TableImputer
+from deepae import TableEncoder, TableImputer
+from deepae.tabular.loss import fill_objective
 
 pd = pytest.importorskip("pandas")
 
@@ -55,3 +57,24 @@ def test_a_saved_imputer_fills_as_the_original(tmp_path):
     pd.testing.assert_frame_equal(loaded.transform(table), imputer.transform(table))
     with pytest.raises((TypeError, ValueError), match="(?i)table|onnx"):
         imputer.export_onnx(tmp_path / "imputer.onnx")
+
+
+def test_fill_objective_blanks_missing_cells_and_scores_blanked_observed_ones():
+    table = pd.DataFrame({"x": [1.0, np.nan, 3.0], "c": ["a", None, "b"]})
+    encoder = TableEncoder().fit(table)  # x: value, [present, missing]; c: a, b, unseen, missing
+    rows = torch.tensor(encoder.transform(table))
+    missing = torch.tensor(table.isna().to_numpy())
+    seen = []
+
+    def zero_logits(inputs):
+        seen.append(inputs)
+        return torch.zeros_like(inputs)
+
+    generator = torch.Generator().manual_seed(0)
+    assert fill_objective(encoder.layout_, 0.0)(zero_logits, (rows, missing), generator) == 0
+    np.testing.assert_array_equal(seen[0][1], np.zeros(7))  # the missing row reads as blanked
+    np.testing.assert_array_equal(seen[0][0], rows[0])
+    loss = fill_objective(encoder.layout_, 1.0)(zero_logits, (rows, missing), generator)
+    # all cells blanked: per observed row, x costs 1² + log 2 (its indicator), c costs log 4
+    np.testing.assert_allclose(float(loss), 2 * (1 + np.log(2) + np.log(4)) / 3, rtol=1e-6)
+    np.testing.assert_array_equal(seen[1], np.zeros((3, 7)))

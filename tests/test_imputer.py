@@ -1,5 +1,7 @@
 """Imputation by reconstruction: TableImputer fills a table's missing cells."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -78,3 +80,17 @@ def test_fill_objective_blanks_missing_cells_and_scores_blanked_observed_ones():
     # all cells blanked: per observed row, x costs 1² + log 2 (its indicator), c costs log 4
     np.testing.assert_allclose(float(loss), 2 * (1 + np.log(2) + np.log(4)) / 3, rtol=1e-6)
     np.testing.assert_array_equal(seen[1], np.zeros((3, 7)))
+
+
+def test_a_fill_averages_the_networks_of_the_ensemble():
+    table = related_table(n=120)
+    holes = np.random.default_rng(2).random(table.shape) < 0.2
+    table = table.mask(holes)
+    pair = TableImputer(hidden_size=8, max_epochs=2, n_models=2, random_state=0).fit(table)
+    singles = []
+    for i, network in enumerate(pair.module_):
+        single = copy.deepcopy(pair).set_params(n_models=1)
+        single.module_, single.seed_ = torch.nn.ModuleList([network]), pair.seed_ + i
+        singles.append(single.transform(table)["double"][holes[:, 1]])
+    np.testing.assert_allclose(pair.transform(table)["double"][holes[:, 1]],
+                               np.mean(singles, axis=0), rtol=1e-5)

@@ -83,3 +83,21 @@ def test_an_arrow_table_reads_as_its_pandas_frame():
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     np.testing.assert_allclose(PCA(n_components=2).fit(arrow).transform(arrow),
                                PCA(n_components=2).fit(table).transform(table), atol=1e-6)
+
+
+def test_pca_partial_fit_reads_every_table_batch_through_the_first_batch_encoder():
+    table = tiny_table().astype({"age": float})
+    table.loc[50, "colour"] = "purple"  # a level unseen in the first batch
+    table.loc[60, "age"] = np.nan  # a column complete in the first batch
+    first = table[:40]
+    stream = PCA(n_components=3).partial_fit(first).partial_fit(table[40:])
+    encoder = TableEncoder().fit(first)
+    reference = SklearnPCA(n_components=3).fit(np.nan_to_num(encoder.transform(table)))
+    np.testing.assert_allclose(np.abs(stream.transform(table)),
+                               np.abs(reference.transform(np.nan_to_num(
+                                   encoder.transform(table)))), atol=1e-4)
+    assert encoder.transform(table[50:51])[0, 3] == 1  # colour's unseen-level slot
+    numbers = pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6.0) ** 2})
+    model = PCA(n_components=1).partial_fit(numbers)
+    with pytest.raises(ValueError, match="first batch was numbers only"):
+        model.partial_fit(numbers.mask(np.eye(6, 2, dtype=bool)))

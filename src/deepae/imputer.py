@@ -1,10 +1,12 @@
 """Imputation by reconstruction: fill a table's missing cells from its other cells.
 
-:class:`TableImputer` fits a column-type encoder (:class:`deepae.TableEncoder`) and a
-one-hidden-layer ReLU autoencoder of the encoded rows, trained with masking noise: a random
-half of each row's cells is blanked and the network is scored on rebuilding those cells
-only (squared error for numbers, cross-entropy for categories), so it learns to predict a
-cell from the others. A missing cell is then filled from the row's observed cells.
+:class:`TableImputer` fits a column-type encoder (:class:`deepae.TableEncoder`) and a few
+one-hidden-layer ReLU autoencoders of the encoded rows (from different seeds), each trained
+with masking noise: a random half of each row's cells is blanked (its missing cells too)
+and the network is scored on rebuilding the blanked observed cells only (squared error for
+numbers, cross-entropy for categories), so it learns to predict a cell from the others. A
+missing cell is then filled from the row's observed cells, the networks' predictions
+averaged.
 """
 
 import numbers
@@ -14,6 +16,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from . import modules
 from ._base import resolve_device, seed_from
@@ -34,8 +37,9 @@ class TableImputer(SaveMixin, TransformerMixin, BaseEstimator):
     interchange-protocol table), then ``transform`` it (or another table of the same columns)
     to get the table back with every missing cell filled. A filled number is the network's
     prediction in the column's units; a filled category its most likely level seen in
-    training. The fill averages ``n_draws`` predictions, each from the observed cells with
-    a further random 20% of them blanked (as in training); ``n_draws=1`` reads them all.
+    training. The fill averages ``n_draws`` predictions of each of ``n_models`` networks,
+    each from the observed cells with a further random 20% of them blanked (as in
+    training); ``n_draws=1`` reads them all.
     On the shared mixed UCI tables with 20% of the cells hidden, see the ``impute`` section
     of ``benchmarks/results.md`` for how it compares with scikit-learn's imputers.
 
@@ -46,7 +50,9 @@ class TableImputer(SaveMixin, TransformerMixin, BaseEstimator):
     noise_level : float, default=0.5
         Fraction of the cells blanked in each training row (masking noise).
     n_draws : int, default=10
-        Predictions averaged in a fill.
+        Predictions of each network averaged in a fill.
+    n_models : int, default=5
+        Networks trained from different seeds (an ensemble; the fill averages them).
     categorical_columns : list of str or None, default=None
         Columns read as categories whatever their dtype (see :class:`deepae.TableEncoder`).
     learning_rate : float, default=3e-3
@@ -55,7 +61,7 @@ class TableImputer(SaveMixin, TransformerMixin, BaseEstimator):
     max_epochs : int, default=50
         Training epochs (all of them: no early stopping).
     random_state : int, RandomState or None, default=None
-        Seeds the initialization, the shuffling, the masking noise and the draws.
+        Seeds the initializations, the shuffling, the masking noise and the draws.
     device : str, default="auto"
         ``"auto"``: CUDA when available, else the CPU.
 
@@ -63,22 +69,24 @@ class TableImputer(SaveMixin, TransformerMixin, BaseEstimator):
     ----------
     encoder_ : TableEncoder
         The fitted column-type encoder.
-    module_ : deepae.modules.Autoencoder
-        The trained network of the encoded rows.
-    history_ : list of dict
-        Per-epoch training loss.
+    module_ : torch.nn.ModuleList of deepae.modules.Autoencoder
+        The ``n_models`` trained networks of the encoded rows.
+    history_ : list of list of dict
+        Per-epoch training loss of each network.
     seed_ : int
-        The seed drawn from ``random_state`` (it also seeds the draws of every fill).
+        The seed drawn from ``random_state``; network ``i`` is seeded with ``seed_ + i``
+        (its training and the draws of every fill).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
     """
 
-    def __init__(self, hidden_size=256, noise_level=0.5, n_draws=10, categorical_columns=None,
-                 learning_rate=3e-3, batch_size=64, max_epochs=50, random_state=None,
-                 device="auto"):
+    def __init__(self, hidden_size=256, noise_level=0.5, n_draws=10, n_models=5,
+                 categorical_columns=None, learning_rate=3e-3, batch_size=64, max_epochs=50,
+                 random_state=None, device="auto"):
         self.hidden_size = hidden_size
         self.noise_level = noise_level
         self.n_draws = n_draws
+        self.n_models = n_models
         self.categorical_columns = categorical_columns
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -92,25 +100,31 @@ class TableImputer(SaveMixin, TransformerMixin, BaseEstimator):
         check_scalar(self.noise_level, "noise_level", numbers.Real, min_val=0, max_val=1,
                      include_boundaries="neither")
         check_scalar(self.n_draws, "n_draws", numbers.Integral, min_val=1)
+        check_scalar(self.n_models, "n_models", numbers.Integral, min_val=1)
         seed, device = seed_from(self.random_state), resolve_device(self.device)
         data = torch.tensor(tables.fit_encoder(self, X, self.categorical_columns),
                             device=device)
-        module = self._new_module()
-        module.reset_parameters(torch.Generator().manual_seed(seed))
-        self.module_ = module.to(device)
-        config = TrainingConfig(learning_rate=float(self.learning_rate),
-                                batch_size=int(self.batch_size),
-                                max_epochs=int(self.max_epochs), seed=seed,
-                                description=type(self).__name__)
+        missing = self.encoder_._checked_frame(X).isna().to_numpy()
+        rows = TensorRows(data, torch.as_tensor(missing, device=device))
         objective = fill_objective(self.encoder_.layout_, float(self.noise_level))
-        self.history_ = train(self.module_, objective, TensorRows(data), config)
+        self.module_ = self._new_module().to(device)
+        self.history_ = []
+        for i, network in enumerate(self.module_):
+            network.reset_parameters(torch.Generator().manual_seed(seed + i))
+            config = TrainingConfig(learning_rate=float(self.learning_rate),
+                                    batch_size=int(self.batch_size),
+                                    max_epochs=int(self.max_epochs), seed=seed + i,
+                                    description=type(self).__name__)
+            self.history_.append(train(network, objective, rows, config))
         self.seed_ = seed
         return self
 
-    def _new_module(self) -> modules.Autoencoder:
-        """An untrained network of this estimator's architecture (needs ``encoder_``)."""
-        return modules.Autoencoder(self.encoder_.n_features_out_, int(self.hidden_size),
-                                   "relu", False, "linear", True)
+    def _new_module(self) -> nn.ModuleList:
+        """Untrained networks of this estimator's architecture (needs ``encoder_``)."""
+        return nn.ModuleList(
+            modules.Autoencoder(self.encoder_.n_features_out_, int(self.hidden_size), "relu",
+                                False, "linear", True)
+            for _ in range(int(self.n_models)))
 
     def transform(self, X):
         """``X`` as a DataFrame with its missing cells filled (observed cells unchanged)."""
@@ -127,27 +141,29 @@ class TableImputer(SaveMixin, TransformerMixin, BaseEstimator):
         return filled
 
     def _predict(self, frame, holes: np.ndarray) -> np.ndarray:
-        """The mean of ``n_draws`` predictions of every encoded position (each block's
-        probabilities), each read from the observed cells less a random 20% of them."""
+        """The mean of ``n_draws`` predictions of each network of every encoded position
+        (each block's probabilities), each read from the observed cells less a random 20%
+        of them."""
         layout = self.encoder_.layout_
         device = next(self.module_.parameters()).device
         slots = torch.as_tensor(slot_columns(layout), device=device)
         inputs = torch.tensor(np.nan_to_num(self.encoder_.transform(frame)), device=device)
         inputs = inputs.masked_fill(torch.as_tensor(holes, device=device)[:, slots], 0)
-        generator = torch.Generator(device).manual_seed(self.seed_)
         total = torch.zeros_like(inputs)
         with torch.no_grad():
-            for _ in range(int(self.n_draws)):
-                blanked = inputs
-                if self.n_draws > 1:
-                    cells = torch.rand(len(inputs), layout.n_columns, generator=generator,
-                                       device=device) < DRAW_MASK_FRACTION
-                    blanked = inputs.masked_fill(cells[:, slots], 0)
-                output = self.module_(blanked)
-                for start, stop in layout.blocks:
-                    output[:, start:stop] = output[:, start:stop].softmax(dim=1)
-                total += output
-        return (total / int(self.n_draws)).cpu().numpy()
+            for i, network in enumerate(self.module_):
+                generator = torch.Generator(device).manual_seed(self.seed_ + i)
+                for _ in range(int(self.n_draws)):
+                    blanked = inputs
+                    if self.n_draws > 1:
+                        cells = torch.rand(len(inputs), layout.n_columns, generator=generator,
+                                           device=device) < DRAW_MASK_FRACTION
+                        blanked = inputs.masked_fill(cells[:, slots], 0)
+                    output = network(blanked)
+                    for start, stop in layout.blocks:
+                        output[:, start:stop] = output[:, start:stop].softmax(dim=1)
+                    total += output
+        return (total / (int(self.n_draws) * len(self.module_))).cpu().numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

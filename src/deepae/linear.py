@@ -36,6 +36,7 @@ from .solvers import (
     streamed_arpack_spectrum,
 )
 from .tabular import estimators as tables
+from .tabular.frames import is_table
 
 #: The solvers that take ``scipy.sparse`` input (centering it implicitly), as in scikit-learn.
 SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
@@ -338,6 +339,12 @@ default="auto"
 
         The model is solved once enough rows have been seen (2 for centering, and at least
         ``n_components`` when that is an int); until then it is not fitted.
+
+        Table batches (strings, missing cells) are encoded as the first batch's
+        :class:`deepae.TableEncoder` encodes them (levels, scaling, missing slots fitted on
+        that batch): a level unseen in it takes the unseen-level slot, a missing cell of a
+        column complete in it reads as 0 (the first batch's mean; for a category, no slot).
+        A table batch after a first batch of numbers only raises a ValueError.
         """
         check_option("svd_solver", self.svd_solver, SVD_SOLVERS)
         if self.svd_solver not in ("auto", "covariance_eigh"):
@@ -375,7 +382,13 @@ default="auto"
     def _check_fit_data(self, X, reset: bool):
         # check_X without its pass over dense X for NaN/inf: Moments.update detects them for
         # free (a sparse X is checked: its non-zeros only).
-        X = table_numbers(self, to_numpy(X), reset)
+        X = to_numpy(X)
+        if not reset and not tables.has_encoder(self) and is_table(X):
+            raise ValueError(
+                f"{type(self).__name__}: this batch is a table (strings or missing cells) but "
+                "the first batch was numbers only, so no table encoder was fitted; start with "
+                "a table batch or fit the whole table.")
+        X = table_numbers(self, X, reset)
         return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES,
                              accept_sparse=("csr", "csc"),
                              ensure_all_finite=scipy.sparse.issparse(X))

@@ -101,18 +101,21 @@ def mask_cells(inputs: torch.Tensor, layout: Layout, fraction: float,
 
 def fill_objective(layout: Layout, noise_level: float):
     """The loss function of :func:`deepae.training.train` for a network that fills missing
-    cells: each row has a random ``noise_level`` of its cells blanked (:func:`mask_cells`)
-    and costs the per-column losses of those cells only, summed (mean over the batch)."""
+    cells, on batches ``(encoded rows, missing cells)``: each row has a random
+    ``noise_level`` of its cells blanked (as :func:`mask_cells` does) and its missing cells
+    blanked too (so a network reads them as a fill will), and costs the per-column losses
+    of the blanked observed cells only, summed (mean over the batch)."""
     def loss_fn(model, batch, generator):
-        target = batch[0]
+        target, missing = batch
         cells = torch.rand(len(target), layout.n_columns, generator=generator,
                            device=target.device) < noise_level
-        inputs = torch.nan_to_num(target).masked_fill(cells[:, slot_columns(layout)], 0)
+        blanked = (cells | missing)[:, columns.to(target.device)]
+        inputs = torch.nan_to_num(target).masked_fill(blanked, 0)
         losses = column_losses(model(inputs), target, layout, parts_on(target.device))
-        return torch.where(cells, losses, 0).sum(dim=1).mean()
+        return torch.where(cells & ~missing, losses, 0).sum(dim=1).mean()
 
     parts_on = segments_cache(layout)
-
+    columns = torch.as_tensor(slot_columns(layout))
     return loss_fn
 
 

@@ -160,6 +160,32 @@ def fit_resume(data, rank, directory):
             for key, value in model.module_.state_dict().items()}
 
 
+def fleet():
+    """Four short series of three channels (the second channel an on/off flag), the fleet the
+    time-series case splits over the ranks (two each)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(260)
+    out = []
+    for i in range(4):
+        wave = np.sin(2 * np.pi * t / (20 + i)) + 0.1 * rng.standard_normal(len(t))
+        flag = (np.sin(t / 30.0 + i) > 0.9).astype(float)
+        out.append(np.column_stack([wave, flag, rng.standard_normal(len(t)).cumsum() / 10]))
+    return out
+
+
+def fit_fleet(data, rank, directory):
+    from deepae.timeseries import TimeSeriesOutlierDetector
+
+    series = fleet()
+    detector = TimeSeriesOutlierDetector(max_windows=300, max_references=100).fit(
+        series[2 * rank : 2 * rank + 2])
+    return {"window": detector.window_, "scaling": np.r_[detector.mean_, detector.scale_],
+            "channel_scale": detector.channel_scale_, "references": detector.references_,
+            "reference_positions": detector.reference_positions_,
+            "threshold": detector.threshold_, "local_scores": detector.decision_scores_,
+            "scores": detector.outlier_scores(series[0][::-1].copy())}
+
+
 if __name__ == "__main__":
     case, directory = sys.argv[1], sys.argv[2]
     torch.set_num_threads(1)
@@ -167,7 +193,7 @@ if __name__ == "__main__":
     rank = distributed.rank()
     data = np.load(os.path.join(directory, "data.npz"))
     result = {"pca": fit_linear, "loader": fit_loader, "deep": fit_deep,
-              "resume": fit_resume}[case](
+              "resume": fit_resume, "fleet": fit_fleet}[case](
         data, rank, directory)
     np.savez(os.path.join(directory, f"rank{rank}.npz"), **result)
     print("rank", rank, "wrote its results", flush=True)

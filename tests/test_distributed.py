@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rank_worker import VAE_PARAMS, sparse_data, vae_shard
+from rank_worker import VAE_PARAMS, fleet, sparse_data, vae_shard
 from torch.utils.data import DataLoader, TensorDataset
 
 import deepae
@@ -186,6 +186,27 @@ def test_every_rank_ends_with_the_same_deep_models(tmp_path):
     np.testing.assert_allclose(first["regressor.y_scale"], target.std(), rtol=1e-12)
     assert (tmp_path / "classifier-0.safetensors").exists()
     assert not (tmp_path / "classifier-1.safetensors").exists()  # only rank 0 writes files
+
+
+def test_a_fleet_of_series_split_over_two_ranks_fits_the_one_process_detector(tmp_path):
+    from deepae.timeseries import TimeSeriesOutlierDetector
+
+    first, second = run_ranks("fleet", tmp_path)
+    for key, value in first.items():
+        if "local" not in key:
+            np.testing.assert_allclose(value, second[key], rtol=1e-6, err_msg=key)
+    series = fleet()
+    single = TimeSeriesOutlierDetector(max_windows=300, max_references=100).fit(series)
+    assert first["window"] == single.window_
+    np.testing.assert_allclose(first["scaling"], np.r_[single.mean_, single.scale_], rtol=1e-9)
+    np.testing.assert_allclose(first["channel_scale"], single.channel_scale_, rtol=1e-5)
+    np.testing.assert_allclose(first["references"], single.references_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(first["reference_positions"], single.reference_positions_)
+    np.testing.assert_allclose(np.concatenate([first["local_scores"], second["local_scores"]]),
+                               single.decision_scores_, rtol=1e-4, atol=1e-5)
+    assert first["threshold"] == pytest.approx(single.threshold_, rel=1e-4)
+    np.testing.assert_allclose(first["scores"], single.outlier_scores(series[0][::-1].copy()),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_cli_fit_under_torchrun_with_shards_writes_the_model_of_all_rows(tmp_path):

@@ -56,12 +56,22 @@ def spaced_indices(n: int, limit: int) -> np.ndarray:
 
 
 def evenly_spaced(windows: list[np.ndarray], limit: int) -> np.ndarray:
-    """Up to ``limit`` rows evenly spaced over the windows of all series, in order (the
-    windows are never all copied)."""
-    starts = np.cumsum([0] + [len(w) for w in windows])
-    keep = spaced_indices(starts[-1], limit)
-    return np.concatenate([w[keep[(keep >= a) & (keep < b)] - a]
-                           for w, a, b in zip(windows, starts[:-1], starts[1:], strict=True)])
+    """Up to ``limit`` rows evenly spaced over the windows of all series of all ranks, this
+    rank's in order (the windows are never all copied)."""
+    return np.concatenate([w[keep] for w, keep in zip(windows, spaced_rows(windows, limit),
+                                                      strict=True)])
+
+
+def spaced_rows(windows: list[np.ndarray], limit: int) -> list[np.ndarray]:
+    """For each of this rank's series, the indices of its windows among ``limit`` evenly
+    spaced over the windows of all ranks' series (in rank order)."""
+    counts = [len(w) for w in windows]
+    before = sum(sum(c) for c in distributed.gather_objects(counts)[:distributed.rank()])
+    total = int(distributed.all_reduce(np.array([sum(counts)]))[0])
+    keep = spaced_indices(total, limit)
+    starts = before + np.cumsum([0] + counts)
+    return [keep[(keep >= a) & (keep < b)] - a for a, b in zip(starts[:-1], starts[1:],
+                                                                 strict=True)]
 
 
 class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
@@ -191,16 +201,22 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Fit on one series (``(n_steps,)`` or ``(n_steps, n_channels)``, array or pandas) or
-        a list of series with the same channels."""
+        a list of series with the same channels. Under ``torchrun`` each rank passes its own
+        series (a fleet split over processes): the scaling, the window, the model, the
+        reference windows and the threshold are those of all ranks' series in rank order,
+        as one process fitting them all would find them."""
         self._check_params()
         series = as_series_list(X)
         self.n_features_in_ = series[0].shape[1]
         self.mean_, self.scale_ = channel_scaling(np.concatenate(series), self.indicators)
         scaled = [self._scaled(s) for s in series]
-        n_steps = sum(len(s) for s in scaled)
-        window = estimate_period(scaled[0][:, 0]) if self.window == "auto" else self.window
+        n_steps = int(distributed.all_reduce(np.array([sum(len(s) for s in scaled)]))[0])
+        window = self.window
+        if window == "auto":  # from the first series of rank 0
+            window = distributed.gather_objects(estimate_period(scaled[0][:, 0]))[0]
         self.window_ = int(max(min(window, n_steps // 4), 1))
         windows = [sliding_windows(s, self.window_) for s in scaled]
+        self._first_series = sum(distributed.gather_objects(len(series))[:distributed.rank()])
         model = default_model() if self.model is None else clone(self.model)
         if "n_channels" in model.get_params():
             model.set_params(n_channels=self.n_features_in_)
@@ -212,7 +228,8 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         self.decision_scores_ = np.concatenate(
             [step_scores(self._combined(*p), len(s), self.window_)
              for p, s in zip(parts, scaled, strict=True)])
-        self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
+        all_scores = np.concatenate(distributed.gather_objects(self.decision_scores_))
+        self.threshold_ = float(np.quantile(all_scores, 1 - self.contamination))
         self.offset_ = -self.threshold_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -230,16 +247,24 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         return ((series - self.mean_) / self.scale_).astype(np.float32)
 
     def _positions(self, n_windows: int, series_index: int) -> np.ndarray:
-        """Positions of windows in the training series, far apart between series."""
-        return np.arange(n_windows) + series_index * (self._span + 2 * self.window_)
+        """Positions of the windows of this rank's series ``series_index`` among those of
+        all ranks' training series, far apart between series."""
+        return (np.arange(n_windows)
+                + (self._first_series + series_index) * (self._span + 2 * self.window_))
 
     def _fit_references(self, windows: list[np.ndarray]) -> None:
-        self._span = max(len(w) for w in windows)
-        positions = np.concatenate([self._positions(len(w), i) for i, w in enumerate(windows)])
-        rows = evenly_spaced(windows, self.max_references)
-        self.references_ = self.model_.transform(rows).astype(np.float32)
-        self.reference_positions_ = positions[spaced_indices(len(positions),
-                                                             self.max_references)]
+        """The codes and positions of up to ``max_references`` training windows evenly
+        spaced over all ranks' series (every rank holds all of them)."""
+        self._span = int(distributed.all_reduce(np.array([max(len(w) for w in windows)]),
+                                                "max")[0])
+        keep = spaced_rows(windows, self.max_references)
+        codes = self.model_.transform(np.concatenate([w[k] for w, k in zip(windows, keep,
+                                                                           strict=True)]))
+        positions = np.concatenate([self._positions(len(w), i)[k]
+                                    for i, (w, k) in enumerate(zip(windows, keep, strict=True))])
+        self.references_ = np.concatenate(
+            distributed.gather_objects(codes.astype(np.float32)))
+        self.reference_positions_ = np.concatenate(distributed.gather_objects(positions))
 
     def _window_parts(self, windows: np.ndarray, positions=None):
         """Each window's squared reconstruction error per channel (``(n_windows,

@@ -172,7 +172,7 @@ class ReconstructionOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     random_state : int or None, default=0
         Seed of the default or named model (a given model keeps its own), and of the
         first model of an ensemble. On ADBench's classical sets the default's mean ROC-AUC
-        is 0.820 to 0.823 over seeds 0 to 5 (a single model's 0.800 to 0.819; see the
+        is 0.818 to 0.822 over seeds 0 to 5 (a single model's 0.813 to 0.826; see the
         notes), so compare detectors over several seeds.
 
     checkpoint : str, path or None, default=None

@@ -1,0 +1,7 @@
+"""``python -m deepae.cli``: the ``deepae`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

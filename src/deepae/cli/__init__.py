@@ -8,14 +8,14 @@ DATA -o DIR`` writes an HTML page about a model on the data; ``deepae demo`` tel
 lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands that need
 them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
-Data files are ``.npy``, ``.npz`` (``--key`` picks the array; a ``scipy.sparse.save_npz`` file is
-its sparse matrix, which PCA and the linear autoencoder take) or ``.csv`` (a first row that is
-not numeric is a header; ``--target`` names the label column); a CSV file with strings or
-missing cells, ``.csv.gz`` and ``.parquet`` files are read as tables (column types inferred,
-``--categorical`` names more categorical columns; needs pandas). Outputs are ``.npy`` or
-``.csv`` by the extension of ``-o`` (CSV on standard output without ``-o``). Every error is
-one line on standard error, ``deepae: error: ...``, with exit status 2 (``--debug`` shows
-the traceback instead).
+Data files are ``.npy``, ``.npz`` (``--key`` picks the array; a ``scipy.sparse.save_npz`` file
+is its sparse matrix, which PCA and the linear autoencoder take; ``fit`` reads a CSR one a
+chunk at a time) or ``.csv`` (a first row that is not numeric is a header; ``--target`` names
+the label column); a CSV file with strings or missing cells, ``.csv.gz`` and ``.parquet`` files
+are read as tables (column types inferred, ``--categorical`` names more categorical columns;
+needs pandas). Outputs are ``.npy`` or ``.csv`` by the extension of ``-o`` (CSV on standard
+output without ``-o``). Every error is one line on standard error, ``deepae: error: ...``, with
+exit status 2 (``--debug`` shows the traceback instead).
 """
 
 import os

@@ -116,18 +116,11 @@ def fit_command(args) -> None:
 
     from .. import distributed, persistence
 
-    if args.model == "timeseries":
-        X, y = read_series(args.data, key=args.key)[0], None
-    else:
-        X, y, _ = read_data(args.data, key=args.key, target=args.target,
-                            categorical=args.categorical)
-        if not (isinstance(X, np.ndarray) or scipy_sparse(X) or takes_tables(estimator)):
-            raise UsageError(f"{why_not_numbers(X, args.data)}; model {args.model!r} takes "
-                             "numbers only (autoencoder, denoising and outliers take tables)")
+    X, y = read_fit_data(args, estimator)
     if (is_classifier(estimator) or is_regressor(estimator)) and y is None:
         raise UsageError(f"model {args.model!r} learns from labels: name their column with "
                          "--target COLUMN")
-    n_samples = X.shape[0]
+    n_samples, n_features = getattr(X, "shape", None) or (X.n_samples, X.n_features)
     if args.shard:
         rows = distributed.shard(n_samples)
         X, y = X[rows], None if y is None else y[rows]
@@ -142,8 +135,36 @@ def fit_command(args) -> None:
     estimator.set_params(**previous)
     persistence.save(estimator, args.output)
     if not quiet:
-        print(f"fitted {type(estimator).__name__} on {n_samples} samples × {X.shape[1]} "
+        print(f"fitted {type(estimator).__name__} on {n_samples} samples × {n_features} "
               f"features in {seconds:.1f} s; saved to {args.output}")
+
+
+def read_fit_data(args, estimator) -> tuple:
+    """``(X, y)`` of ``deepae fit``: a series for a time-series detector; for PCA and the
+    linear autoencoder a CSR ``scipy.sparse.save_npz`` file as :class:`deepae.SparseRows`
+    (read a chunk at a time, never whole; not with ``--shard``); else :func:`read_data`'s."""
+    from ..linear import LinearAutoencoder
+
+    if args.model == "timeseries":
+        return read_series(args.data, key=args.key)[0], None
+    if (isinstance(estimator, LinearAutoencoder) and args.key is None and not args.shard
+            and args.data.endswith(".npz") and is_csr_file(args.data)):
+        from ..sparsefile import SparseRows
+
+        return SparseRows(args.data), None
+    X, y, _ = read_data(args.data, key=args.key, target=args.target,
+                        categorical=args.categorical)
+    if not (isinstance(X, np.ndarray) or scipy_sparse(X) or takes_tables(estimator)):
+        raise UsageError(f"{why_not_numbers(X, args.data)}; model {args.model!r} takes "
+                         "numbers only (autoencoder, denoising and outliers take tables)")
+    return X, y
+
+
+def is_csr_file(path: str) -> bool:
+    """Whether ``path`` is a ``scipy.sparse.save_npz`` file of a CSR matrix."""
+    with np.load(path, allow_pickle=False) as archive:
+        return ({"format", "shape", "indptr", "indices", "data"} <= set(archive.files)
+                and archive["format"].item() in ("csr", b"csr"))
 
 
 def takes_tables(estimator) -> bool:

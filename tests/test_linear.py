@@ -178,6 +178,31 @@ def test_reconstruction_error_and_scores(model):
     assert model.score(Xnew) == pytest.approx(model.score_samples(Xnew).mean(), rel=1e-12)
 
 
+@pytest.mark.parametrize("whiten", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_score_samples_never_forms_the_precision(monkeypatch, whiten, dtype):
+    import scipy.sparse
+
+    from deepae import ppca
+
+    X = scipy.sparse.random(400, 300, density=0.05, format="csr", random_state=0, dtype=dtype)
+    reference = SklearnPCA(12, whiten=whiten, svd_solver="full").fit(X.toarray())
+    model = PCA(12, whiten=whiten, svd_solver="arpack", random_state=0).fit(X)
+    monkeypatch.setattr(ppca, "precision", None)  # the d × d matrix is never formed
+    expected = reference.score_samples(X.toarray())
+    for rows in (X, X.tocsc(), X.toarray()):
+        scores = model.score_samples(rows)
+        assert scores.dtype == dtype
+        np.testing.assert_allclose(scores, expected, rtol=1e-5 if dtype == np.float32 else 1e-9)
+
+
+def test_score_samples_when_no_variance_is_left():
+    X, _ = make_data(50, 6)  # all components kept: noise_variance_ is 0, as scikit-learn's
+    model, reference = PCA().fit(X), SklearnPCA(svd_solver="full").fit(X)
+    assert model.noise_variance_ == reference.noise_variance_ == 0
+    np.testing.assert_allclose(model.score_samples(X), reference.score_samples(X), rtol=1e-8)
+
+
 def test_whiten_gives_unit_variance_and_still_reconstructs():
     X, _ = make_data(150, 10)
     white = PCA(n_components=4, whiten=True).fit(X)

@@ -547,10 +547,7 @@ default="auto"
         orthonormal, so the error is the squared distance to the mean less the code's)."""
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
                           accept_sparse=("csr", "csc"))
-        rows = X.astype(np.float64)
-        codes = rows @ self.components_.T.astype(np.float64) - self.mean_ @ self.components_.T
-        squares = (np.asarray(rows.multiply(rows).sum(axis=1)).ravel() - 2 * rows @ self.mean_
-                   + self.mean_ @ self.mean_)
+        squares, codes = sparse_centered_parts(X, self.mean_, self.components_)
         return np.clip(squares - np.einsum("ij,ij->i", codes, codes), 0, None).astype(X.dtype)
 
     @property
@@ -649,10 +646,24 @@ device
     def score_samples(self, X) -> np.ndarray:
         """The log-likelihood of each row under the probabilistic-PCA model (Tipping &
         Bishop), as scikit-learn's ``PCA.score_samples``; :meth:`reconstruction_error` gives
-        the squared reconstruction error instead."""
-        check_is_fitted(self, "components_")
-        X = check_X(self, X, reset=False)
-        return ppca.log_likelihood(X - self.mean_, self.get_precision())
+        the squared reconstruction error instead. Computed from the rows' projections on the
+        components (memory k × d, time n × d × k; ``scipy.sparse`` rows never densified,
+        memory-mapped files a chunk at a time), with the d × d precision only when
+        ``noise_variance_`` is 0."""
+        components, variances, noise = self._generative_parts()
+        X = to_numpy(X)
+        if noise <= 0:
+            X = check_X(self, X, reset=False)
+            return ppca.log_likelihood(X - self.mean_, self.get_precision())
+        if scipy.sparse.issparse(X):
+            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
+                              accept_sparse=("csr", "csc"))
+            squares, projections = sparse_centered_parts(X, self.mean_, components)
+        else:
+            X = check_X(self, X, reset=False)
+            squares, projections = dense_centered_parts(X, self.mean_, components)
+        return ppca.low_rank_log_likelihood(squares, projections, components, variances,
+                                            noise, self.n_features_in_).astype(X.dtype)
 
     def score(self, X, y=None) -> float:
         """The mean log-likelihood of the rows (:meth:`score_samples`)."""
@@ -666,3 +677,25 @@ device
         precision = self.get_precision()
         constant = ppca.log_likelihood(np.zeros((1, len(precision))), precision)[0]
         return GaussianScoreOutputs(self._coder(), self.mean_, precision, constant)
+
+
+def sparse_centered_parts(X, mean: np.ndarray, components: np.ndarray):
+    """``(‖x − m‖², W(x − m))`` of each ``scipy.sparse`` row ``x`` in float64, never
+    densified (the squared norm expanded: ``‖x‖² − 2 x·m + ‖m‖²``)."""
+    rows, mean = X.astype(np.float64), mean.astype(np.float64)
+    components = components.astype(np.float64)
+    projections = rows @ components.T - mean @ components.T
+    squares = (np.asarray(rows.multiply(rows).sum(axis=1)).ravel() - 2 * rows @ mean
+               + mean @ mean)
+    return squares, projections
+
+
+def dense_centered_parts(X: np.ndarray, mean: np.ndarray, components: np.ndarray):
+    """``(‖x − m‖², W(x − m))`` of each row ``x`` in float64, a chunk of rows at a time."""
+    def parts(chunk):
+        centered = chunk.astype(np.float64) - mean
+        return np.column_stack([np.einsum("ij,ij->i", centered, centered),
+                                centered @ components.T])
+
+    stacked = map_chunks(parts, X)
+    return stacked[:, 0], stacked[:, 1:]

@@ -3,7 +3,8 @@
 A PCA model with ``k`` components is also the Gaussian ``N(mean, C)`` with
 ``C = Wᵀ diag(λ − σ²) W + σ² I`` (``W`` the components, ``λ`` their variances, ``σ²`` the mean
 discarded variance). These functions give its covariance, its precision (by the matrix
-inversion lemma), the log-likelihood of rows, and Minka's (2000) choice of ``k``: the same
+inversion lemma), the log-likelihood of rows (with the d × d precision, or from the rows'
+projections on the k components alone), and Minka's (2000) choice of ``k``: the same
 formulas as scikit-learn's ``PCA``.
 """
 
@@ -44,6 +45,26 @@ def log_likelihood(centered: np.ndarray, precision_matrix: np.ndarray) -> np.nda
     logdet = logdet if sign > 0 else -np.inf
     quadratic = np.einsum("ij,ij->i", centered, centered @ precision_matrix)
     return -0.5 * quadratic - 0.5 * (d * math.log(2 * math.pi) - logdet)
+
+
+def low_rank_log_likelihood(squares: np.ndarray, projections: np.ndarray,
+                            components: np.ndarray, variances: np.ndarray, noise: float,
+                            n_features: int) -> np.ndarray:
+    """:func:`log_likelihood` under :func:`covariance`'s model from each centered row's
+    squared norm (``squares``) and its products with the components (``projections``), by
+    the matrix inversion and determinant lemmas: k × k memory, never d × d (``noise > 0``)."""
+    excess = variances - noise
+    keep = excess > 0  # a component whose variance is the noise adds nothing to the model
+    quadratic, logdet = squares / noise, n_features * math.log(noise)
+    if keep.any():
+        W, excess, projections = components[keep], excess[keep], projections[:, keep]
+        inner = W @ W.T / noise
+        inner.flat[:: len(inner) + 1] += 1.0 / excess
+        factor = scipy.linalg.cho_factor(inner)
+        solved = scipy.linalg.cho_solve(factor, projections.T).T
+        quadratic = quadratic - np.einsum("ij,ij->i", projections, solved) / noise**2
+        logdet += np.sum(np.log(excess)) + 2 * np.sum(np.log(np.diag(factor[0])))
+    return -0.5 * quadratic - 0.5 * (n_features * math.log(2 * math.pi) + logdet)
 
 
 def minka_rank(variances: np.ndarray, n_samples: int) -> int:

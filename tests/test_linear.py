@@ -190,7 +190,7 @@ def test_score_samples_never_forms_the_precision(monkeypatch, whiten, dtype):
     model = PCA(12, whiten=whiten, svd_solver="arpack", random_state=0).fit(X)
     monkeypatch.setattr(ppca, "precision", None)  # the d × d matrix is never formed
     expected = reference.score_samples(X.toarray())
-    for rows in (X, X.tocsc(), X.toarray()):
+    for rows in (X, X.tocsc(), X.toarray()):  # d > 4k: dense rows take the same route
         scores = model.score_samples(rows)
         assert scores.dtype == dtype
         np.testing.assert_allclose(scores, expected, rtol=1e-5 if dtype == np.float32 else 1e-9)

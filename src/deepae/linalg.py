@@ -42,10 +42,10 @@ class Moments:
     def update(self, X: np.ndarray, n_rows: int | None = None) -> None:
         """Add the rows of ``X`` (a float32 or float64 matrix), ``n_rows`` rows at a time.
 
-        By default a chunk has about 2²² numbers (16 MiB in float32) and at least 4096 rows, so
+        By default a chunk has about 2²⁰ numbers (4 MiB in float32) and at least 4096 rows, so
         that adding each ``d × d`` product to the float64 total costs little next to the
-        product itself (larger chunks than 2²⁰ numbers came closer to one whole ``XᵀX``; see
-        ``benchmarks/results.md``).
+        product itself, and the chunk and its shifted copy stay in cache (2¹⁹ to 2²² numbers
+        compared: ``benchmarks/results.md``, section pca-notes).
 
         All or nothing: when ``X`` holds NaN or infinity nothing is added and a ``ValueError``
         is raised (the non-finite values show up on the product's diagonal, so ``X`` needs no
@@ -54,7 +54,7 @@ class Moments:
         n, d = X.shape
         if n == 0:
             return
-        n_rows = n_rows or max(chunk_rows(d, 1 << 22), 4096)
+        n_rows = n_rows or max(chunk_rows(d, 1 << 20), 4096)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
             shift = self.shift
             if shift is None:

@@ -646,16 +646,19 @@ device
     def score_samples(self, X) -> np.ndarray:
         """The log-likelihood of each row under the probabilistic-PCA model (Tipping &
         Bishop), as scikit-learn's ``PCA.score_samples``; :meth:`reconstruction_error` gives
-        the squared reconstruction error instead. Computed from the rows' projections on the
-        components (memory k × d, time n × d × k; ``scipy.sparse`` rows never densified,
-        memory-mapped files a chunk at a time), with the d × d precision only when
-        ``noise_variance_`` is 0."""
+        the squared reconstruction error instead. With ``d`` features and ``k`` components,
+        dense rows with ``d ≤ 4k`` go through the d × d precision (scikit-learn's route: one
+        product, n × d²); sparse rows and ``d > 4k`` through the rows' projections on the
+        components (memory k × d, time n × d × k, sparse rows never densified, memory-mapped
+        files a chunk at a time; the times of both: ``benchmarks/results.md``, section pca)."""
         components, variances, noise = self._generative_parts()
         X = to_numpy(X)
-        if noise <= 0:
+        sparse = scipy.sparse.issparse(X)
+        if noise <= 0 or (not sparse and self.n_features_in_ <= 4 * len(components)):
             X = check_X(self, X, reset=False)
-            return ppca.log_likelihood(X - self.mean_, self.get_precision())
-        if scipy.sparse.issparse(X):
+            return ppca.log_likelihood(X - self.mean_.astype(X.dtype),
+                                       self.get_precision()).astype(X.dtype)
+        if sparse:
             X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
                               accept_sparse=("csr", "csc"))
             squares, projections = sparse_centered_parts(X, self.mean_, components)

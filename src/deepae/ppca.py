@@ -39,11 +39,13 @@ def precision(components: np.ndarray, variances: np.ndarray, noise: float) -> np
 
 
 def log_likelihood(centered: np.ndarray, precision_matrix: np.ndarray) -> np.ndarray:
-    """Gaussian log-density of each centered row under the given precision matrix."""
+    """Gaussian log-density of each centered row under the given precision matrix (the
+    quadratic form in the rows' dtype, as scikit-learn's: float32 rows, float32 products)."""
     d = centered.shape[1]
     sign, logdet = np.linalg.slogdet(precision_matrix)
     logdet = logdet if sign > 0 else -np.inf
-    quadratic = np.einsum("ij,ij->i", centered, centered @ precision_matrix)
+    quadratic = np.einsum("ij,ij->i", centered,
+                          centered @ precision_matrix.astype(centered.dtype))
     return -0.5 * quadratic - 0.5 * (d * math.log(2 * math.pi) - logdet)
 
 
@@ -61,8 +63,8 @@ def low_rank_log_likelihood(squares: np.ndarray, projections: np.ndarray,
         inner = W @ W.T / noise
         inner.flat[:: len(inner) + 1] += 1.0 / excess
         factor = scipy.linalg.cho_factor(inner)
-        solved = scipy.linalg.cho_solve(factor, projections.T).T
-        quadratic = quadratic - np.einsum("ij,ij->i", projections, solved) / noise**2
+        inverse = scipy.linalg.cho_solve(factor, np.eye(len(inner)))
+        quadratic = quadratic - np.einsum("ij,ij->i", projections, projections @ inverse) / noise**2
         logdet += np.sum(np.log(excess)) + 2 * np.sum(np.log(np.diag(factor[0])))
     return -0.5 * quadratic - 0.5 * (n_features * math.log(2 * math.pi) + logdet)
 

@@ -26,7 +26,7 @@ from deepae import persistence
 
 MEASURE = """
 import json, sys, time
-import deepae, deepae.autoencoder, deepae.deep, deepae.linear, deepae.outliers
+import deepae, deepae.autoencoder, deepae.deep, deepae.linear, deepae.outliers, deepae.supervised
 def rss(field):
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field))

@@ -19,7 +19,7 @@ from deepae import modelfile
 def fitted_models() -> dict[str, object]:
     """One small fitted model of every estimator class, by class name."""
     import deepae
-    from deepae.deep import DeepRegressor
+    from deepae.supervised import DeepRegressor
 
     rng = np.random.default_rng(0)
     X = rng.random((60, 16)).astype(np.float32)

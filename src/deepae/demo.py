@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .autoencoder import Autoencoder, DenoisingAutoencoder
 from .convolutional import ConvolutionalAutoencoder
-from .deep import DeepClassifier, StackedAutoencoder
+from .deep import StackedAutoencoder
 from .figures import (
     Section,
     Table,
@@ -44,6 +44,7 @@ from .figures import (
 )
 from .linear import PCA, LinearAutoencoder
 from .outliers import ReconstructionOutlierDetector, default_model
+from .supervised import DeepClassifier
 from .vae import VariationalAutoencoder
 
 PRETRAININGS = {"random init": None, "autoencoder": "autoencoder", "denoising": "denoising",

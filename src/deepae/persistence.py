@@ -115,7 +115,7 @@ ESTIMATOR_CLASSES = (
     "TimeSeriesOutlierDetector",
 )
 #: The deepae modules the classes of :data:`ESTIMATOR_CLASSES` are looked up in, in order.
-_CLASS_HOMES = ("deepae", "deepae.deep", "deepae.outliers", "deepae.tabular")
+_CLASS_HOMES = ("deepae", "deepae.deep", "deepae.supervised", "deepae.outliers", "deepae.tabular")
 #: Private instance attributes that are part of a model's state.
 PRIVATE_STATE = ("_moments",)
 

@@ -274,3 +274,35 @@ def test_cli_end_to_end_on_a_csv_with_a_time_column(tmp_path):
     report = tmp_path / "report"
     assert main(["report", str(model), str(tmp_path / "s.csv"), "-o", str(report), "-q"]) == 0
     assert (report / "series.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv.gz"])
+def test_cli_reads_a_table_file_with_a_time_column(tmp_path, suffix):
+    pd = pytest.importorskip("pandas")
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    from deepae.cli import main
+
+    t = np.arange(400)
+    values = np.column_stack([np.sin(2 * np.pi * t / 24), np.cos(2 * np.pi * t / 24)])
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=400, freq="min"),
+                          "a": values[:, 0], "b": values[:, 1]})
+    path, model = tmp_path / f"s{suffix}", tmp_path / "ts.deepae"
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    assert main(["fit", "timeseries", str(path), "-o", str(model), "-q"]) == 0
+    assert main(["score", str(model), str(path), "-o", str(tmp_path / "scores.npy")]) == 0
+    expected = TimeSeriesOutlierDetector().fit(values).outlier_scores(values)
+    np.testing.assert_allclose(np.load(tmp_path / "scores.npy"), expected, rtol=1e-6)
+    frame.loc[5, "a"] = np.nan  # a series takes no missing cell: said in one line
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    assert main(["fit", "timeseries", str(path), "-o", str(model), "-q"]) == 2
+
+
+def test_a_frame_with_a_column_of_times_is_refused_clearly():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=200, freq="min"),
+                          "a": np.sin(np.arange(200) / 5)})
+    with pytest.raises(ValueError, match=r"frame.set_index\('when'\)"):
+        TimeSeriesOutlierDetector().fit(frame)
+    scores = TimeSeriesOutlierDetector().fit(frame.set_index("when")).outlier_scores(frame["a"])
+    assert scores.shape == (200,)

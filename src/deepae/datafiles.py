@@ -243,9 +243,10 @@ def read_table(path: str, target: str | None, categorical: list[str] | None = No
     return frame, y, list(frame.columns)
 
 
-def why_not_numbers(table, path: str) -> str:
+def why_not_numbers(table, path: str, labels: bool = True) -> str:
     """Why a table read by :func:`read_table` is not a matrix of numbers: its first column
-    with a cell that is not a number, or with a missing cell."""
+    with a cell that is not a number, or with a missing cell (``labels``: hint that a column
+    of text may be the labels)."""
     import pandas as pd
 
     for name in table.columns:
@@ -253,7 +254,8 @@ def why_not_numbers(table, path: str) -> str:
         numbers = pd.to_numeric(column, errors="coerce")
         text = column[numbers.isna() & column.notna()]
         if len(text):
-            hint = " (if it holds labels, name it with --target)" if numbers.isna().all() else ""
+            hint = (" (if it holds labels, name it with --target)"
+                    if labels and numbers.isna().all() else "")
             return f"{path}: column {name!r}: {str(text.iloc[0])!r} is not a number{hint}"
         if column.isna().any():
             return f"{path}: column {name!r} has missing cells"
@@ -285,14 +287,40 @@ def time_column(path: str) -> str | None:
 def read_series(path: str, key: str | None = None):
     """``(X, times, column_names)`` of a series file, one row per time step: a CSV's time
     column (see :func:`time_column`) is left out of ``X`` and returned as strings
-    (``times``, else None); ``.npy`` and ``.npz`` files as :func:`read_data` reads them."""
-    if os.path.splitext(path)[1].lower() == ".csv" and os.path.exists(path):
+    (``times``, else None), as is a table's (``.csv.gz``, ``.parquet``: see
+    :func:`series_of_table`); ``.npy`` and ``.npz`` files as :func:`read_data` reads them."""
+    if data_suffix(path) == ".csv" and os.path.exists(path):
         column = time_column(path)
         if column is not None:
-            X, times, names = read_csv(path, column)
-            return X, np.asarray(times).astype(str), names
+            try:
+                X, times, names = read_csv(path, column)
+                return X, np.asarray(times).astype(str), names
+            except NotNumbers:  # missing cells or text beside the time: said below
+                pass
     X, _, names = read_data(path, key=key)
+    if not isinstance(X, np.ndarray) and not scipy_sparse(X):
+        return series_of_table(X, path)
     return X, None, names
+
+
+def series_of_table(frame, path: str):
+    """``(X, times, column_names)`` of a table read as a series: its time column (of
+    datetimes, named in :data:`TIME_COLUMNS`, or a first column that is not numbers) left
+    out and returned as strings; every other column must be numbers without missing cells."""
+    import pandas as pd
+
+    numbers = frame.apply(pd.to_numeric, errors="coerce")
+    times = [name for name in frame.columns
+             if pd.api.types.is_datetime64_any_dtype(frame[name]) or name.lower() in TIME_COLUMNS]
+    if not times and frame.shape[1] > 1 and numbers[frame.columns[0]].isna().all():
+        times = [frame.columns[0]]
+    stamps = frame[times[0]].astype(str).to_numpy() if times else None
+    if times:
+        frame, numbers = frame.drop(columns=times[0]), numbers.drop(columns=times[0])
+    if numbers.isna().to_numpy().any() or frame.empty:
+        raise ValueError(f"{why_not_numbers(frame, path, labels=False)}; a series takes numbers "
+                         "only, beside one time column")
+    return numbers.to_numpy(np.float64), stamps, list(frame.columns)
 
 
 def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:

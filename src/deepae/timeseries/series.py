@@ -7,7 +7,12 @@ from sklearn.utils.validation import check_array
 def as_series(X) -> np.ndarray:
     """One series as a float ``(n_steps, n_channels)`` array: a 1-D array is one channel; a
     pandas Series or DataFrame gives its values (its index, a time index or not, is the order
-    of the steps). Missing or infinite values are refused."""
+    of the steps). Missing or infinite values, and columns of times, are refused."""
+    times = [name for name, dtype in X.dtypes.items() if dtype.kind == "M"] if hasattr(
+        X, "columns") else []
+    if times:
+        raise ValueError(f"Column {times[0]!r} holds times: make it the index "
+                         f"(frame.set_index({times[0]!r})); a series' columns are numbers.")
     values = X.to_numpy() if hasattr(X, "to_numpy") else X
     values = check_array(values, ensure_2d=False, dtype=(np.float64, np.float32),
                          ensure_min_samples=1)

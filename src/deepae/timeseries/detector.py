@@ -98,8 +98,9 @@ class TimeSeriesOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     ----------
     model : estimator or None, default=None
         A deepae model of windows with ``transform`` and ``inverse_transform`` (``PCA``,
-        ``Autoencoder``, ``ConvolutionalAutoencoder1d``, ``RecurrentAutoencoder``); cloned at
-        fit. ``None``: PCA keeping 90% of the variance.
+        ``Autoencoder``, ``ConvolutionalSequenceAutoencoder``,
+        ``RecurrentSequenceAutoencoder``); cloned at fit. ``None``: PCA keeping 90% of the
+        variance.
     window : int or "auto", default="auto"
         Window length in steps. ``"auto"``: the period of the first channel of the training
         series (:func:`deepae.timeseries.estimate_period`). Either way at most a quarter of

@@ -176,19 +176,25 @@ def device_products(X: np.ndarray, shift: np.ndarray, n_rows: int, device: torch
     return gram.cpu().numpy(), total.cpu().numpy()
 
 
+#: The narrowest scatter matrix whose top eigenpairs are computed alone (see principal_axes).
+SUBSET_FEATURES = 256
+
+
 def principal_axes(
     scatter: np.ndarray, device: torch.device | None = None, count: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (descending, clipped at 0) and eigenvectors (as rows) of a symmetric matrix,
-    computed on ``device`` when one is given (results as numpy); on the CPU only the top
-    ``count`` when it is given (LAPACK's ``syevr`` on that subset: about half the time of
-    all of them at d = 256, k = 30).
+    computed on ``device`` when one is given (results as numpy). On the CPU numpy's ``eigh``,
+    on the BLAS the data's pass used; for d > 256 only the top ``count`` when it is given
+    (scipy's ``syevr`` on that subset: 0.42 s against 1.13 s at d = 2000, k = 30, and k
+    vectors in memory, not d). Up to d = 256 the subset gains nothing and wakes scipy's own
+    OpenBLAS beside numpy's (``benchmarks/results.md``, section pca-notes).
 
     Signs are fixed as scikit-learn fixes them: each row's entry of largest magnitude is
     positive, so the result is deterministic.
     """
     d = len(scatter)
-    if device is None and count is not None and 0 < count < d:
+    if device is None and count is not None and 0 < count < d and d > SUBSET_FEATURES:
         eigenvalues, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - count, d - 1],
                                                  check_finite=False)
     elif device is None:

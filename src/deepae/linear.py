@@ -40,6 +40,8 @@ from .tabular.frames import is_table
 
 #: The solvers that take ``scipy.sparse`` input (centering it implicitly), as in scikit-learn.
 SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
+#: The widest dense rows ``PCA.score_samples`` scores with the d × d precision (128 MiB).
+MAX_PRECISION_FEATURES = 4096
 
 
 class LinearAutoencoder(SaveMixin, ReconstructionScoresMixin, ClassNamePrefixFeaturesOutMixin,
@@ -647,14 +649,16 @@ device
         """The log-likelihood of each row under the probabilistic-PCA model (Tipping &
         Bishop), as scikit-learn's ``PCA.score_samples``; :meth:`reconstruction_error` gives
         the squared reconstruction error instead. With ``d`` features and ``k`` components,
-        dense rows with ``d ≤ 4k`` go through the d × d precision (scikit-learn's route: one
-        product, n × d²); sparse rows and ``d > 4k`` through the rows' projections on the
-        components (memory k × d, time n × d × k, sparse rows never densified, memory-mapped
-        files a chunk at a time; the times of both: ``benchmarks/results.md``, section pca)."""
+        dense rows with ``d ≤ min(10k, 4096)`` go through the d × d precision (scikit-learn's
+        route: one product, n × d²); sparse rows and wider ones through the rows' projections
+        on the components (memory k × d, time n × d × k, sparse rows never densified,
+        memory-mapped files a chunk at a time; the times of both: ``benchmarks/results.md``,
+        sections pca and pca-notes)."""
         components, variances, noise = self._generative_parts()
         X = to_numpy(X)
         sparse = scipy.sparse.issparse(X)
-        if noise <= 0 or (not sparse and self.n_features_in_ <= 4 * len(components)):
+        if noise <= 0 or (not sparse and self.n_features_in_ <= min(10 * len(components),
+                                                                    MAX_PRECISION_FEATURES)):
             X = check_X(self, X, reset=False)
             return ppca.log_likelihood(X - self.mean_.astype(X.dtype),
                                        self.get_precision()).astype(X.dtype)

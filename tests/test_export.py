@@ -140,3 +140,12 @@ def test_missing_extra_is_a_clear_error(tmp_path, capsys, monkeypatch):
 def test_unfitted_model_is_refused(tmp_path, ort):
     with pytest.raises(ValueError, match="not fitted"):
         deepae.PCA().export_onnx(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("n_components, route", [(4, "basis"), (20, "precision")])
+def test_pca_exports_the_route_its_score_samples_takes(n_components, route):
+    X, _ = digits()  # d = 64: the d × d precision only for d ≤ 10k
+    module = deepae.PCA(n_components=n_components).fit(X)._export_module()
+    assert hasattr(module, route)
+    assert {tuple(b.shape) for b in module.buffers()} >= (
+        {(64, n_components)} if route == "basis" else {(64, 64)})

@@ -197,10 +197,14 @@ def test_score_samples_never_forms_the_precision(monkeypatch, whiten, dtype):
 
 
 def test_score_samples_when_no_variance_is_left():
+    import scipy.sparse
+
     X, _ = make_data(50, 6)  # all components kept: noise_variance_ is 0, as scikit-learn's
     model, reference = PCA().fit(X), SklearnPCA(svd_solver="full").fit(X)
     assert model.noise_variance_ == reference.noise_variance_ == 0
     np.testing.assert_allclose(model.score_samples(X), reference.score_samples(X), rtol=1e-8)
+    with pytest.raises(ValueError, match="noise_variance_ > 0"):
+        model.score_samples(scipy.sparse.csr_matrix(X))
 
 
 def test_whiten_gives_unit_variance_and_still_reconstructs():

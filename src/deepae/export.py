@@ -57,6 +57,24 @@ class GaussianScoreOutputs(ReconstructionOutputs):
         return codes, errors, self.constant - 0.5 * quadratic
 
 
+class LowRankGaussianScoreOutputs(ReconstructionOutputs):
+    """The same outputs with the precision ``α I − B Bᵀ`` (``B`` is d × k): the quadratic
+    ``α ‖x − m‖² − ‖(x − m) B‖²``, never a d × d matrix."""
+
+    def __init__(self, coder: nn.Module, mean, alpha: float, basis, constant: float):
+        super().__init__(coder)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("basis", torch.tensor(basis, dtype=torch.float32))
+        self.alpha, self.constant = float(alpha), float(constant)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        codes, errors, _ = super().forward(x)
+        centered = x - self.mean
+        reduced = centered @ self.basis
+        quadratic = self.alpha * (centered * centered).sum(1) - (reduced * reduced).sum(1)
+        return codes, errors, self.constant - 0.5 * quadratic
+
+
 class ClassifierOutputs(nn.Module):
     """``predict_proba``: the softmax of a network's outputs."""
 

@@ -657,8 +657,10 @@ device
         components, variances, noise = self._generative_parts()
         X = to_numpy(X)
         sparse = scipy.sparse.issparse(X)
-        if noise <= 0 or (not sparse and self.n_features_in_ <= min(10 * len(components),
-                                                                    MAX_PRECISION_FEATURES)):
+        if sparse and noise <= 0:
+            raise ValueError("score_samples of sparse rows needs noise_variance_ > 0 (fewer "
+                             "components than the data's rank)")
+        if not sparse and self._scores_by_precision():
             X = check_X(self, X, reset=False)
             return ppca.log_likelihood(X - self.mean_.astype(X.dtype),
                                        self.get_precision()).astype(X.dtype)
@@ -672,18 +674,30 @@ device
         return ppca.low_rank_log_likelihood(squares, projections, components, variances,
                                             noise, self.n_features_in_).astype(X.dtype)
 
+    def _scores_by_precision(self) -> bool:
+        """Whether dense rows are scored with the d × d precision (see :meth:`score_samples`)."""
+        return self.noise_variance_ <= 0 or self.n_features_in_ <= min(
+            10 * self.n_components_, MAX_PRECISION_FEATURES)
+
     def score(self, X, y=None) -> float:
         """The mean log-likelihood of the rows (:meth:`score_samples`)."""
         return float(np.mean(self.score_samples(X)))
 
     def _export_module(self):
         """The torch module of ONNX export: ``transform``, ``reconstruction_error`` and the
-        log-likelihood ``score_samples``."""
-        from .export import GaussianScoreOutputs
+        log-likelihood ``score_samples`` (by the d × d precision or by the components, as
+        :meth:`score_samples` computes it)."""
+        from .export import GaussianScoreOutputs, LowRankGaussianScoreOutputs
 
-        precision = self.get_precision()
-        constant = ppca.log_likelihood(np.zeros((1, len(precision))), precision)[0]
-        return GaussianScoreOutputs(self._coder(), self.mean_, precision, constant)
+        if self._scores_by_precision():
+            precision = self.get_precision()
+            constant = ppca.log_likelihood(np.zeros((1, len(precision))), precision)[0]
+            return GaussianScoreOutputs(self._coder(), self.mean_, precision, constant)
+        components, variances, noise = self._generative_parts()
+        factor, logdet = ppca.low_rank_factor(components, variances, noise, len(self.mean_))
+        constant = -0.5 * (len(self.mean_) * np.log(2 * np.pi) + logdet)
+        return LowRankGaussianScoreOutputs(self._coder(), self.mean_, 1.0 / noise,
+                                           components.T @ factor, constant)
 
 
 def sparse_centered_parts(X, mean: np.ndarray, components: np.ndarray):

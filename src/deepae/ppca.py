@@ -49,23 +49,35 @@ def log_likelihood(centered: np.ndarray, precision_matrix: np.ndarray) -> np.nda
     return -0.5 * quadratic - 0.5 * (d * math.log(2 * math.pi) - logdet)
 
 
+def low_rank_factor(components: np.ndarray, variances: np.ndarray, noise: float,
+                    n_features: int) -> tuple[np.ndarray, float]:
+    """``(F, log det C)`` for :func:`covariance`'s ``C`` with ``noise > 0``: the precision is
+    ``I / σ² − Wᵀ F Fᵀ W`` (the matrix inversion lemma; ``F`` has a zero row for each
+    component whose variance is the noise: it adds nothing to the model), and the log
+    determinant comes from the determinant lemma, without a d × d matrix."""
+    excess = variances - noise
+    keep = excess > 0
+    factor = np.zeros((len(components), int(keep.sum())))
+    logdet = n_features * math.log(noise)
+    if keep.any():
+        W, excess = components[keep], excess[keep]
+        inner = W @ W.T / noise
+        inner.flat[:: len(inner) + 1] += 1.0 / excess
+        lower = scipy.linalg.cholesky(inner, lower=True)
+        factor[keep] = scipy.linalg.solve_triangular(lower, np.eye(len(inner)), lower=True).T
+        logdet += np.sum(np.log(excess)) + 2 * np.sum(np.log(np.diag(lower)))
+    return factor / noise, logdet
+
+
 def low_rank_log_likelihood(squares: np.ndarray, projections: np.ndarray,
                             components: np.ndarray, variances: np.ndarray, noise: float,
                             n_features: int) -> np.ndarray:
     """:func:`log_likelihood` under :func:`covariance`'s model from each centered row's
     squared norm (``squares``) and its products with the components (``projections``), by
-    the matrix inversion and determinant lemmas: k × k memory, never d × d (``noise > 0``)."""
-    excess = variances - noise
-    keep = excess > 0  # a component whose variance is the noise adds nothing to the model
-    quadratic, logdet = squares / noise, n_features * math.log(noise)
-    if keep.any():
-        W, excess, projections = components[keep], excess[keep], projections[:, keep]
-        inner = W @ W.T / noise
-        inner.flat[:: len(inner) + 1] += 1.0 / excess
-        factor = scipy.linalg.cho_factor(inner)
-        inverse = scipy.linalg.cho_solve(factor, np.eye(len(inner)))
-        quadratic = quadratic - np.einsum("ij,ij->i", projections, projections @ inverse) / noise**2
-        logdet += np.sum(np.log(excess)) + 2 * np.sum(np.log(np.diag(factor[0])))
+    :func:`low_rank_factor`: k × k memory, never d × d (``noise > 0``)."""
+    factor, logdet = low_rank_factor(components, variances, noise, n_features)
+    reduced = projections @ factor
+    quadratic = squares / noise - np.einsum("ij,ij->i", reduced, reduced)
     return -0.5 * quadratic - 0.5 * (n_features * math.log(2 * math.pi) + logdet)
 
 

@@ -274,6 +274,10 @@ def test_cli_end_to_end_on_a_csv_with_a_time_column(tmp_path):
     report = tmp_path / "report"
     assert main(["report", str(model), str(tmp_path / "s.csv"), "-o", str(report), "-q"]) == 0
     assert (report / "series.png").stat().st_size > 0
+    page = (report / "index.html").read_text()  # the top stretch holds step 300, by its time
+    top = page[page.index("<td>", page.index("<h2>Flagged stretches</h2>")):]
+    cells = top[:top.index("</tr>")].replace("</td>", "").split("<td>")[1:]
+    assert int(cells[0]) <= 300 <= int(cells[1]) and cells[2] <= "2024-01-01T05:00" <= cells[3]
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv.gz"])

@@ -218,8 +218,8 @@ def report_command(args) -> None:
     if is_time_series(model):
         from ..timeseries.report import write_report
 
-        X, _, columns = read_series(args.data, key=args.key)
-        index = write_report(model, X, args.output, columns, os.path.basename(args.data))
+        X, times, columns = read_series(args.data, key=args.key)
+        index = write_report(model, X, args.output, columns, os.path.basename(args.data), times)
         if not args.quiet:
             print(f"report: {index}")
         return

@@ -310,3 +310,34 @@ def test_a_frame_with_a_column_of_times_is_refused_clearly():
         TimeSeriesOutlierDetector().fit(frame)
     scores = TimeSeriesOutlierDetector().fit(frame.set_index("when")).outlier_scores(frame["a"])
     assert scores.shape == (200,)
+
+
+def test_cli_stream_scores_rows_as_they_arrive(tmp_path, monkeypatch, capsys):
+    import io
+
+    from deepae.cli import main
+
+    t = np.arange(600)
+    values = np.column_stack([np.sin(2 * np.pi * t / 24), np.cos(2 * np.pi * t / 24)])
+    values += 0.05 * np.random.default_rng(0).standard_normal(values.shape)
+    values[500, 0] += 3
+    detector = TimeSeriesOutlierDetector(causal=True).fit(values[:400])
+    detector.save(tmp_path / "ts.deepae")
+    lines = ["time,a,b"] + [f"t{i},{a!r},{b!r}" for i, (a, b) in enumerate(values[400:].tolist())]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["stream", str(tmp_path / "ts.deepae")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "time,score,flag" and len(out) == 201
+    times, scores, flags = zip(*(line.split(",") for line in out[1:]), strict=True)
+    scores, flags = np.array(scores, float), np.array(flags, int)
+    expected = TimeSeriesOutlierDetector(causal=True).fit(values[:400]).score_stream(values[400:])
+    full = detector.window_ - 1  # the rows before the first full window: nan, flag 0
+    assert np.isnan(scores[:full]).all() and not flags[:full].any()
+    # float32 windows, scored one at a time or all together: products rounded differently
+    np.testing.assert_allclose(scores[full:], expected[full:], rtol=1e-4)
+    clear = np.abs(expected - detector.threshold_) > 1e-3 * detector.threshold_
+    np.testing.assert_array_equal(flags[full:][clear[full:]],
+                                  (expected > detector.threshold_)[full:][clear[full:]])
+    assert times[100] == "t100" and flags[100] == 1  # the spike, flagged as it arrives
+    monkeypatch.setattr("sys.stdin", io.StringIO("1,2,3\n"))
+    assert main(["stream", str(tmp_path / "ts.deepae")]) == 2

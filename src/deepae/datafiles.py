@@ -323,6 +323,30 @@ def series_of_table(frame, path: str):
     return numbers.to_numpy(np.float64), stamps, list(frame.columns)
 
 
+def stream_rows(file):
+    """The rows of a CSV stream (standard input, a growing file) as they arrive, as
+    ``(time, values)``: ``time`` the cell of its time column (named in
+    :data:`TIME_COLUMNS`, or a first column that is not a number), else None. A first row
+    that is not all numbers is a header; blank lines are skipped."""
+    header, time_index, seen_data = None, None, False
+    for line, row in enumerate(csv.reader(file), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if header is None and not seen_data and not all(map(_parses, cells[1:] or cells)):
+            header = cells
+            named = [i for i, cell in enumerate(cells) if cell.lower() in TIME_COLUMNS]
+            time_index = named[0] if named else None
+            continue
+        if not seen_data and time_index is None and len(cells) > 1 and not _parses(cells[0]):
+            time_index = 0
+        seen_data = True
+        values = [cell for i, cell in enumerate(cells) if i != time_index]
+        if not all(map(_parses, values)):
+            raise ValueError(f"line {line}: expected numbers, got {','.join(row)!r}")
+        yield (None if time_index is None else cells[time_index]), [float(v) for v in values]
+
+
 def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:
     """Write ``array`` to a ``.npy`` or ``.csv`` file, or as CSV to standard output."""
     if path is not None and path.lower().endswith(".npy"):

@@ -4,7 +4,8 @@
 ``deepae transform|reconstruct|score|predict MODEL_FILE DATA [-o OUT]`` apply a saved model;
 ``deepae info MODEL_FILE`` describes one (without importing torch); ``deepae export
 MODEL_FILE -o model.onnx`` writes its outputs as an ONNX graph; ``deepae report MODEL_FILE
-DATA -o DIR`` writes an HTML page about a model on the data; ``deepae demo`` tells the
+DATA -o DIR`` writes an HTML page about a model on the data; ``deepae stream MODEL_FILE``
+scores a live series from standard input a row at a time; ``deepae demo`` tells the
 lecture's story. Heavy imports (torch, scikit-learn) happen inside the commands that need
 them, so ``--help``, ``--version``, ``info`` and argument errors answer at once.
 
@@ -29,6 +30,7 @@ from .commands import (
     export_command,
     fit_command,
     report_command,
+    stream_command,
 )
 from .info import info_command
 from .parser import UsageError, build_parser
@@ -90,6 +92,8 @@ def run(args) -> int:
         export_command(args)
     elif args.command == "report":
         report_command(args)
+    elif args.command == "stream":
+        stream_command(args)
     else:
         apply_command(args)
     return 0

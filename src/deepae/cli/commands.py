@@ -3,6 +3,7 @@ arguments from the parser of :mod:`deepae.cli.parser` and imports torch and
 scikit-learn only when it runs."""
 
 import os
+import sys
 import time
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..datafiles import (
     read_data,
     read_series,
     scipy_sparse,
+    stream_rows,
     why_not_numbers,
     write_output,
 )
@@ -232,6 +234,28 @@ def report_command(args) -> None:
                    data_name=os.path.basename(args.data))
     if not args.quiet:
         print(f"report: {index}")
+
+
+def stream_command(args) -> None:
+    """``deepae stream``: causal scores of standard input's rows, one output line per row,
+    written at once (:meth:`deepae.TimeSeriesOutlierDetector.score_stream`); the rows before
+    the first full window score ``nan`` (flag 0)."""
+    from .. import persistence
+
+    model = persistence.load(args.model_file)
+    if not is_time_series(model):
+        raise UsageError(f"deepae stream takes a time-series model (deepae fit timeseries), "
+                         f"not a {type(model).__name__}")
+    for count, (time_cell, values) in enumerate(stream_rows(sys.stdin), start=1):
+        if len(values) != model.n_features_in_:
+            raise ValueError(f"a row of {len(values)} values; the model has "
+                             f"{model.n_features_in_} channels")
+        if count == 1:
+            print("time,score,flag" if time_cell is not None else "score,flag")
+        score = float(model.score_stream(np.array([values]))[0])
+        score = score if count >= model.window_ else float("nan")
+        when = "" if time_cell is None else f"{time_cell},"
+        print(f"{when}{score!r},{int(score > model.threshold_)}", flush=True)
 
 
 def export_command(args) -> None:

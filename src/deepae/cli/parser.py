@@ -302,6 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--max-rows", type=int, default=5000, metavar="N",
                         help="sample larger data at random to N rows (default 5000)")
 
+    stream = commands.add_parser(
+        "stream", parents=[common], help="score a live series from standard input, a row at "
+        "a time (time-series models)",
+        description="Read CSV rows from standard input as they arrive (e.g. tail -f "
+        "metrics.csv | deepae stream ts.deepae), score each with the steps before it only "
+        "(causal), and write 'score,flag' per row at once (with the row's time first when it "
+        "has a time column; flag 1 above the model's threshold). The rows before the first full "
+        "window score nan.")
+    stream.add_argument("model_file", metavar="MODEL_FILE",
+                        help="a saved time-series model (deepae fit timeseries)")
+
     export = commands.add_parser(
         "export", parents=[common], help="write a saved model's outputs as an ONNX graph",
         description="Write MODEL_FILE's transform and scores (or class probabilities, or "

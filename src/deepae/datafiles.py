@@ -267,21 +267,33 @@ TIME_COLUMNS = ("time", "timestamp", "date", "datetime")
 
 
 def time_column(path: str) -> str | None:
-    """The time column of a CSV series (its header name, or ``"0"``): a column named in
-    :data:`TIME_COLUMNS`, or a first column whose second row is not a number; else None."""
+    """The time column of a CSV series (its header name, or ``"0"``; see :func:`time_index`),
+    read from the file's first two lines; else None."""
     with open(path, newline="", encoding="utf-8-sig") as file:
         lines = [line for line in (file.readline(), file.readline()) if line.strip()]
     if not lines:
         return None
     delimiter = max(",;\t", key=lines[0].count)
     rows = [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
-    named = [cell for cell in rows[0] if cell.lower() in TIME_COLUMNS]
+    header = rows[0] if is_header(rows[0]) else None
+    index = time_index(header, rows[-1])
+    return None if index is None else header[index] if header else "0"
+
+
+def is_header(cells: list[str]) -> bool:
+    """Whether a CSV's first row is a header: not all numbers (past its first cell, which may
+    be a time)."""
+    return not all(map(_parses, cells[1:] or cells))
+
+
+def time_index(header: list[str] | None, row: list[str]) -> int | None:
+    """The index of a series' time column, from its header (None without one) and a data
+    ``row``: a column named in :data:`TIME_COLUMNS`, or a first column that is not a number
+    beside others; else None."""
+    named = [i for i, cell in enumerate(header or ()) if cell.lower() in TIME_COLUMNS]
     if named:
         return named[0]
-    if _parses(rows[-1][0]):
-        return None
-    has_header = not all(_parses(cell) for cell in rows[0][1:])
-    return rows[0][0] if has_header else "0"
+    return 0 if len(row) > 1 and not _parses(row[0]) else None
 
 
 def read_series(path: str, key: str | None = None):
@@ -325,26 +337,22 @@ def series_of_table(frame, path: str):
 
 def stream_rows(file):
     """The rows of a CSV stream (standard input, a growing file) as they arrive, as
-    ``(time, values)``: ``time`` the cell of its time column (named in
-    :data:`TIME_COLUMNS`, or a first column that is not a number), else None. A first row
-    that is not all numbers is a header; blank lines are skipped."""
-    header, time_index, seen_data = None, None, False
+    ``(time, values)``: ``time`` the cell of its time column (see :func:`time_index`), else
+    None. A first row that :func:`is_header` is the header; blank lines are skipped."""
+    header, index = None, -1  # -1: the time column is not known yet
     for line, row in enumerate(csv.reader(file), start=1):
         cells = [cell.strip() for cell in row]
         if not any(cells):
             continue
-        if header is None and not seen_data and not all(map(_parses, cells[1:] or cells)):
+        if index == -1 and header is None and is_header(cells):
             header = cells
-            named = [i for i, cell in enumerate(cells) if cell.lower() in TIME_COLUMNS]
-            time_index = named[0] if named else None
             continue
-        if not seen_data and time_index is None and len(cells) > 1 and not _parses(cells[0]):
-            time_index = 0
-        seen_data = True
-        values = [cell for i, cell in enumerate(cells) if i != time_index]
+        if index == -1:
+            index = time_index(header, cells)
+        values = [cell for i, cell in enumerate(cells) if i != index]
         if not all(map(_parses, values)):
             raise ValueError(f"line {line}: expected numbers, got {','.join(row)!r}")
-        yield (None if time_index is None else cells[time_index]), [float(v) for v in values]
+        yield (None if index is None else cells[index]), [float(v) for v in values]
 
 
 def write_output(array: np.ndarray, path: str | None, header: list[str]) -> None:

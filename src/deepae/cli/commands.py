@@ -150,23 +150,19 @@ def read_fit_data(args, estimator) -> tuple:
     if args.model == "timeseries":
         return read_series(args.data, key=args.key)[0], None
     if (isinstance(estimator, LinearAutoencoder) and args.key is None and not args.shard
-            and args.data.endswith(".npz") and is_csr_file(args.data)):
+            and args.data.endswith(".npz")):
         from ..sparsefile import SparseRows
 
-        return SparseRows(args.data), None
+        try:
+            return SparseRows(args.data), None
+        except ValueError:  # not a CSR save_npz file: read as any .npz below
+            pass
     X, y, _ = read_data(args.data, key=args.key, target=args.target,
                         categorical=args.categorical)
     if not (isinstance(X, np.ndarray) or scipy_sparse(X) or takes_tables(estimator)):
         raise UsageError(f"{why_not_numbers(X, args.data)}; model {args.model!r} takes "
                          "numbers only (autoencoder, denoising and outliers take tables)")
     return X, y
-
-
-def is_csr_file(path: str) -> bool:
-    """Whether ``path`` is a ``scipy.sparse.save_npz`` file of a CSR matrix."""
-    with np.load(path, allow_pickle=False) as archive:
-        return ({"format", "shape", "indptr", "indices", "data"} <= set(archive.files)
-                and archive["format"].item() in ("csr", b"csr"))
 
 
 def takes_tables(estimator) -> bool:
